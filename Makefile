@@ -1,0 +1,39 @@
+# The two commands: `make demo` and `make test`. Both create .venv and install pinned versions.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
+
+.PHONY: venv test demo bench lint constraints clean
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	@echo "==> creating $(VENV) with $(PYTHON) and installing pinned requirements"
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+test: venv
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+lint: venv
+	$(BIN)/ruff check .
+
+bench: venv
+	$(BIN)/python benchmarks/run.py
+
+demo: venv
+	$(BIN)/python -m patch_compliance demo-ingest
+
+constraints:
+	rm -rf /tmp/pc-constraints && $(PYTHON) -m venv /tmp/pc-constraints
+	/tmp/pc-constraints/bin/pip install -q -r requirements-dev.txt
+	(echo "# Every transitive version, frozen from a clean install of requirements-dev.txt on Python 3.11."; \
+	 echo "# Regenerate with: make constraints"; /tmp/pc-constraints/bin/pip freeze | grep -v '^-e') > constraints.txt
+
+clean:
+	rm -rf $(VENV) out airflow_home .demo .pytest_cache .ruff_cache

@@ -1,0 +1,91 @@
+"""Generate an RDS-shaped day of JSON Lines for benchmarks: N instances x M compliance items.
+
+Shaped like a real sync prefix (five types per node, every value a string). Deterministic from
+the seed. ``python benchmarks/rds_day.py OUT_DIR --instances 800 --items 300``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+
+from patch_compliance import rds  # noqa: E402
+
+STATES = [("Installed", "COMPLIANT")] * 80 + [("InstalledOther", "COMPLIANT")] * 8 + [
+    ("Missing", "NON_COMPLIANT")] * 6 + [("Failed", "NON_COMPLIANT"), ("NotApplicable", ""),
+    ("InstalledPendingReboot", "NON_COMPLIANT")]
+ACCOUNTS = ["111111111111", "222222222222", "333333333333"]
+
+
+def write_day(out: Path, instances: int, items: int, seed: int = 7,
+              capture: datetime = datetime(2026, 11, 2, 3, 10, tzinfo=UTC)) -> int:
+    rng = random.Random(seed)
+    files = 0
+    for n in range(instances):
+        account = ACCOUNTS[n % len(ACCOUNTS)]
+        node = f"i-{n:017x}"
+        when = (capture + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        env = ["dev", "staging", "prod"][n % 3]
+        records: dict[str, list[dict[str, object]]] = {
+            rds.TAG: [{"Key": "Team", "Value": f"team-{n % 7}"}, {"Key": "Environment", "Value": env},
+                      {"Key": "PatchGroup", "Value": f"{env}-linux"}, {"Key": "Name", "Value": f"host-{n}"}],
+            rds.INSTANCE_INFORMATION: [{
+                "AgentType": "amazon-ssm-agent", "AgentVersion": "3.3.1000.0", "ComputerName": f"host-{n}",
+                "InstanceId": node, "IpAddress": f"10.0.{n // 250}.{n % 250}", "PlatformName": "Amazon Linux",
+                "PlatformType": "Linux", "PlatformVersion": "2023", "ResourceType": "EC2Instance",
+                "AgentStatus": "Active", "InstanceStatus": "Active"}],
+            rds.COMPLIANCE_ITEM: [],
+        }
+        counts: dict[str, int] = {}
+        for k in range(items):
+            state, status = rng.choice(STATES)
+            counts[state] = counts.get(state, 0) + 1
+            records[rds.COMPLIANCE_ITEM].append({
+                "ComplianceType": "Patch", "ExecutionId": f"1c2d3e4f-0000-4000-8000-{n:012d}",
+                "ExecutionType": "Command", "ExecutionTime": when, "Id": f"pkg-{k}.x86_64",
+                "Title": f"pkg-{k}.x86_64:0:1.{k}-1.amzn2023", "Status": status, "Severity": "CRITICAL",
+                "DocumentName": "AWS-RunPatchBaseline", "DocumentVersion": "1", "Classification": "Security",
+                "PatchBaselineId": "pb-0123456789abcdef0", "PatchSeverity": rng.choice(["Critical", "Important", "Medium"]),
+                "PatchState": state, "PatchGroup": f"{env}-linux",
+                "InstalledTime": when if state.startswith("Installed") else "",
+                "CVEIds": f"CVE-2026-{1000 + k},CVE-2026-{5000 + k}" if state in ("Missing", "Failed") else ""})
+        records[rds.PATCH_SUMMARY] = [{
+            "PatchGroup": f"{env}-linux", "BaselineId": "pb-0123456789abcdef0", "SnapshotId": "",
+            "OwnerInformation": "", "InstalledCount": counts.get("Installed", 0),
+            "InstalledOtherCount": counts.get("InstalledOther", 0),
+            "InstalledPendingRebootCount": counts.get("InstalledPendingReboot", 0), "InstalledRejectedCount": 0,
+            "NotApplicableCount": counts.get("NotApplicable", 0), "UnreportedNotApplicableCount": -1,
+            "MissingCount": counts.get("Missing", 0), "FailedCount": counts.get("Failed", 0),
+            "OperationType": "Scan", "OperationStartTime": when, "OperationEndTime": when,
+            "RebootOption": "NoReboot", "InstallOverrideList": "", "LastNoRebootInstallOperationTime": ""}]
+        records[rds.COMPLIANCE_SUMMARY] = [{
+            "ComplianceType": "Patch", "PatchGroup": f"{env}-linux", "PatchBaselineId": "pb-0123456789abcdef0",
+            "Status": "NON_COMPLIANT" if counts.get("Missing") else "COMPLIANT", "OverallSeverity": "CRITICAL",
+            "ExecutionId": f"1c2d3e4f-0000-4000-8000-{n:012d}", "ExecutionType": "Command", "ExecutionTime": when}]
+        for rds_type, recs in records.items():
+            path = out / rds.object_key(rds_type, account, "eu-west-1", node)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(rds.format_lines(node, when, recs))
+            files += 1
+    return files
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--instances", type=int, default=800)
+    parser.add_argument("--items", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    files = write_day(args.out, args.instances, args.items, args.seed)
+    print(f"wrote {files} objects for {args.instances} instances under {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,3 @@
+from patch_compliance.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,224 @@
+"""Project settings: ``config/fleet.yaml`` loaded into validated, typed sections.
+
+Only the sections a module needs are parsed by it; every section has defaults, so a missing file
+still gives a working embedded setup. Paths to the project's SQL, expectation suites and config
+can be moved with ``PATCH_COMPLIANCE_HOME`` (the directory holding ``sql/``, ``expectations/``,
+``config/``), which the docker-compose setup uses.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from patch_compliance.inputs import InputError, parse_location, validate_account_id, validate_region
+
+
+def project_home() -> Path:
+    env = os.environ.get("PATCH_COMPLIANCE_HOME")
+    return Path(env).resolve() if env else Path(__file__).resolve().parents[2]
+
+
+def sql_dir() -> Path:
+    return project_home() / "sql"
+
+
+def load_sql(relative: str) -> str:
+    path = (sql_dir() / relative).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"SQL file {relative!r} not found under {sql_dir()}")
+    return path.read_text()
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("PATCH_COMPLIANCE_CONFIG") or project_home() / "config" / "fleet.yaml")
+
+
+@dataclass(frozen=True)
+class TagKeys:
+    """Which instance tag keys carry team, environment and patch group (first match wins)."""
+
+    team: tuple[str, ...] = ("Team",)
+    environment: tuple[str, ...] = ("Environment",)
+    patch_group: tuple[str, ...] = ("PatchGroup", "Patch Group")
+    name: tuple[str, ...] = ("Name",)
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    freshness_hours: float = 26.0
+    max_quarantine_share: float = 0.01
+    read_threads: int = 16
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    critical_classifications: tuple[str, ...] = ("Security", "SecurityUpdates", "CriticalUpdates")
+    critical_severities: tuple[str, ...] = ("Critical", "Important")
+    missing_critical_age_days: int = 14
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    connection_id: str = "aws_default"
+    region: str = "eu-west-1"
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    name: str
+    regions: tuple[str, ...]
+    role_arn: str = ""
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    sync_uri: str = "s3://patch-rds-sync/rds"
+    lake_uri: str = "s3://patch-compliance-lake/lake"
+    reports_uri: str = "s3://patch-compliance-reports/reports"
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    target_tag_key: str = "PatchGroup"
+    target_tag_values: tuple[str, ...] = ()
+    max_concurrency: str = "10%"
+    max_errors: str = "5%"
+    command_timeout_minutes: float = 60
+    sync_wait_minutes: float = 30
+    sync_min_share: float = 0.95
+
+
+@dataclass(frozen=True)
+class Settings:
+    aws: AwsSettings = field(default_factory=AwsSettings)
+    accounts: tuple[Account, ...] = ()
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    scan: ScanSettings = field(default_factory=ScanSettings)
+    tags: TagKeys = field(default_factory=TagKeys)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def _as_tuple(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    raise InputError(f"config {where}: expected a string or a non-empty list of strings, got {value!r}")
+
+
+def _section(raw: dict[str, Any], name: str, cls: type, converters: dict[str, Any]) -> Any:
+    data = raw.get(name) or {}
+    if not isinstance(data, dict):
+        raise InputError(f"config section {name!r} must be a mapping, got {type(data).__name__}")
+    unknown = set(data) - set(cls.__dataclass_fields__)
+    if unknown:
+        raise InputError(f"config section {name!r}: unknown keys {sorted(unknown)}; "
+                         f"allowed: {sorted(cls.__dataclass_fields__)}")
+    values = {}
+    for key, value in data.items():
+        convert = converters.get(key, lambda v, _w: v)
+        values[key] = convert(value, f"{name}.{key}")
+    return cls(**values)
+
+
+def _number(minimum: float, maximum: float):
+    def convert(value: Any, where: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not minimum <= value <= maximum:
+            raise InputError(f"config {where}: expected a number in [{minimum}, {maximum}], got {value!r}")
+        return value
+    return convert
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"config {where}: expected a string, got {value!r}")
+    return value
+
+
+def _location(value: Any, where: str) -> str:
+    return parse_location(_string(value, where), f"config {where}").uri
+
+
+def _accounts(raw: Any) -> tuple[Account, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise InputError("config accounts: expected a list of {id, name, regions, role_arn}")
+    accounts = []
+    for n, item in enumerate(raw):
+        where = f"accounts[{n}]"
+        if not isinstance(item, dict) or not {"id", "name", "regions"} <= set(item):
+            raise InputError(f"config {where}: needs id, name and regions, got {item!r}")
+        unknown = set(item) - {"id", "name", "regions", "role_arn"}
+        if unknown:
+            raise InputError(f"config {where}: unknown keys {sorted(unknown)}")
+        try:
+            account_id = validate_account_id(str(item["id"]))
+            regions = tuple(validate_region(r) for r in _as_tuple(item["regions"], f"{where}.regions"))
+        except InputError as exc:
+            raise InputError(f"config {where}: {exc}") from exc
+        role_arn = _string(item.get("role_arn") or "", f"{where}.role_arn")
+        if role_arn and not role_arn.startswith(f"arn:aws:iam::{account_id}:role/"):
+            raise InputError(f"config {where}.role_arn must be a role in account {account_id}, got {role_arn!r}")
+        accounts.append(Account(account_id, _string(item["name"], f"{where}.name"), regions, role_arn))
+    if len({a.id for a in accounts}) != len(accounts):
+        raise InputError("config accounts: an account id is listed twice")
+    return tuple(accounts)
+
+
+def parse_settings(raw: dict[str, Any]) -> Settings:
+    if not isinstance(raw, dict):
+        raise InputError("config must be a YAML mapping at the top level")
+    return Settings(
+        aws=_section(raw, "aws", AwsSettings, {"connection_id": _string, "region": _string}),
+        accounts=_accounts(raw.get("accounts")),
+        storage=_section(raw, "storage", StorageSettings, dict.fromkeys(StorageSettings.__dataclass_fields__,
+                                                                        _location)),
+        scan=_section(raw, "scan", ScanSettings, {
+            "target_tag_key": _string,
+            "target_tag_values": _as_tuple,
+            "max_concurrency": _string,
+            "max_errors": _string,
+            "command_timeout_minutes": _number(1, 24 * 60),
+            "sync_wait_minutes": _number(0, 24 * 60),
+            "sync_min_share": _number(0, 1),
+        }),
+        tags=_section(raw, "tags", TagKeys, dict.fromkeys(TagKeys.__dataclass_fields__, _as_tuple)),
+        ingest=_section(raw, "ingest", IngestSettings, {
+            "freshness_hours": _number(1, 24 * 30),
+            "max_quarantine_share": _number(0, 1),
+            "read_threads": _number(1, 256),
+        }),
+        report=_section(raw, "report", ReportSettings, {
+            "critical_classifications": _as_tuple,
+            "critical_severities": _as_tuple,
+            "missing_critical_age_days": _number(0, 3650),
+        }),
+        raw=raw,
+    )
+
+
+@cache
+def _load(path: str) -> Settings:
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError as exc:
+        raise InputError(f"config file {path} not found (set PATCH_COMPLIANCE_CONFIG or pass --config)") from exc
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"config file {path} is not valid YAML: {exc}") from exc
+    return parse_settings(raw)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    return _load(str(path or default_config_path()))

@@ -1,0 +1,124 @@
+"""Resource Data Sync (RDS) objects: the key layout, the line format, and the typed parse.
+
+The contract is ``shared/reference/rds-and-patch-manager.md`` §1: one JSON Lines object per node
+and inventory type under ``<Type>/accountid=<12 digits>/region=<r>/resourcetype=ManagedInstanceInventory/
+<node-id>.json``, every value a string, an envelope (``resourceId``, ``captureTime``,
+``schemaVersion``) on every line. Parsing runs in DuckDB over Arrow data (the SQL lives in
+``sql/ingest/``), so local directories and S3 take the same path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+COMPLIANCE_ITEM = "AWS:ComplianceItem"
+COMPLIANCE_SUMMARY = "AWS:ComplianceSummary"
+PATCH_SUMMARY = "AWS:PatchSummary"
+INSTANCE_INFORMATION = "AWS:InstanceInformation"
+TAG = "AWS:Tag"
+INGESTED_TYPES = (COMPLIANCE_ITEM, COMPLIANCE_SUMMARY, PATCH_SUMMARY, INSTANCE_INFORMATION, TAG)
+RESOURCE_TYPE_PARTITION = "ManagedInstanceInventory"
+
+KEY_RE = re.compile(
+    r"(?:^|/)(?P<type>(?:AWS|Custom)(?::|%3A|%3a)[A-Za-z0-9_]+)"
+    r"/accountid=(?P<account_id>\d{12})"
+    r"/region=(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2})"
+    r"/resourcetype=(?P<resource_type>[A-Za-z]+)"
+    r"/(?P<node_id>(?:i-[0-9a-f]{8}(?:[0-9a-f]{9})?|mi-[0-9a-f]{17}))\.json$"
+)
+
+# PatchState spellings: the data uses PascalCase, the API enum UPPER_SNAKE; both are accepted.
+PATCH_STATES = {
+    "Installed": "Installed",
+    "InstalledOther": "InstalledOther",
+    "InstalledPendingReboot": "InstalledPendingReboot",
+    "InstalledRejected": "InstalledRejected",
+    "Missing": "Missing",
+    "Failed": "Failed",
+    "NotApplicable": "NotApplicable",
+    "AvailableSecurityUpdate": "AvailableSecurityUpdate",
+}
+PATCH_STATES.update({re.sub(r"(?<!^)(?=[A-Z])", "_", k).upper(): v for k, v in list(PATCH_STATES.items())})
+
+
+@dataclass(frozen=True)
+class RdsObject:
+    """One node's object of one inventory type, as found under the sync prefix."""
+
+    path: str  # filesystem path (bucket/key for S3)
+    rds_type: str  # normalised: colon, never %3A
+    account_id: str
+    region: str
+    resource_type: str
+    node_id: str
+    size: int
+
+
+def parse_key(path: str) -> RdsObject | None:
+    """The object's coordinates, or None for probes (``test.json``) and keys outside the layout."""
+    match = KEY_RE.search(path)
+    if not match or match["resource_type"] != RESOURCE_TYPE_PARTITION:
+        return None
+    rds_type = re.sub("%3[Aa]", ":", match["type"])
+    return RdsObject(path, rds_type, match["account_id"], match["region"], match["resource_type"],
+                     match["node_id"], 0)
+
+
+def object_key(rds_type: str, account_id: str, region: str, node_id: str) -> str:
+    """The key RDS writes for a node (relative to the sync prefix)."""
+    return f"{rds_type}/accountid={account_id}/region={region}/resourcetype={RESOURCE_TYPE_PARTITION}/{node_id}.json"
+
+
+def format_lines(node_id: str, capture_time: str, records: list[dict[str, object]]) -> bytes:
+    """JSON Lines as RDS writes them: every value a string, the envelope on every line."""
+    lines = []
+    for record in records:
+        body = {k: "" if v is None else str(v) for k, v in record.items()}
+        body.update(resourceId=node_id, captureTime=capture_time, schemaVersion="1.0")
+        lines.append(json.dumps(body, separators=(",", ":")))
+    return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+@dataclass
+class SourceListing:
+    """What a sync prefix holds: node objects grouped by (account, Region), and what was skipped."""
+
+    groups: dict[tuple[str, str], list[RdsObject]] = field(default_factory=dict)
+    skipped_keys: list[str] = field(default_factory=list)
+    other_types: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def object_count(self) -> int:
+        return sum(len(v) for v in self.groups.values())
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(o.size for v in self.groups.values() for o in v)
+
+
+def list_source(fs, base: str) -> SourceListing:
+    """List a sync prefix (local directory or S3) and keep the ingested types' node objects."""
+    from patch_compliance.storage import list_files
+
+    groups: dict[tuple[str, str], list[RdsObject]] = defaultdict(list)
+    listing = SourceListing()
+    other: dict[str, int] = defaultdict(int)
+    for info in list_files(fs, base):
+        parsed = parse_key(info.path[len(base):] if info.path.startswith(base) else info.path)
+        if parsed is None:
+            listing.skipped_keys.append(info.path)
+            continue
+        if parsed.rds_type not in INGESTED_TYPES:
+            other[parsed.rds_type] += 1
+            continue
+        obj = RdsObject(info.path, parsed.rds_type, parsed.account_id, parsed.region,
+                        parsed.resource_type, parsed.node_id, info.size or 0)
+        groups[(obj.account_id, obj.region)].append(obj)
+    listing.groups = {k: sorted(v, key=lambda o: o.path) for k, v in sorted(groups.items())}
+    listing.other_types = dict(other)
+    return listing
+
+

@@ -1,0 +1,94 @@
+"""One way to reach local directories and S3 for every module: pyarrow filesystems.
+
+DuckDB's httpfs extension cannot be installed offline, so all object I/O goes through
+``pyarrow.fs``; DuckDB only ever sees Arrow data. The S3 endpoint can be overridden (the local
+moto stand-in) with ``endpoint_url`` or the standard ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlparse
+
+from pyarrow import fs as pafs
+
+from patch_compliance.inputs import Location, parse_location
+
+
+def s3_endpoint(endpoint_url: str | None = None) -> str | None:
+    return endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+
+
+def filesystem(location: Location, endpoint_url: str | None = None) -> pafs.FileSystem:
+    if location.scheme == "file":
+        return pafs.LocalFileSystem()
+    kwargs: dict[str, object] = {
+        "region": os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
+        "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=5),
+        "connect_timeout": 5,
+        "request_timeout": 30,
+    }
+    endpoint = s3_endpoint(endpoint_url)
+    if endpoint:
+        parsed = urlparse(endpoint)
+        kwargs["endpoint_override"] = parsed.netloc or parsed.path
+        kwargs["scheme"] = parsed.scheme or "https"
+    return pafs.S3FileSystem(**kwargs)
+
+
+def open_location(uri: str, endpoint_url: str | None = None, what: str = "location"):
+    """Validate a URI and return ``(Location, FileSystem)``."""
+    location = parse_location(uri, what)
+    return location, filesystem(location, endpoint_url)
+
+
+def read_bytes(fs: pafs.FileSystem, path: str) -> bytes:
+    with fs.open_input_stream(path) as stream:
+        return stream.read()
+
+
+def read_many(fs: pafs.FileSystem, paths: Iterable[str], threads: int = 16) -> Iterator[tuple[str, bytes]]:
+    """Read many small objects concurrently, yielding ``(path, bytes)`` in input order."""
+    paths = list(paths)
+    if isinstance(fs, pafs.LocalFileSystem):
+        threads = min(threads, 4)
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        yield from zip(paths, pool.map(lambda p: read_bytes(fs, p), paths), strict=True)
+
+
+def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    """Write an object so readers see the old content or the new, never a torn file.
+
+    S3 PUTs are atomic; on a local disk the bytes go to a sibling temp file that is renamed.
+    """
+    parent = path.rsplit("/", 1)[0]
+    fs.create_dir(parent, recursive=True)
+    if isinstance(fs, pafs.LocalFileSystem):
+        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
+        with fs.open_output_stream(tmp) as out:
+            out.write(data)
+        os.replace(tmp, path)
+    else:
+        with fs.open_output_stream(path) as out:
+            out.write(data)
+
+
+def exists(fs: pafs.FileSystem, path: str) -> bool:
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def list_files(fs: pafs.FileSystem, base: str) -> list[pafs.FileInfo]:
+    """Every file below ``base`` (recursive); an absent base is an empty list."""
+    selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
+    return [info for info in fs.get_file_info(selector) if info.type == pafs.FileType.File]
+
+
+def delete_files(fs: pafs.FileSystem, paths: Iterable[str]) -> int:
+    count = 0
+    for path in paths:
+        fs.delete_file(path)
+        count += 1
+    return count

@@ -1,0 +1,107 @@
+"""Start and stop a real moto server over HTTP on 127.0.0.1 (S3, EC2, STS, SSM, Athena).
+
+Used as a library (``MotoServer``), by the pytest fixture in ``tests/conftest.py`` and as a
+command: ``python -m sim.moto_server --port 5055`` (runs until interrupted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+
+LOCAL_CREDENTIALS = {
+    # moto accepts any credentials; these are placeholders, not secrets.
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class MotoServer:
+    """A moto server process bound to 127.0.0.1; ``endpoint_url`` is what clients use."""
+
+    port: int = 0
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point boto3, pyarrow and Airflow at this server."""
+        return {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint_url}
+
+    def start(self, timeout: float = 30.0) -> MotoServer:
+        if not self.port:
+            self.port = free_port()
+        moto_bin = os.path.join(os.path.dirname(sys.executable), "moto_server")
+        command = [moto_bin] if os.path.exists(moto_bin) else [sys.executable, "-m", "moto.server"]
+        self.process = subprocess.Popen(
+            [*command, "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **LOCAL_CREDENTIALS},
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"moto server exited with code {self.process.returncode} on port {self.port}")
+            try:
+                with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=1):  # noqa: S310
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"moto server did not answer on {self.endpoint_url} within {timeout:.0f} s")
+
+    def reset(self) -> None:
+        """Forget all state (every account's resources) without restarting."""
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            pass
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run a moto server on 127.0.0.1 until interrupted.")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    args = parser.parse_args(argv)
+    with MotoServer(port=args.port) as server:
+        print(f"moto server on {server.endpoint_url} (Ctrl-C to stop)", flush=True)
+        try:
+            assert server.process is not None
+            server.process.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

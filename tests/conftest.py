@@ -1,0 +1,33 @@
+"""Shared fixtures: a real moto server over HTTP, and clean AWS environment variables."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from sim.moto_server import LOCAL_CREDENTIALS, MotoServer
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """One moto server on 127.0.0.1 for the test session (reset it per test when state matters)."""
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def aws_env(moto_server, monkeypatch):
+    """Point boto3 and pyarrow at the moto server, with placeholder credentials and fresh state."""
+    moto_server.reset()
+    for key, value in moto_server.env().items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(key, raising=False)
+    return moto_server
+
+
+def pytest_configure(config):
+    # Nothing in the suite may reach real AWS: default every client to placeholder credentials.
+    for key, value in LOCAL_CREDENTIALS.items():
+        os.environ.setdefault(key, value)
