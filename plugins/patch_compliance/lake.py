@@ -20,15 +20,18 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from patch_compliance import __version__
 from patch_compliance.inputs import InputError, Location, validate_account_id, validate_region
 from patch_compliance.storage import delete_files, list_files, open_location, read_bytes, write_bytes
+
+if TYPE_CHECKING:  # pyarrow.dataset pulls in pandas: import it only where datasets are read
+    import pyarrow.dataset as ds
 
 TS = pa.timestamp("us", tz="UTC")
 TAGS = pa.map_(pa.string(), pa.string())
@@ -83,6 +86,22 @@ TABLES: dict[str, pa.Schema] = {
         ("instance_id", pa.string()), ("state", pa.string()), ("platform", pa.string()),
         ("launch_time", TS), *_TAG_COLUMNS, ("name", pa.string()), ("captured_at", TS),
     ]),
+    # Patch release dates and CVEs where a catalog is known (SSM DescribeAvailablePatches or a vendor feed).
+    "patch_catalog": pa.schema([
+        ("patch_id", pa.string()), ("title", pa.string()), ("product", pa.string()),
+        ("classification", pa.string()), ("severity", pa.string()), ("release_date", pa.date32()),
+        ("cve_ids", pa.list_(pa.string())), ("source", pa.string()),
+    ]),
+    # Patch baselines in force per account/Region, and their drift from the declared policy.
+    "baselines": pa.schema([
+        ("baseline_id", pa.string()), ("name", pa.string()), ("operating_system", pa.string()),
+        ("patch_groups", pa.list_(pa.string())), ("is_default", pa.bool_()),
+        ("approval_rules", pa.string()),  # JSON, as SSM returns it
+        ("approved_patches", pa.list_(pa.string())), ("rejected_patches", pa.list_(pa.string())),
+        ("rejected_patches_action", pa.string()), ("declared_name", pa.string()),
+        ("drift", pa.string()),  # in_sync | drifted | undeclared | missing
+        ("drift_details", pa.string()), ("captured_at", TS),
+    ]),
 }
 
 INGEST_TABLES = ("patch_compliance", "instances", "quarantine")
@@ -122,7 +141,7 @@ class SnapshotWriter:
         validate_region(region)
         table = conform(table, TABLES[table_name])
         buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression="zstd", row_group_size=256_000)
+        pq.write_table(table, buffer, compression="zstd", compression_level=1, row_group_size=256_000)
         data = buffer.getvalue()
         self._sequence += 1
         relative = (f"{table_name}/snapshot_date={self.snapshot_date.isoformat()}/account_id={account_id}"
@@ -229,6 +248,8 @@ class Lake:
 
     def dataset(self, table: str, dates: Iterable[date] | None = None) -> ds.Dataset:
         """The committed files of a table (optionally some dates) with partition columns from paths."""
+        import pyarrow.dataset as ds
+
         schema = pa.schema(list(PARTITIONING) + list(TABLES[table]))
         return ds.dataset(
             self.committed_files(table, dates), schema=schema, format="parquet", filesystem=self.fs,

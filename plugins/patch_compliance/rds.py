@@ -22,6 +22,28 @@ TAG = "AWS:Tag"
 INGESTED_TYPES = (COMPLIANCE_ITEM, COMPLIANCE_SUMMARY, PATCH_SUMMARY, INSTANCE_INFORMATION, TAG)
 RESOURCE_TYPE_PARTITION = "ManagedInstanceInventory"
 
+ENVELOPE_FIELDS = ("resourceId", "captureTime", "schemaVersion")
+# The attributes read from each ingested type (all strings in the data); others are ignored.
+FIELDS: dict[str, tuple[str, ...]] = {
+    COMPLIANCE_ITEM: ("ComplianceType", "ExecutionId", "ExecutionType", "ExecutionTime", "Id", "Title", "Status",
+                      "Severity", "DocumentName", "DocumentVersion", "Classification", "PatchBaselineId",
+                      "PatchSeverity", "PatchState", "PatchGroup", "InstalledTime", "CVEIds"),
+    PATCH_SUMMARY: ("PatchGroup", "BaselineId", "SnapshotId", "OwnerInformation", "InstalledCount",
+                    "InstalledOtherCount", "InstalledPendingRebootCount", "InstalledRejectedCount",
+                    "NotApplicableCount", "UnreportedNotApplicableCount", "MissingCount", "FailedCount",
+                    "OperationType", "OperationStartTime", "OperationEndTime", "RebootOption", "ExecutionId",
+                    "NonCompliantSeverity", "CriticalNonCompliantCount", "SecurityNonCompliantCount",
+                    "OtherNonCompliantCount"),
+    INSTANCE_INFORMATION: ("AgentType", "AgentVersion", "ComputerName", "InstanceId", "IpAddress", "PlatformName",
+                           "PlatformType", "PlatformVersion", "ResourceType", "AgentStatus", "InstanceStatus"),
+    TAG: ("Key", "Value"),
+    COMPLIANCE_SUMMARY: ("ComplianceType", "PatchGroup", "PatchBaselineId", "Status", "OverallSeverity",
+                         "ExecutionId", "ExecutionType", "ExecutionTime"),
+}
+# DuckDB table names the ingest SQL (sql/ingest/) reads each type's parsed lines from.
+RAW_TABLE = {COMPLIANCE_ITEM: "items_raw", PATCH_SUMMARY: "summary_raw", INSTANCE_INFORMATION: "info_raw",
+             TAG: "tags_raw", COMPLIANCE_SUMMARY: "csummary_raw"}
+
 KEY_RE = re.compile(
     r"(?:^|/)(?P<type>(?:AWS|Custom)(?::|%3A|%3a)[A-Za-z0-9_]+)"
     r"/accountid=(?P<account_id>\d{12})"
@@ -29,20 +51,6 @@ KEY_RE = re.compile(
     r"/resourcetype=(?P<resource_type>[A-Za-z]+)"
     r"/(?P<node_id>(?:i-[0-9a-f]{8}(?:[0-9a-f]{9})?|mi-[0-9a-f]{17}))\.json$"
 )
-
-# PatchState spellings: the data uses PascalCase, the API enum UPPER_SNAKE; both are accepted.
-PATCH_STATES = {
-    "Installed": "Installed",
-    "InstalledOther": "InstalledOther",
-    "InstalledPendingReboot": "InstalledPendingReboot",
-    "InstalledRejected": "InstalledRejected",
-    "Missing": "Missing",
-    "Failed": "Failed",
-    "NotApplicable": "NotApplicable",
-    "AvailableSecurityUpdate": "AvailableSecurityUpdate",
-}
-PATCH_STATES.update({re.sub(r"(?<!^)(?=[A-Z])", "_", k).upper(): v for k, v in list(PATCH_STATES.items())})
-
 
 @dataclass(frozen=True)
 class RdsObject:

@@ -1,0 +1,115 @@
+"""`make bench`: ingest and report timings as ratios against baselines measured in the same run.
+
+Every contender runs as a whole process (interpreter start and imports included), several times;
+the median wall time and the peak RSS are printed. Baselines:
+- near-limit: DuckDB's own ``COPY (SELECT * FROM read_json(...)) TO ... (FORMAT parquet, PARTITION_BY ...)``,
+  which only converts the compliance items and types nothing;
+- common practice: a pandas ``read_json(lines=True)`` loop over the files, concatenated to Parquet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "benchmarks" / ".data"
+sys.path.insert(0, str(ROOT / "plugins"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+DUCKDB_COPY = """
+import duckdb, sys
+duckdb.sql(f\"\"\"COPY (SELECT * FROM read_json('{sys.argv[1]}/AWS:ComplianceItem/*/*/*/*.json',
+    format='newline_delimited', hive_partitioning=true))
+    TO '{sys.argv[2]}' (FORMAT parquet, PARTITION_BY (accountid, region), OVERWRITE)\"\"\")
+"""
+
+PANDAS_LOOP = """
+import glob, sys, pandas as pd
+frames = [pd.read_json(path, lines=True, dtype=False)
+          for path in glob.glob(f'{sys.argv[1]}/AWS:ComplianceItem/*/*/*/*.json')]
+pd.concat(frames).to_parquet(f'{sys.argv[2]}/items.parquet')
+"""
+
+
+def run_process(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one child process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env={**os.environ, **(env or {})})
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{argv[:4]} failed: {process.stderr.read().decode()[-2000:]}")
+    process.stderr.close()
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def measure(name: str, argv: list[str], repeats: int, out: Path) -> dict[str, float]:
+    times, peaks = [], []
+    for _ in range(repeats):
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        elapsed, peak = run_process([a.replace("{out}", str(out)) for a in argv])
+        times.append(elapsed)
+        peaks.append(peak)
+    result = {"median_s": statistics.median(times), "min_s": min(times), "peak_rss_mb": max(peaks)}
+    print(f"  {name:<44} median {result['median_s']:6.2f} s   min {result['min_s']:6.2f} s   "
+          f"peak RSS {result['peak_rss_mb']:7.0f} MB", flush=True)
+    return result
+
+
+def ensure_day(instances: int, items: int) -> Path:
+    from rds_day import write_day
+
+    day = DATA / f"rds-{instances}x{items}"
+    if not (day / ".complete").exists():
+        shutil.rmtree(day, ignore_errors=True)
+        print(f"generating an RDS day: {instances} instances x {items} items -> {day}", flush=True)
+        files = write_day(day, instances, items)
+        (day / ".complete").write_text(str(files))
+    return day
+
+
+def bench_ingest(day: Path, repeats: int) -> dict[str, dict[str, float]]:
+    python = sys.executable
+    size = sum(p.stat().st_size for p in day.rglob("*.json")) / 1e6
+    files = sum(1 for _ in day.rglob("*.json"))
+    print(f"\ningest of one day ({files} objects, {size:.0f} MB of JSON), {repeats} runs each, whole processes:")
+    env_path = f"{ROOT / 'plugins'}{os.pathsep}{ROOT}"
+    os.environ["PYTHONPATH"] = env_path
+    results = {
+        "duckdb_copy": measure("baseline: DuckDB read_json -> COPY parquet", [python, "-c", DUCKDB_COPY, str(day),
+                                                                             "{out}/copy"], repeats, DATA / "out-duckdb"),
+        "pandas_loop": measure("baseline: pandas read_json loop -> parquet", [python, "-c", PANDAS_LOOP, str(day),
+                                                                              "{out}"], repeats, DATA / "out-pandas"),
+        "ingest": measure("patch_compliance ingest (full snapshot)", [
+            python, "-m", "patch_compliance", "ingest", "--source", str(day), "--lake", "{out}",
+            "--date", "2026-11-02"], repeats, DATA / "out-ingest"),
+    }
+    ours = results["ingest"]["median_s"]
+    print(f"  ratio ingest / DuckDB COPY (near-limit)   {ours / results['duckdb_copy']['median_s']:5.2f}x")
+    print(f"  ratio ingest / pandas loop (practice)     {ours / results['pandas_loop']['median_s']:5.2f}x")
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=int, default=800)
+    parser.add_argument("--items", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    day = ensure_day(args.instances, args.items)
+    bench_ingest(day, args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

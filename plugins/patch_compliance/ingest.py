@@ -1,0 +1,309 @@
+"""Resource Data Sync JSON -> one day's snapshot in the Parquet lake.
+
+Per account/Region (so memory is bounded by the largest one, not the day): read the node objects
+concurrently, parse each type's JSON Lines with pyarrow's multi-threaded reader (one buffer per
+type), type, join and classify them in DuckDB (``sql/ingest/``), and write Parquet aside. The
+snapshot is published by one manifest write at the end, so a failure anywhere leaves the previous
+snapshot of that date untouched. Lines that cannot be parsed are kept verbatim in ``quarantine``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
+from patch_compliance import rds
+from patch_compliance.config import Settings, load_settings, load_sql
+from patch_compliance.inputs import InputError
+from patch_compliance.lake import TABLES, Lake, sha256
+from patch_compliance.storage import open_location, read_many
+
+Progress = Callable[[str], None]
+STATUSES = ("COMPLIANT", "NON_COMPLIANT", "STALE", "NO_DATA")
+QUARANTINE_SCHEMA = TABLES["quarantine"]
+
+
+class SourceError(InputError):
+    """The source holds no usable Resource Data Sync objects."""
+
+
+class QuarantineThresholdError(InputError):
+    """Too many malformed lines: the snapshot is not published."""
+
+
+@dataclass
+class ParsedType:
+    """One RDS type's lines for an account/Region: typed-as-string columns plus provenance."""
+
+    table: pa.Table  # FIELDS + envelope + source_file (int32) + line_number (int64)
+    quarantine: list[dict[str, object]] = field(default_factory=list)
+    lines: int = 0
+
+
+def _string_schema(rds_type: str) -> pa.Schema:
+    return pa.schema([(name, pa.string()) for name in (*rds.FIELDS[rds_type], *rds.ENVELOPE_FIELDS)])
+
+
+def _quarantine_row(obj: rds.RdsObject, line_number: int, error: str, raw: bytes | str) -> dict[str, object]:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    return {"source_key": obj.path, "rds_type": obj.rds_type, "line_number": line_number,
+            "error": error, "raw_line": text}
+
+
+def _parse_fast(schema: pa.Schema, contents: list[bytes]) -> tuple[pa.Table, np.ndarray] | None:
+    """Parse all objects in one multi-threaded pass; None when any line needs the careful path."""
+    buffers = [c if c.endswith(b"\n") else c + b"\n" for c in contents if c]
+    line_counts = np.fromiter((c.count(b"\n") if c else 0 for c in contents), dtype=np.int64, count=len(contents))
+    if not buffers:
+        return pa.table({name: pa.array([], pa.string()) for name in schema.names}), line_counts
+    try:
+        table = pajson.read_json(
+            pa.BufferReader(b"".join(buffers)),
+            read_options=pajson.ReadOptions(block_size=4 << 20),
+            parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if table.num_rows != int(line_counts.sum()):  # blank lines: row i no longer maps to a file line
+        return None
+    return table, line_counts
+
+
+def _parse_careful(schema: pa.Schema, objects: list[rds.RdsObject], contents: list[bytes],
+                   parsed: ParsedType) -> pa.Table:
+    """Line by line: malformed lines go to quarantine, non-string scalars are kept as strings."""
+    rows: list[dict[str, object]] = []
+    for index, (obj, content) in enumerate(zip(objects, contents, strict=True)):
+        for number, raw in enumerate(content.split(b"\n"), start=1):
+            if not raw.strip():
+                continue
+            parsed.lines += 1
+            try:
+                record = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                parsed.quarantine.append(_quarantine_row(obj, number, f"invalid JSON: {exc}", raw))
+                continue
+            if not isinstance(record, dict):
+                parsed.quarantine.append(_quarantine_row(obj, number, "line is not a JSON object", raw))
+                continue
+            row: dict[str, object] = {
+                name: None if record.get(name) is None
+                else record[name] if isinstance(record[name], str) else json.dumps(record[name])
+                for name in schema.names
+            }
+            row["source_file"] = index
+            row["line_number"] = number
+            rows.append(row)
+    full = pa.schema([*schema, ("source_file", pa.int32()), ("line_number", pa.int64())])
+    return pa.Table.from_pylist(rows, schema=full)
+
+
+def parse_type(rds_type: str, objects: list[rds.RdsObject], contents: list[bytes]) -> ParsedType:
+    """Parse one type's objects; every kept row knows its object and line number."""
+    schema = _string_schema(rds_type)
+    parsed = ParsedType(pa.table({}))
+    fast = _parse_fast(schema, contents)
+    if fast is not None:
+        table, line_counts = fast
+        parsed.lines = table.num_rows
+        source_file = np.repeat(np.arange(len(contents), dtype=np.int32), line_counts)
+        starts = np.repeat(np.cumsum(line_counts) - line_counts, line_counts)
+        line_number = np.arange(table.num_rows, dtype=np.int64) - starts + 1
+        table = table.append_column("source_file", pa.array(source_file)).append_column(
+            "line_number", pa.array(line_number))
+    else:
+        table = _parse_careful(schema, objects, contents, parsed)
+    # A line must belong to the node its object is named after; anything else is quarantined.
+    node_ids = np.array([o.node_id for o in objects], dtype=object)
+    expected = node_ids[table["source_file"].to_numpy()] if table.num_rows else np.array([], dtype=object)
+    actual = table["resourceId"].to_numpy(zero_copy_only=False)
+    mismatched = np.flatnonzero(expected != actual)
+    if len(mismatched):
+        for row in mismatched.tolist():
+            obj = objects[table["source_file"][row].as_py()]
+            number = table["line_number"][row].as_py()
+            raw = contents[table["source_file"][row].as_py()].split(b"\n")[number - 1]
+            parsed.quarantine.append(_quarantine_row(
+                obj, number, f"resourceId {actual[row]!r} does not match the object's node {obj.node_id!r}", raw))
+        keep = np.ones(table.num_rows, dtype=bool)
+        keep[mismatched] = False
+        table = table.filter(pa.array(keep))
+    parsed.table = table
+    return parsed
+
+
+def _read_group(fs, objects: list[rds.RdsObject], threads: int) -> tuple[list[bytes], list[str]]:
+    contents = read_many(fs, [o.path for o in objects], threads)
+    return contents, [hashlib.sha256(data).hexdigest() for data in contents]
+
+
+def _tag_roles(settings: Settings) -> pa.Table:
+    rows = [(role, key, priority) for role in ("team", "environment", "patch_group", "name")
+            for priority, key in enumerate(getattr(settings.tags, role))]
+    return pa.table({"role": [r[0] for r in rows], "tag_key": [r[1] for r in rows],
+                     "priority": [r[2] for r in rows]})
+
+
+@dataclass
+class GroupResult:
+    patch_compliance: pa.Table
+    instances: pa.Table
+    quarantine: list[dict[str, object]]
+    lines: int
+    max_capture: datetime | None
+
+
+def process_group(con: duckdb.DuckDBPyConnection, account_id: str, region: str,
+                  objects: list[rds.RdsObject], contents: list[bytes]) -> GroupResult:
+    """Parse and shape one account/Region in DuckDB (tag_roles must already be registered)."""
+    quarantine: list[dict[str, object]] = []
+    lines = 0
+    for rds_type in rds.INGESTED_TYPES:
+        selected = [(o, c) for o, c in zip(objects, contents, strict=True) if o.rds_type == rds_type]
+        parsed = parse_type(rds_type, [o for o, _ in selected], [c for _, c in selected])
+        quarantine += parsed.quarantine
+        lines += parsed.lines
+        con.register(rds.RAW_TABLE[rds_type], parsed.table)
+    con.register("sources", pa.table({"node_id": [o.node_id for o in objects]}))
+    con.execute(load_sql("ingest/node_attributes.sql"))
+    patch_compliance = con.sql(load_sql("ingest/patch_compliance.sql")).to_arrow_table()
+    con.register("pc", patch_compliance)
+    instances = con.sql(load_sql("ingest/instances.sql"),
+                        params={"account_id": account_id, "region": region}).to_arrow_table()
+    max_capture = con.execute(
+        "SELECT max(t) FROM (SELECT max(try_cast(nullif(captureTime, '') AS TIMESTAMPTZ)) AS t FROM items_raw "
+        "UNION ALL SELECT max(try_cast(nullif(captureTime, '') AS TIMESTAMPTZ)) FROM summary_raw "
+        "UNION ALL SELECT max(try_cast(nullif(captureTime, '') AS TIMESTAMPTZ)) FROM info_raw)").fetchall()[0][0]
+    return GroupResult(patch_compliance, instances, quarantine, lines, max_capture)
+
+
+def _classify(con: duckdb.DuckDBPyConnection, instances: pa.Table, reference_time: datetime,
+              freshness_hours: float) -> pa.Table:
+    con.register("instances_all", instances)
+    stale_before = reference_time - timedelta(hours=freshness_hours)
+    return con.sql(load_sql("ingest/instance_status.sql"),
+                   params={"stale_before": stale_before, "reference_time": reference_time}).to_arrow_table()
+
+
+def _listing_digest(listing: rds.SourceListing, digests: dict[str, str]) -> str:
+    lines = sorted(f"{path}\t{digest}" for path, digest in digests.items())
+    return sha256("\n".join(lines).encode())
+
+
+def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, reference_time: datetime | None = None,
+                    settings: Settings | None = None, endpoint_url: str | None = None,
+                    progress: Progress | None = None) -> dict[str, object]:
+    """Snapshot a Resource Data Sync prefix into the lake for one date; returns the committed manifest."""
+    settings = settings or load_settings()
+    say = progress or (lambda _msg: None)
+    started = time.perf_counter()
+    source, source_fs = open_location(source_uri, endpoint_url, "source")
+    lake = Lake(lake_uri, endpoint_url)
+    listing = rds.list_source(source_fs, source.fs_path)
+    if listing.object_count == 0:
+        hint = f"; found {len(listing.skipped_keys)} other keys, e.g. {listing.skipped_keys[:3]}" \
+            if listing.skipped_keys else ""
+        raise SourceError(
+            f"no Resource Data Sync objects under {source.uri}: expected keys like "
+            f"{source.uri}/AWS:ComplianceItem/accountid=<12 digits>/region=<region>/"
+            f"resourcetype=ManagedInstanceInventory/<i-… or mi-…>.json{hint}")
+    say(f"source {source.uri}: {listing.object_count} objects ({listing.total_bytes / 1e6:.1f} MB) in "
+        f"{len(listing.groups)} account/Region groups; {len(listing.skipped_keys)} non-node keys skipped")
+
+    writer = lake.snapshot_writer(snapshot_date)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.register("tag_roles", _tag_roles(settings))
+    instances_parts: list[pa.Table] = []
+    quarantine: list[dict[str, object]] = []
+    digests: dict[str, str] = {}
+    total_lines = items = 0
+    max_capture: datetime | None = None
+    groups = list(listing.groups.items())
+    try:
+        # Three stages overlap: the next group is read while this one is parsed, and Parquet files
+        # are encoded and written in the background (one writer thread keeps the writer's order).
+        with ThreadPoolExecutor(1, "rds-read") as reader, ThreadPoolExecutor(1, "lake-write") as background:
+            pending = reader.submit(_read_group, source_fs, groups[0][1], settings.ingest.read_threads)
+            writes: list[Future] = []
+            for number, ((account_id, region), objects) in enumerate(groups, start=1):
+                t0 = time.perf_counter()
+                contents, group_digests = pending.result()
+                if number < len(groups):
+                    pending = reader.submit(_read_group, source_fs, groups[number][1], settings.ingest.read_threads)
+                digests.update(zip((o.path for o in objects), group_digests, strict=True))
+                result = process_group(con, account_id, region, objects, contents)
+                del contents
+                writes.append(background.submit(writer.write, "patch_compliance", account_id, region,
+                                                result.patch_compliance))
+                if result.quarantine:
+                    writes.append(background.submit(writer.write, "quarantine", account_id, region,
+                                                    pa.Table.from_pylist(result.quarantine, schema=QUARANTINE_SCHEMA)))
+                instances_parts.append(result.instances)
+                quarantine += result.quarantine
+                total_lines += result.lines
+                items += result.patch_compliance.num_rows
+                if result.max_capture and (max_capture is None or result.max_capture > max_capture):
+                    max_capture = result.max_capture
+                say(f"[{number}/{len(groups)}] {account_id}/{region}: {result.instances.num_rows} nodes, "
+                    f"{len(objects)} objects, {result.patch_compliance.num_rows} patch items, "
+                    f"{len(result.quarantine)} quarantined lines ({time.perf_counter() - t0:.2f} s)")
+            for write in writes:
+                write.result()
+
+        share = len(quarantine) / total_lines if total_lines else 0.0
+        if share > settings.ingest.max_quarantine_share:
+            examples = "; ".join(f"{q['source_key']}:{q['line_number']}: {q['error']}" for q in quarantine[:3])
+            raise QuarantineThresholdError(
+                f"{len(quarantine)} of {total_lines} lines ({share:.2%}) are malformed, above the allowed "
+                f"{settings.ingest.max_quarantine_share:.2%} (ingest.max_quarantine_share); the snapshot for "
+                f"{snapshot_date} was not published. First: {examples}")
+        if reference_time is None:
+            if max_capture is None:
+                raise SourceError(f"no captureTime in any object under {source.uri}; pass --reference-time")
+            reference_time = max_capture
+        reference_time = reference_time.astimezone(UTC)
+        instances = _classify(con, pa.concat_tables(instances_parts), reference_time,
+                              settings.ingest.freshness_hours)
+        for (account_id, region) in listing.groups:
+            mask = pc.and_(pc.equal(instances["account_id"], account_id),
+                                   pc.equal(instances["region"], region))
+            writer.write("instances", account_id, region, instances.filter(mask))
+
+        status_counts = dict.fromkeys(STATUSES, 0)
+        population = instances.filter(instances["in_population"])
+        for status in population["compliance_status"].to_pylist():
+            status_counts[status] += 1
+        manifest = writer.commit({
+            "source": {"uri": source.uri, "objects": listing.object_count, "bytes": listing.total_bytes,
+                       "skipped_keys": len(listing.skipped_keys), "other_types": listing.other_types,
+                       "objects_sha256": _listing_digest(listing, digests)},
+            "reference_time": reference_time.isoformat().replace("+00:00", "Z"),
+            "freshness_hours": settings.ingest.freshness_hours,
+            "lines": total_lines,
+            "quarantined_lines": len(quarantine),
+            "instances": instances.num_rows,
+            "population": population.num_rows,
+            "terminated": instances.num_rows - population.num_rows,
+            "status_counts": status_counts,
+            "seconds": round(time.perf_counter() - started, 3),
+        })
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        con.close()
+    say(f"committed snapshot {snapshot_date} to {lake.uri}: {instances.num_rows} instances, {items} patch items, "
+        f"{len(quarantine)} quarantined lines in {time.perf_counter() - started:.2f} s")
+    return manifest
