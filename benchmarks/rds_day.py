@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-from patch_compliance import rds  # noqa: E402
+from patch_compliance import rds
 
 STATES = [("Installed", "COMPLIANT")] * 80 + [("InstalledOther", "COMPLIANT")] * 8 + [
     ("Missing", "NON_COMPLIANT")] * 6 + [("Failed", "NON_COMPLIANT"), ("NotApplicable", ""),
@@ -50,7 +50,8 @@ def write_day(out: Path, instances: int, items: int, seed: int = 7,
                 "ExecutionType": "Command", "ExecutionTime": when, "Id": f"pkg-{k}.x86_64",
                 "Title": f"pkg-{k}.x86_64:0:1.{k}-1.amzn2023", "Status": status, "Severity": "CRITICAL",
                 "DocumentName": "AWS-RunPatchBaseline", "DocumentVersion": "1", "Classification": "Security",
-                "PatchBaselineId": "pb-0123456789abcdef0", "PatchSeverity": rng.choice(["Critical", "Important", "Medium"]),
+                "PatchBaselineId": "pb-0123456789abcdef0",
+                "PatchSeverity": rng.choice(["Critical", "Important", "Medium"]),
                 "PatchState": state, "PatchGroup": f"{env}-linux",
                 "InstalledTime": when if state.startswith("Installed") else "",
                 "CVEIds": f"CVE-2026-{1000 + k},CVE-2026-{5000 + k}" if state in ("Missing", "Failed") else ""})

@@ -85,8 +85,8 @@ def bench_ingest(day: Path, repeats: int) -> dict[str, dict[str, float]]:
     env_path = f"{ROOT / 'plugins'}{os.pathsep}{ROOT}"
     os.environ["PYTHONPATH"] = env_path
     results = {
-        "duckdb_copy": measure("baseline: DuckDB read_json -> COPY parquet", [python, "-c", DUCKDB_COPY, str(day),
-                                                                             "{out}/copy"], repeats, DATA / "out-duckdb"),
+        "duckdb_copy": measure("baseline: DuckDB read_json -> COPY parquet",
+                               [python, "-c", DUCKDB_COPY, str(day), "{out}/copy"], repeats, DATA / "out-duckdb"),
         "pandas_loop": measure("baseline: pandas read_json loop -> parquet", [python, "-c", PANDAS_LOOP, str(day),
                                                                               "{out}"], repeats, DATA / "out-pandas"),
         "ingest": measure("patch_compliance ingest (full snapshot)", [

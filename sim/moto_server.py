@@ -69,7 +69,7 @@ class MotoServer:
 
     def reset(self) -> None:
         """Forget all state (every account's resources) without restarting."""
-        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310
             pass
 

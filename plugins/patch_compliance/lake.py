@@ -128,7 +128,7 @@ class SnapshotWriter:
     snapshot_date: date
     tables: tuple[str, ...]
     manifest_path: str
-    run_id: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8])
+    run_id: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}")
     files: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     _sequence: int = 0
 
