@@ -250,9 +250,10 @@ class Lake:
         """The committed files of a table (optionally some dates) with partition columns from paths."""
         import pyarrow.dataset as ds
 
+        files = self.committed_files(table, dates)
         schema = pa.schema(list(PARTITIONING) + list(TABLES[table]))
         return ds.dataset(
-            self.committed_files(table, dates), schema=schema, format="parquet", filesystem=self.fs,
+            files, schema=schema, format="parquet", filesystem=self.fs,
             partitioning=ds.partitioning(PARTITIONING, flavor="hive"),
             partition_base_dir=self.location.join(table),
         )
