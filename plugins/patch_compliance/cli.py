@@ -57,10 +57,151 @@ def _add_ingest_parser(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_cmd_ingest)
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from patch_compliance.config import load_settings
+    from patch_compliance.quality import quality_alert_blocks, quality_alert_text, validate_snapshot
+
+    snapshot_date = parse_date(args.date, "--date")
+    reference_time = parse_timestamp(args.reference_time, "--reference-time") if args.reference_time else None
+    result = validate_snapshot(args.lake, snapshot_date, reference_time, load_settings(args.config),
+                               args.data_docs_dir, args.endpoint_url)
+    print(result.format_table())
+    for name, reason in result.skipped.items():
+        print(f"skipped {name}: {reason}")
+    for offender in result.offenders[:10]:
+        print(f"offender {offender['instance_id']} team={offender['team'] or '-'} "
+              f"({offender['team_source']}): {'; '.join(offender['problems'])}")
+    verdict = "PASSED" if result.success else "FAILED"
+    print(f"{verdict}: {len(result.critical_failures)} critical, {len(result.warnings)} warning failure(s) "
+          f"of {len(result.checks)} checks in {result.seconds:.2f} s")
+    print(f"results: {result.results_path}\nsummary: {result.summary_path}")
+    if result.data_docs_index:
+        print(f"data docs: {result.data_docs_index}")
+    if args.slack_conn_id and (result.critical_failures or result.warnings):
+        from patch_compliance.notify import send_slack
+
+        send_slack(quality_alert_text(result), quality_alert_blocks(result), args.slack_conn_id)
+    return 0 if result.success else 1
+
+
+def _add_validate_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("validate", help="run the data-quality suites (expectations/) on a snapshot")
+    parser.add_argument("--lake", required=True, help="lake root: s3://bucket/prefix or a local directory")
+    parser.add_argument("--date", required=True, help="snapshot date, YYYY-MM-DD")
+    parser.add_argument("--reference-time", help="freshness reference (ISO-8601); default: the snapshot's")
+    parser.add_argument("--data-docs-dir", help="where to write GX Data Docs (default: <lake>/quality/data_docs "
+                                                "for a local lake; none for S3)")
+    parser.add_argument("--slack-conn-id", help="post an alert through this Airflow Slack webhook connection "
+                                                "when a check fails")
+    _add_common(parser)
+    parser.set_defaults(func=_cmd_validate)
+
+
+def _cmd_policy(args: argparse.Namespace) -> int:
+    from patch_compliance import policy
+    from patch_compliance.config import load_settings
+
+    settings = load_settings(args.config)
+    endpoint = policy.resolve_endpoint_url(args.endpoint_url)
+    factory = policy.boto3_client_factory(endpoint_url=endpoint)
+    options = {"stand_in": bool(endpoint), "allow_delete": args.allow_delete, "accounts": args.account}
+    if args.action == "record":
+        snapshot_date = parse_date(args.date or "", "--date")
+        if not args.lake:
+            raise InputError("policy record needs --lake (s3://bucket/prefix or a local directory)")
+        manifest = policy.record_baselines(settings, args.lake, snapshot_date, factory, stand_in=bool(endpoint),
+                                           endpoint_url=endpoint)
+        print(f"baselines {snapshot_date} committed to {args.lake}: {manifest['tables']['baselines']['rows']} rows, "
+              f"drift {manifest['drift_counts']}")
+        return 0
+    if args.action == "plan":
+        print(policy.plan(settings, factory, **options).render())
+        return 0
+    plan, result = policy.apply(settings, factory, **options)
+    print(plan.render())
+    print(result.render())
+    if result.unsupported:
+        _progress(f"warning: {len(result.unsupported)} change(s) not applied: not supported by the endpoint")
+    return 0
+
+
+def _add_policy_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("policy", help="patch policy as code: plan/apply baselines, patch groups, windows, "
+                                           "RDS; record baselines in force")
+    parser.add_argument("action", choices=["plan", "apply", "record"],
+                        help="plan: show the diff; apply: make SSM match; record: baselines + drift to the lake")
+    parser.add_argument("--allow-delete", action="store_true",
+                        help="delete managed objects no longer declared (otherwise they are held back)")
+    parser.add_argument("--account", action="append", help="limit to this account id (repeatable)")
+    parser.add_argument("--lake", help="record: lake root (s3://bucket/prefix or a local directory)")
+    parser.add_argument("--date", help="record: snapshot date, YYYY-MM-DD")
+    _add_common(parser)
+    parser.set_defaults(func=_cmd_policy)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from patch_compliance.config import load_settings
+    from patch_compliance.query import query_settings
+    from patch_compliance.report import build_report
+
+    settings = load_settings(args.config)
+    engine, athena = query_settings(settings, args.engine)
+    manifest = build_report(args.lake, args.month, args.as_of, args.out, settings=settings, engine=engine,
+                            endpoint_url=args.endpoint_url, athena=athena)
+    print(f"report {args.month} on snapshot {manifest['report_snapshot_date']} "
+          f"({len(manifest['trend_snapshot_dates'])} snapshot(s) in the month, engine {engine}) written to {args.out}")
+    for name, entry in manifest["outputs"].items():
+        print(f"  {name:<32} {entry['bytes']:>10,} bytes")
+    if not manifest["ec2_inventory_known"]:
+        print("  note: no EC2 inventory for the report date; UNMANAGED coverage is unknown (reported as 0)")
+    print(f"  took {manifest['timings_seconds']['total']:.2f} s")
+    return 0
+
+
+def _add_report_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("report", help="monthly compliance report: CSVs, HTML, manifest")
+    parser.add_argument("--lake", required=True, help="lake root: s3://bucket/prefix or a local directory")
+    parser.add_argument("--month", required=True, help="report month, YYYY-MM")
+    parser.add_argument("--as-of", help="use the latest snapshot of the month on or before this date (YYYY-MM-DD)")
+    parser.add_argument("--out", required=True, help="output directory: local path or s3://bucket/prefix")
+    parser.add_argument("--engine", choices=("duckdb", "athena"), help="query engine (default: config query.engine)")
+    _add_common(parser)
+    parser.set_defaults(func=_cmd_report)
+
+
+def _cmd_evidence(args: argparse.Namespace) -> int:
+    from patch_compliance.config import load_settings
+    from patch_compliance.evidence import collect_evidence, write_evidence
+    from patch_compliance.query import query_settings
+
+    engine, athena = query_settings(load_settings(args.config), args.engine)
+    evidence = collect_evidence(args.lake, args.cve, engine=engine, endpoint_url=args.endpoint_url, athena=athena)
+    if args.out:
+        print(f"evidence written to {write_evidence(evidence, args.out, args.endpoint_url)}", file=sys.stderr)
+    else:
+        sys.stdout.write(evidence.csv.decode())
+    print(evidence.message, file=sys.stderr)
+    return 0
+
+
+def _add_evidence_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("evidence", help="CVE evidence CSV: which instances were affected, and when fixed")
+    parser.add_argument("--lake", required=True, help="lake root: s3://bucket/prefix or a local directory")
+    parser.add_argument("--cve", required=True, help="CVE id, e.g. CVE-2026-12345")
+    parser.add_argument("--out", help="CSV file (local path or s3://bucket/key.csv); default: stdout")
+    parser.add_argument("--engine", choices=("duckdb", "athena"), help="query engine (default: config query.engine)")
+    _add_common(parser)
+    parser.set_defaults(func=_cmd_evidence)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m patch_compliance", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_ingest_parser(sub)
+    _add_validate_parser(sub)
+    _add_policy_parser(sub)
+    _add_report_parser(sub)
+    _add_evidence_parser(sub)
     return parser
 
 

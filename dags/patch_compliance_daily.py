@@ -1,0 +1,117 @@
+"""
+### Daily patch compliance snapshot
+
+Every day at 00:00 UTC, for every account x Region in `config/fleet.yaml`:
+
+1. **send_scan** sends `AWS-RunPatchBaseline` (Operation=Scan, one SnapshotId for the whole run) to the
+   nodes tagged `scan.target_tag_key` = `scan.target_tag_values`; the command's Comment names this run.
+2. **wait_for_command** polls `ListCommands` until the command's aggregate status is final
+   (TargetCount / CompletedCount / ErrorCount are logged). A failed or timed-out command fails here.
+3. **wait_for_rds_output** waits (reschedule mode: no worker slot held) until Resource Data Sync has
+   written output newer than the scan for `scan.sync_min_share` of the targeted nodes. After
+   `scan.sync_wait_minutes` it fails with an alert saying how many nodes synced.
+
+Then, once for the run: **snapshot_ec2_inventory** (coverage: instances without the SSM Agent),
+**ingest** (RDS JSON -> the Parquet lake for the run's logical date), **validate** (Great Expectations;
+a critical failure fails the run and posts to Slack), **record_baselines** (patch baselines in force)
+and **publish** (updates the `patch_compliance` lake asset, which downstream DAGs can be scheduled on).
+
+**Rerun a day:** clear the run; a snapshot is replaced, never duplicated. **Backfill:**
+`airflow backfill create --dag-id patch_compliance_daily --from-date … --to-date …` (one run at a time;
+RDS keeps no history, so a backfilled day snapshots what the sync bucket holds when it runs).
+Any failed task posts to Slack. Docs: `docs/airflow.md`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import DAG, Asset, task
+
+from patch_compliance import pipeline
+from patch_compliance.config import load_settings
+
+SETTINGS = load_settings()
+KNOBS = pipeline.AirflowSettings.from_settings(SETTINGS)
+LAKE_ASSET = Asset(pipeline.lake_asset_uri(SETTINGS), extra={"table": "patch_compliance"})
+
+with DAG(
+    dag_id="patch_compliance_daily",
+    description="Scan every account x Region, wait for Resource Data Sync, snapshot into the lake, validate",
+    schedule="@daily",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=6),
+    default_args=pipeline.default_args(),
+    tags=["patch-compliance", "daily", "aws-ssm"],
+    doc_md=__doc__,
+    on_failure_callback=pipeline.task_failure_alert,
+) as dag:
+
+    @task
+    def resolve_targets() -> list[dict[str, str]]:
+        """Accounts x Regions from config (one mapped branch each)."""
+        return pipeline.resolve_targets()
+
+    # Mapped tasks take their UI docs from doc_md (a docstring is not carried over to the mapped operator).
+    @task(map_index_template="{{ target['account_name'] }} {{ target['region'] }}",
+          doc_md="AWS-RunPatchBaseline Scan to the target's tagged nodes (one SnapshotId per run).")
+    def send_scan(target: dict[str, str], run_id: str | None = None, dag_run=None) -> dict:
+        return pipeline.send_scan(target, dag_run.dag_id, run_id)
+
+    @task.sensor(mode="reschedule", poke_interval=KNOBS.command_poke_seconds,
+                 timeout=SETTINGS.scan.command_timeout_minutes * 60 + 300,
+                 map_index_template="{{ scan['account_name'] }} {{ scan['region'] }}",
+                 doc_md="Polls ListCommands until the scan command's aggregate status is final.")
+    def wait_for_command(scan: dict):
+        return pipeline.poke_command(scan)
+
+    @task.sensor(mode="reschedule", poke_interval=KNOBS.sync_poke_seconds,
+                 timeout=SETTINGS.scan.sync_wait_minutes * 60 + 300,
+                 map_index_template="{{ scan['account_name'] }} {{ scan['region'] }}",
+                 doc_md="Waits for Resource Data Sync objects newer than the scan start for "
+                        "`scan.sync_min_share` of the targeted nodes; fails with an alert after "
+                        "`scan.sync_wait_minutes`.")
+    def wait_for_rds_output(scan: dict):
+        return pipeline.poke_rds_output(scan)
+
+    @task
+    def snapshot_ec2_inventory(targets: list[dict[str, str]], scans: list[dict], logical_date=None,
+                               dag_run=None) -> dict:
+        """Every EC2 instance (managed or not) into the lake's ec2_inventory."""
+        return pipeline.inventory_day(targets, pipeline.run_snapshot_date(logical_date, dag_run))
+
+    @task
+    def ingest(logical_date=None, dag_run=None) -> dict:
+        """Sync bucket -> the day's lake snapshot (patch_compliance, instances, quarantine)."""
+        return pipeline.ingest_day(pipeline.run_snapshot_date(logical_date, dag_run))
+
+    @task
+    def validate(manifest: dict, logical_date=None, dag_run=None) -> dict:
+        """Great Expectations over the snapshot; Slack alert on failure, critical failures fail the run."""
+        return pipeline.validate_day(pipeline.run_snapshot_date(logical_date, dag_run))
+
+    @task
+    def record_baselines(logical_date=None, dag_run=None) -> dict:
+        """Patch baselines in force per account/Region (and drift from the declared policy)."""
+        return pipeline.record_baselines_day(pipeline.run_snapshot_date(logical_date, dag_run))
+
+    @task(outlets=[LAKE_ASSET])
+    def publish(manifest: dict, quality: dict, outlet_events=None) -> dict:
+        """Mark the lake asset updated for this snapshot date."""
+        outlet_events[LAKE_ASSET].extra = {"snapshot_date": manifest["snapshot_date"],
+                                           "rows": manifest["rows"], "quality": quality.get("status")}
+        return manifest
+
+    targets = resolve_targets()
+    scans = send_scan.expand(target=targets)
+    finished = wait_for_command.expand(scan=scans)
+    synced = wait_for_rds_output.expand(scan=finished)
+    inventory = snapshot_ec2_inventory(targets, synced)
+    manifest = ingest()
+    inventory >> manifest
+    quality = validate(manifest)
+    baselines = record_baselines()
+    quality >> baselines
+    baselines >> publish(manifest, quality)

@@ -1,0 +1,58 @@
+"""
+### Monthly patch compliance report
+
+Runs at **08:00 UTC on the last Friday of every month** (a custom timetable registered by
+`plugins/patch_compliance_plugin.py`) and reports on that month, from the latest daily snapshot in the lake:
+
+* per instance: COMPLIANT, NON_COMPLIANT, STALE, NO_DATA or UNMANAGED;
+* missing critical patches (Security/Critical updates, Critical/Important) older than 14 days;
+* all of it broken down by the `Team` and `Environment` tags (untagged instances under `(untagged)`).
+
+The report (CSV files, a self-contained HTML page and an audit manifest listing every input file with
+its checksum) is written to `storage.reports_uri/<YYYY-MM>/` in the reports bucket, and a Slack
+summary gives the headline figures, the worst Team x Environment cells and the link.
+
+**Trigger manually** (e.g. to re-issue a month): set `month` to `YYYY-MM` in the trigger form; empty
+means the month the run falls in. Docs: `docs/airflow.md`, `docs/report.md`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import DAG, Param, task
+
+from patch_compliance import pipeline
+from patch_compliance.timetables import LastFridayOfMonthTimetable
+
+with DAG(
+    dag_id="patch_compliance_monthly_report",
+    description="Monthly compliance report (last Friday 08:00 UTC) to the reports bucket and Slack",
+    schedule=LastFridayOfMonthTimetable(),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=2),
+    default_args=pipeline.default_args(),
+    tags=["patch-compliance", "monthly", "report"],
+    doc_md=__doc__,
+    on_failure_callback=pipeline.task_failure_alert,
+    params={
+        "month": Param(None, type=["null", "string"], pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+                       title="Month (YYYY-MM)",
+                       description="The month to report on; empty = the month of the run's data interval."),
+    },
+) as dag:
+
+    @task
+    def build_report(params=None, data_interval_end=None, dag_run=None) -> dict:
+        """Report for the month from the lake, written to the reports bucket."""
+        month = pipeline.report_month(params.get("month"), data_interval_end or dag_run.run_after)
+        return pipeline.monthly_report(month)
+
+    @task
+    def post_summary(report: dict) -> None:
+        """Headline figures, worst Team x Environment cells and the link, to Slack."""
+        pipeline.post_report_summary(report)
+
+    post_summary(build_report())

@@ -1,0 +1,772 @@
+"""Data quality of a lake snapshot: Great Expectations suites, stored evidence, and offenders.
+
+A compliance report is only as good as its inputs, so every snapshot is validated before it is
+used: tag coverage, freshness, validity/schema and completeness. The suites are GX 1.x JSON files
+in ``expectations/`` (one per validated frame); thresholds live in the ``quality:`` section of
+``config/fleet.yaml`` and are rendered into the suites' ``${name}`` placeholders at load time.
+Each expectation's ``meta.severity`` is ``critical`` (fails the validation) or ``warning``
+(alerts only). Checks that need aggregates (coverage per Environment, day-over-day volume, the
+physical Parquet schema) run on small derived frames, still through GX expectations.
+
+Great Expectations is imported inside the functions that run it: importing this module stays
+cheap for DAG parsing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from patch_compliance.config import Settings, load_settings, project_home
+from patch_compliance.inputs import INSTANCE_ID_RE, InputError
+from patch_compliance.lake import TABLES, Lake
+from patch_compliance.storage import write_bytes
+
+SEVERITIES = ("critical", "warning")
+PATCH_STATES = ("Installed", "InstalledOther", "InstalledPendingReboot", "InstalledRejected", "Missing",
+                "Failed", "NotApplicable", "AvailableSecurityUpdate")
+# patch_state/status pairs allowed by the data contract (§2); '' is an empty (not-applicable) status.
+STATE_STATUS_PAIRS = (
+    "Installed/COMPLIANT", "InstalledOther/COMPLIANT", "InstalledPendingReboot/NON_COMPLIANT",
+    "InstalledRejected/NON_COMPLIANT", "Missing/NON_COMPLIANT", "Failed/NON_COMPLIANT",
+    "NotApplicable/", "NotApplicable/COMPLIANT",
+    "AvailableSecurityUpdate/COMPLIANT", "AvailableSecurityUpdate/NON_COMPLIANT",
+)
+UNTAGGED = "(untagged)"
+SCHEMA_TABLES = ("patch_compliance", "instances")
+_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+
+class QualityConfigError(InputError):
+    """The ``quality:`` config section or an expectation suite file is not usable."""
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    """The ``quality:`` section of the fleet config (see config/fleet.yaml for the meaning)."""
+
+    tag_coverage_min: float = 0.99
+    allowed_environments: tuple[str, ...] = ("dev", "staging", "prod")
+    environment_patch_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    fresh_share_min: float = 0.95
+    managed_share_min: float = 0.85
+    max_instance_count_change: float = 0.10
+    max_row_count_change: float = 0.25
+    inactive_instance_statuses: tuple[str, ...] = ("Terminated", "Stopped")
+    top_offenders: int = 15
+    suites_dir: str = "expectations"
+
+
+def _share(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise QualityConfigError(f"config quality.{where}: expected a fraction in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise QualityConfigError(f"config quality.{where}: expected a list of non-empty strings, got {value!r}")
+    return tuple(value)
+
+
+def parse_quality_settings(settings: Settings) -> QualitySettings:
+    """Parse and check ``settings.raw['quality']``; absent keys keep their defaults."""
+    raw = settings.raw.get("quality") or {}
+    if not isinstance(raw, dict):
+        raise QualityConfigError(f"config section 'quality' must be a mapping, got {type(raw).__name__}")
+    allowed = set(QualitySettings.__dataclass_fields__)
+    unknown = set(raw) - allowed
+    if unknown:
+        raise QualityConfigError(f"config section 'quality': unknown keys {sorted(unknown)}; "
+                                 f"allowed: {sorted(allowed)}")
+    values: dict[str, Any] = {}
+    for key in ("tag_coverage_min", "fresh_share_min", "managed_share_min", "max_instance_count_change",
+                "max_row_count_change"):
+        if key in raw:
+            values[key] = _share(raw[key], key)
+    for key in ("allowed_environments", "inactive_instance_statuses"):
+        if key in raw:
+            values[key] = _names(raw[key], key)
+    if "top_offenders" in raw:
+        count = raw["top_offenders"]
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 40:
+            raise QualityConfigError(f"config quality.top_offenders: expected an integer in [1, 40], got {count!r}")
+        values["top_offenders"] = count
+    if "suites_dir" in raw:
+        if not isinstance(raw["suites_dir"], str) or not raw["suites_dir"]:
+            raise QualityConfigError(f"config quality.suites_dir: expected a directory, got {raw['suites_dir']!r}")
+        values["suites_dir"] = raw["suites_dir"]
+    groups = raw.get("environment_patch_groups")
+    if groups is not None:
+        if not isinstance(groups, dict):
+            raise QualityConfigError("config quality.environment_patch_groups: expected a mapping "
+                                     f"Environment -> [PatchGroup, ...], got {groups!r}")
+        values["environment_patch_groups"] = {
+            str(env): _names(names, f"environment_patch_groups.{env}") for env, names in groups.items()}
+        environments = values.get("allowed_environments", QualitySettings.allowed_environments)
+        strays = sorted(set(values["environment_patch_groups"]) - set(environments))
+        if strays:
+            raise QualityConfigError(f"config quality.environment_patch_groups: {strays} not in "
+                                     f"allowed_environments {list(environments)}")
+    return QualitySettings(**values)
+
+
+def suite_parameters(quality: QualitySettings, settings: Settings) -> dict[str, Any]:
+    """The values the suites' ``${name}`` placeholders are rendered with."""
+    groups = quality.environment_patch_groups or {
+        env: tuple(v for v in settings.scan.target_tag_values if v.startswith(f"{env}-"))
+        for env in quality.allowed_environments}
+    contract = [f"{table}.{f.name}:{type_name(f.type)}" for table in SCHEMA_TABLES for f in TABLES[table]]
+    return {
+        "tag_coverage_min": quality.tag_coverage_min,
+        "allowed_environments": list(quality.allowed_environments),
+        "environment_patch_groups": sorted(f"{env}|{pg}" for env, names in groups.items() for pg in names),
+        "freshness_hours": float(settings.ingest.freshness_hours),
+        "fresh_share_min": quality.fresh_share_min,
+        "managed_share_min": quality.managed_share_min,
+        "max_instance_count_change": quality.max_instance_count_change,
+        "min_instance_count_change": -quality.max_instance_count_change,
+        "max_row_count_change": quality.max_row_count_change,
+        "min_row_count_change": -quality.max_row_count_change,
+        "patch_states": list(PATCH_STATES),
+        "state_status_pairs": list(STATE_STATUS_PAIRS),
+        "instance_id_regex": INSTANCE_ID_RE.pattern,
+        "contract_column_types": contract,
+    }
+
+
+def type_name(kind: pa.DataType) -> str:
+    """An Arrow type as text, without the child field names Parquet round trips may rename."""
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return f"list<{type_name(kind.value_type)}>"
+    if pa.types.is_map(kind):
+        return f"map<{type_name(kind.key_type)}, {type_name(kind.item_type)}>"
+    return str(kind)
+
+
+def render(value: Any, params: dict[str, Any], where: str) -> Any:
+    """Replace ``${name}`` placeholders: a whole-string placeholder takes the typed value."""
+    if isinstance(value, dict):
+        return {k: render(v, params, where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render(v, params, where) for v in value]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+    for name in _PLACEHOLDER.findall(value):
+        if name not in params:
+            raise QualityConfigError(f"{where}: unknown placeholder ${{{name}}}; known: {sorted(params)}")
+    whole = _PLACEHOLDER.fullmatch(value)
+    if whole:
+        return params[whole[1]]
+    return _PLACEHOLDER.sub(lambda m: _inline(params[m[1]]), value)
+
+
+def _inline(value: Any) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """A rendered suite file: GX suite dict plus how to validate it (from its ``meta``)."""
+
+    name: str
+    frame: str
+    result_format: str
+    index_columns: tuple[str, ...]
+    suite: dict[str, Any]
+
+
+def load_suites(params: dict[str, Any], directory: Path) -> dict[str, SuiteSpec]:
+    """Read every ``*.json`` suite under ``directory``, render it and check severities."""
+    if not directory.is_dir():
+        raise QualityConfigError(f"expectation suites directory {directory} not found "
+                                 "(set PATCH_COMPLIANCE_HOME or quality.suites_dir)")
+    specs = {}
+    for path in sorted(directory.glob("*.json")):
+        try:
+            raw = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise QualityConfigError(f"suite {path} is not valid JSON: {exc}") from exc
+        suite = render(raw, params, str(path))
+        meta = suite.get("meta") or {}
+        if not suite.get("name") or meta.get("frame") not in FRAME_BUILDERS:
+            raise QualityConfigError(f"suite {path}: needs a name and meta.frame in {sorted(FRAME_BUILDERS)}")
+        for n, expectation in enumerate(suite.get("expectations") or []):
+            severity = (expectation.get("meta") or {}).get("severity")
+            if severity not in SEVERITIES:
+                raise QualityConfigError(f"suite {path} expectation {n} ({expectation.get('type')}): "
+                                         f"meta.severity must be one of {SEVERITIES}, got {severity!r}")
+        specs[suite["name"]] = SuiteSpec(suite["name"], meta["frame"], meta.get("result_format", "SUMMARY"),
+                                         tuple(meta.get("index_columns") or ()), suite)
+    if not specs:
+        raise QualityConfigError(f"no expectation suites (*.json) in {directory}")
+    return specs
+
+
+# ---------------------------------------------------------------------------------------------
+# Frames: what each suite validates, read from the committed lake.
+
+
+@dataclass
+class SnapshotData:
+    """Everything read from the lake for one validation."""
+
+    lake: Lake
+    snapshot_date: date
+    reference_time: datetime
+    quality: QualitySettings
+    freshness_hours: float
+    instances_all: pd.DataFrame  # every instance row of the day (offender details)
+    previous_date: date | None
+    frames: dict[str, pd.DataFrame | None] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+_PATCH_COLUMNS = ["snapshot_date", "account_id", "region", "instance_id", "patch_id", "patch_state", "status",
+                  "capture_time"]
+_INSTANCE_COLUMNS = ["account_id", "region", "instance_id", "name", "computer_name", "team", "environment",
+                     "patch_group", "instance_status", "in_population", "compliance_status", "last_capture_time",
+                     "reference_time"]
+
+
+def _patch_frame(data: SnapshotData) -> pd.DataFrame:
+    table = data.lake.read("patch_compliance", [data.snapshot_date], columns=_PATCH_COLUMNS)
+    status = pc.fill_null(table["status"], "")
+    state = pc.fill_null(table["patch_state"], "(null)")
+    table = table.append_column("state_status", pc.binary_join_element_wise(state, status, "/"))
+    return table.to_pandas()
+
+
+def _active(data: SnapshotData) -> pd.DataFrame:
+    frame = data.instances_all
+    inactive = frame["instance_status"].isin(data.quality.inactive_instance_statuses)
+    return frame[frame["in_population"].fillna(True).astype(bool) & ~inactive]
+
+
+def _instances_frame(data: SnapshotData) -> pd.DataFrame:
+    frame = _active(data).copy()
+    age = (pd.Timestamp(data.reference_time) - frame["last_capture_time"]).dt.total_seconds() / 3600
+    frame["capture_age_hours"] = age.round(2)
+    frame["captured_in_window"] = (age <= data.freshness_hours).fillna(False).astype(bool)
+    # Stale per the snapshot's own reference time, recomputed here rather than trusting is_stale.
+    stored_reference = frame["reference_time"].fillna(pd.Timestamp(data.reference_time))
+    stale = ~((stored_reference - frame["last_capture_time"]) <= pd.Timedelta(hours=data.freshness_hours))
+    frame["status_if_stale"] = frame["compliance_status"].where(stale, None)
+    both = frame["environment"].notna() & frame["patch_group"].notna()
+    frame["environment_patch_group"] = (frame["environment"] + "|" + frame["patch_group"]).where(both, None)
+    return frame.reset_index(drop=True)
+
+
+def _by_environment_frame(data: SnapshotData) -> pd.DataFrame:
+    frame = _active(data)
+    grouped = frame.assign(environment=frame["environment"].fillna(UNTAGGED),
+                           has_team=frame["team"].notna(), has_patch_group=frame["patch_group"].notna())
+    result = grouped.groupby("environment", as_index=False).agg(
+        instances=("instance_id", "size"), team_share=("has_team", "mean"),
+        patch_group_share=("has_patch_group", "mean"))
+    return result.round({"team_share": 4, "patch_group_share": 4})
+
+
+def _inventory_frame(data: SnapshotData) -> pd.DataFrame | None:
+    if data.lake.manifest(data.snapshot_date, "ec2_inventory") is None:
+        data.skipped["ec2_inventory"] = f"no ec2_inventory snapshot committed for {data.snapshot_date}"
+        return None
+    table = data.lake.read("ec2_inventory", [data.snapshot_date],
+                           columns=["account_id", "region", "instance_id", "state", "name", "team", "environment"])
+    frame = table.to_pandas()
+    frame = frame[~frame["state"].fillna("").str.lower().isin(["terminated", "shutting-down"])].copy()
+    frame["managed"] = frame["instance_id"].isin(set(data.instances_all["instance_id"]))
+    return frame.reset_index(drop=True)
+
+
+def _manifest_counts(lake: Lake, day: date) -> tuple[int, int]:
+    manifest = lake.manifest(day) or {}
+    tables = manifest.get("tables", {})
+    return int(tables.get("instances", {}).get("rows", 0)), int(tables.get("patch_compliance", {}).get("rows", 0))
+
+
+def _volume_frame(data: SnapshotData) -> pd.DataFrame | None:
+    if data.previous_date is None:
+        data.skipped["snapshot_volume"] = f"no committed snapshot before {data.snapshot_date} to compare with"
+        return None
+    prev_instances, prev_rows = _manifest_counts(data.lake, data.previous_date)
+    instances, rows = _manifest_counts(data.lake, data.snapshot_date)
+
+    def change(now: int, before: int) -> float:
+        return round((now - before) / before, 4) if before else (0.0 if now == 0 else 1.0)
+
+    return pd.DataFrame([{
+        "previous_date": data.previous_date.isoformat(), "previous_instances": prev_instances,
+        "instances": instances, "instance_count_change": change(instances, prev_instances),
+        "previous_rows": prev_rows, "rows": rows, "row_count_change": change(rows, prev_rows)}])
+
+
+def _schema_frame(data: SnapshotData) -> pd.DataFrame:
+    rows = []
+    for table in SCHEMA_TABLES:
+        contract = TABLES[table].names
+        for path in data.lake.committed_files(table, [data.snapshot_date]):
+            schema = pq.read_schema(path, filesystem=data.lake.fs)
+            relative = data.lake.relative(path)
+            for name in contract:
+                index = schema.get_field_index(name)
+                kind = type_name(schema.field(index).type) if index >= 0 else "MISSING"
+                rows.append({"file": relative, "column_type": f"{table}.{name}:{kind}"})
+            rows += [{"file": relative, "column_type": f"{table}.{name}:{type_name(schema.field(name).type)}"}
+                     for name in schema.names if name not in contract]
+    return pd.DataFrame(rows, columns=["file", "column_type"])
+
+
+FRAME_BUILDERS = {
+    "patch_compliance": _patch_frame,
+    "instances": _instances_frame,
+    "instances_by_environment": _by_environment_frame,
+    "ec2_inventory": _inventory_frame,
+    "snapshot_volume": _volume_frame,
+    "lake_schema": _schema_frame,
+}
+
+
+def _reference_time(instances: pd.DataFrame, given: datetime | None) -> datetime:
+    if given is not None:
+        return given.astimezone(UTC)
+    for column in ("reference_time", "last_capture_time"):
+        newest = instances[column].max() if column in instances else None
+        if newest is not None and not pd.isna(newest):
+            return pd.Timestamp(newest).to_pydatetime().astimezone(UTC)
+    raise InputError("the snapshot has no reference time and no capture time; pass --reference-time")
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One expectation's outcome, flattened for tables, Parquet and Slack."""
+
+    suite: str
+    frame: str
+    expectation_type: str
+    column: str
+    check: str
+    severity: str
+    success: bool
+    description: str
+    observed: str
+    expected: str
+    unexpected_count: int | None
+    element_count: int | None
+    offending: tuple[str, ...]  # values of the suite's first index column (instance ids mostly)
+
+
+@dataclass
+class QualityResult:
+    """The outcome of validating one snapshot: ``success`` is False when a critical check failed."""
+
+    snapshot_date: date
+    reference_time: datetime
+    checks: list[CheckResult]
+    offenders: list[dict[str, Any]]
+    skipped: dict[str, str]
+    results_path: str = ""
+    summary_path: str = ""
+    data_docs_index: str | None = None
+    seconds: float = 0.0
+    top_offenders: int = 15  # how many offenders an alert lists (quality.top_offenders)
+
+    @property
+    def critical_failures(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.success and c.severity == "critical"]
+
+    @property
+    def warnings(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.success and c.severity == "warning"]
+
+    @property
+    def success(self) -> bool:
+        return not self.critical_failures
+
+    @property
+    def table(self) -> list[tuple[str, str, str, str, str, str]]:
+        """Rows (result, severity, suite, check, observed, expected) for printing."""
+        return [("PASS" if c.success else "FAIL", c.severity, c.suite, c.description, c.observed, c.expected)
+                for c in self.checks]
+
+    def format_table(self) -> str:
+        header = ("result", "severity", "suite", "check", "observed", "expected")
+        rows = [header, *self.table]
+        widths = [min(60, max(len(r[i]) for r in rows)) for i in range(len(header))]
+        return "\n".join("  ".join(cell[:60].ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                         for row in rows)
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.2f}".rstrip("0").rstrip(".") + "%"
+
+
+def _describe(kind: str, kwargs: dict[str, Any], result: dict[str, Any]) -> tuple[str, str]:
+    """Human observed/expected strings for the expectation kinds the suites use."""
+    if "unexpected_count" in result and "element_count" in result:
+        total, bad = result["element_count"], result["unexpected_count"] or 0
+        observed = f"{_percent(1 - bad / total) if total else 'n/a'} pass ({bad} of {total} fail)"
+        mostly = kwargs.get("mostly")
+        rule = ""
+        if "value_set" in kwargs:
+            values = [str(v) for v in kwargs["value_set"]]
+            rule = "in {" + ", ".join(values[:6]) + (", …" if len(values) > 6 else "") + "}"
+        elif "regex" in kwargs:
+            rule = f"match {kwargs['regex']}"
+        elif "min_value" in kwargs or "max_value" in kwargs:
+            rule = _bounds(kwargs)
+        elif kind.endswith("unique"):
+            rule = "unique"
+        elif kind.endswith("not_be_null"):
+            rule = "present"
+        share = f"≥ {_percent(mostly)}" if mostly is not None else "all"
+        return observed, f"{share} {rule}".strip()
+    return str(result.get("observed_value")), _bounds(kwargs)
+
+
+def _bounds(kwargs: dict[str, Any]) -> str:
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is None:
+        return f"≤ {high}"
+    if high is None:
+        return f"≥ {low}"
+    return f"between {low} and {high}"
+
+
+def _exception_message(info: dict[str, Any]) -> str | None:
+    """GX reports an expectation's error flat or keyed by metric; either way, find the message."""
+    for entry in [info, *(v for v in info.values() if isinstance(v, dict))]:
+        if entry.get("raised_exception") or entry.get("exception_message"):
+            return str(entry.get("exception_message") or "expectation raised an exception")
+    return None
+
+
+def _flatten(suite: str, frame: str, index_columns: tuple[str, ...], result: dict[str, Any]) -> CheckResult:
+    config = result["expectation_config"]
+    kwargs, meta, body = config.get("kwargs", {}), config.get("meta", {}), result.get("result") or {}
+    observed, expected = _describe(config["type"], kwargs, body)
+    error = _exception_message(result.get("exception_info") or {})
+    if error:
+        observed = f"error: {error}"
+    key = index_columns[0] if index_columns else None
+    indexes = body.get("unexpected_index_list") or body.get("partial_unexpected_index_list") or []
+    offending = tuple(dict.fromkeys(str(i[key]) for i in indexes if isinstance(i, dict) and key in i))
+    column = kwargs.get("column")
+    if offending and column and key != "instance_id":
+        # Aggregate frames (per Environment, day-over-day): show which rows failed and their values.
+        observed += "; " + ", ".join(f"{i[key]}: {i.get(column)}" for i in indexes[:6] if key in i)
+    return CheckResult(
+        suite=suite, frame=frame, expectation_type=config["type"],
+        column=str(kwargs.get("column") or ",".join(kwargs.get("column_list") or [])),
+        check=str(meta.get("check", "")), severity=meta["severity"], success=bool(result["success"]),
+        description=str(meta.get("description") or config["type"]), observed=observed, expected=expected,
+        unexpected_count=body.get("unexpected_count"), element_count=body.get("element_count"),
+        offending=offending)
+
+
+def _last_known_teams(data: SnapshotData, instance_ids: set[str]) -> dict[str, tuple[str, str]]:
+    """Owner hints for untagged offenders: EC2 inventory tags today, else the previous snapshot's Team."""
+    hints: dict[str, tuple[str, str]] = {}
+    frame = data.frames.get("ec2_inventory")
+    if frame is not None:
+        for row in frame[frame["instance_id"].isin(instance_ids) & frame["team"].notna()].itertuples():
+            hints[row.instance_id] = (row.team, "EC2 tag")
+    missing = instance_ids - set(hints)
+    if missing and data.previous_date is not None:
+        previous = data.lake.read("instances", [data.previous_date], columns=["instance_id", "team"],
+                                  filter=pc.field("instance_id").isin(sorted(missing)))
+        for instance_id, team in zip(previous["instance_id"].to_pylist(), previous["team"].to_pylist(), strict=True):
+            if team:
+                hints[instance_id] = (team, f"Team tag on {data.previous_date}")
+    return hints
+
+
+def _offenders(data: SnapshotData, checks: list[CheckResult], accounts: dict[str, str]) -> list[dict[str, Any]]:
+    """Instances behind failed checks, with what owners need to find and fix them."""
+    by_id = data.instances_all.drop_duplicates("instance_id").set_index("instance_id")
+    inventory = data.frames.get("ec2_inventory")
+    inventory_by_id = (inventory.drop_duplicates("instance_id").set_index("instance_id")
+                       if inventory is not None else None)
+    wanted: dict[str, list[str]] = {}
+    critical: set[str] = set()
+    active = _active(data)
+    for check in checks:
+        if check.success:
+            continue
+        offending = list(check.offending)
+        if check.frame == "instances_by_environment" and check.column.endswith("_share"):
+            # The failing rows are Environments: name their instances that lack the tag.
+            tag = check.column.removesuffix("_share")
+            in_failing = active["environment"].fillna(UNTAGGED).isin(offending) & active[tag].isna()
+            offending = active.loc[in_failing, "instance_id"].tolist()
+        elif check.frame not in ("instances", "patch_compliance", "ec2_inventory"):
+            continue
+        for instance_id in offending:
+            wanted.setdefault(instance_id, []).append(check.description)
+            if check.severity == "critical":
+                critical.add(instance_id)
+    hints = _last_known_teams(data, {i for i in wanted if i not in by_id.index or pd.isna(by_id.at[i, "team"])})
+    offenders = []
+    for instance_id, problems in wanted.items():
+        source = by_id if instance_id in by_id.index else inventory_by_id
+        row = source.loc[instance_id] if source is not None and instance_id in source.index else None
+
+        def value(column: str, row: pd.Series | None = row) -> str | None:
+            if row is None or column not in row or pd.isna(row[column]):
+                return None
+            return str(row[column])
+
+        team, team_source = value("team"), "Team tag"
+        if team is None:
+            team, team_source = hints.get(instance_id, (None, "no Team tag; none known"))
+        account = value("account_id")
+        age = None
+        if row is not None and "last_capture_time" in row and not pd.isna(row["last_capture_time"]):
+            age = round((pd.Timestamp(data.reference_time) - row["last_capture_time"]).total_seconds() / 3600, 1)
+        offenders.append({
+            "instance_id": instance_id, "account_id": account, "account_name": accounts.get(account or ""),
+            "region": value("region"), "name": value("name") or value("computer_name"),
+            "environment": value("environment"), "patch_group": value("patch_group"),
+            "team": team, "team_source": team_source, "capture_age_hours": age, "problems": problems,
+            "detail": f"last capture {age} h before the reference time" if age and age > data.freshness_hours
+            else "",
+            "severity": "critical" if instance_id in critical else "warning"})
+    # Hosts behind critical failures first: they block the report, so the alert lists them first.
+    offenders.sort(key=lambda o: (o["severity"] != "critical", -len(o["problems"]), o["team"] or "~",
+                                  o["instance_id"]))
+    return offenders
+
+
+# ---------------------------------------------------------------------------------------------
+# Running GX
+
+
+def _gx_context(data_docs_dir: str | None):
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    sites = {}
+    if data_docs_dir:
+        sites["patch_compliance"] = {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": data_docs_dir},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        }
+    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(), analytics_enabled=False,
+                               progress_bars=ProgressBarsConfig(globally=False), data_docs_sites=sites)
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _run_suites(data: SnapshotData, specs: dict[str, SuiteSpec], data_docs_dir: str | None,
+                ) -> tuple[list[dict[str, Any]], str | None]:
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    context = _gx_context(data_docs_dir)
+    # Data Docs file validations under the snapshot they checked, not the wall-clock alone.
+    run_id = RunIdentifier(run_name=f"snapshot_date={data.snapshot_date.isoformat()}", run_time=datetime.now(UTC))
+    source = context.data_sources.add_pandas("lake")
+    results = []
+    for spec in specs.values():
+        frame = data.frames.get(spec.frame)
+        if frame is None:
+            continue
+        asset = source.add_dataframe_asset(spec.name)
+        batch = asset.add_batch_definition_whole_dataframe(data.snapshot_date.isoformat())
+        expectations = spec.suite.get("expectations") or []
+        suite = gx.ExpectationSuite(name=spec.name, expectations=expectations, meta=spec.suite.get("meta"))
+        if len(suite.expectations) != len(expectations):
+            raise QualityConfigError(f"suite {spec.name}: {len(expectations) - len(suite.expectations)} "
+                                     "expectation(s) rejected by Great Expectations (see the log for why)")
+        suite = context.suites.add(suite)
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=spec.name, data=batch, suite=suite))
+        result_format: dict[str, Any] = {"result_format": spec.result_format, "partial_unexpected_count": 20}
+        usable = [c for c in spec.index_columns if c in frame.columns]
+        if usable:
+            result_format["unexpected_index_column_names"] = usable
+        outcome = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format, run_id=run_id)
+        results.append({"suite": spec.name, "frame": spec.frame, "rows": len(frame),
+                        "index_columns": usable, "result": outcome.to_json_dict()})
+    index = None
+    if data_docs_dir:
+        Path(data_docs_dir).mkdir(parents=True, exist_ok=True)
+        context.build_data_docs(site_names=["patch_compliance"])
+        index = str(Path(data_docs_dir) / "index.html")
+    return results, index
+
+
+def _summary_parquet(result: QualityResult) -> bytes:
+    table = pa.Table.from_pylist([{
+        "snapshot_date": result.snapshot_date, "reference_time": result.reference_time,
+        "suite": c.suite, "expectation_type": c.expectation_type, "column": c.column, "check": c.check,
+        "severity": c.severity, "success": c.success, "description": c.description, "observed": c.observed,
+        "expected": c.expected, "unexpected_count": c.unexpected_count, "element_count": c.element_count,
+    } for c in result.checks], schema=SUMMARY_SCHEMA)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+SUMMARY_SCHEMA = pa.schema([
+    ("snapshot_date", pa.date32()), ("reference_time", pa.timestamp("us", tz="UTC")), ("suite", pa.string()),
+    ("expectation_type", pa.string()), ("column", pa.string()), ("check", pa.string()),
+    ("severity", pa.string()), ("success", pa.bool_()), ("description", pa.string()), ("observed", pa.string()),
+    ("expected", pa.string()), ("unexpected_count", pa.int64()), ("element_count", pa.int64()),
+])
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return str(value)
+
+
+def default_data_docs_dir(lake: Lake) -> str | None:
+    """``<lake>/quality/data_docs`` for a local lake; S3 lakes need an explicit local directory."""
+    return lake.location.join("quality", "data_docs") if lake.location.scheme == "file" else None
+
+
+def validate_snapshot(lake_uri: str, snapshot_date: date, reference_time: datetime | None = None,
+                      settings: Settings | None = None, data_docs_dir: str | None = None,
+                      endpoint_url: str | None = None) -> QualityResult:
+    """Validate one committed snapshot, store the evidence under ``<lake>/quality/``, render Data Docs.
+
+    Raises ``InputError`` when the snapshot is not committed; returns a result whose ``success`` is
+    False when a critical expectation failed (callers decide: the CLI exits 1, the DAG task raises).
+    """
+    started = time.perf_counter()
+    settings = settings or load_settings()
+    quality = parse_quality_settings(settings)
+    lake = Lake(lake_uri, endpoint_url)
+    if lake.manifest(snapshot_date) is None:
+        raise InputError(f"no committed snapshot for {snapshot_date} in {lake.uri}; run ingest first "
+                         f"(committed: {[d.isoformat() for d in lake.snapshot_dates()][-5:]})")
+    params = suite_parameters(quality, settings)
+    specs = load_suites(params, project_home() / quality.suites_dir)
+    instances_all = lake.read("instances", [snapshot_date], columns=_INSTANCE_COLUMNS).to_pandas()
+    previous = [d for d in lake.snapshot_dates() if d < snapshot_date]
+    data = SnapshotData(lake, snapshot_date, _reference_time(instances_all, reference_time), quality,
+                        float(settings.ingest.freshness_hours), instances_all, previous[-1] if previous else None)
+    for frame in {spec.frame for spec in specs.values()}:
+        data.frames[frame] = FRAME_BUILDERS[frame](data)
+    docs_dir = data_docs_dir or default_data_docs_dir(lake)
+    runs, index = _run_suites(data, specs, docs_dir)
+    checks = [_flatten(run["suite"], run["frame"], tuple(run["index_columns"]), result)
+              for run in runs for result in run["result"]["results"]]
+    accounts = {a.id: a.name for a in settings.accounts}
+    result = QualityResult(snapshot_date, data.reference_time, checks, _offenders(data, checks, accounts),
+                           data.skipped, data_docs_index=index, top_offenders=quality.top_offenders)
+    base = f"quality/snapshot_date={snapshot_date.isoformat()}"
+    result.results_path, result.summary_path = lake.location.join(base, "results.json"), lake.location.join(
+        base, "summary.parquet")
+    result.seconds = round(time.perf_counter() - started, 3)
+    evidence = {
+        "snapshot_date": snapshot_date, "reference_time": data.reference_time, "success": result.success,
+        "validated_at": datetime.now(UTC), "seconds": result.seconds, "parameters": params,
+        "critical_failures": len(result.critical_failures), "warnings": len(result.warnings),
+        "skipped": data.skipped, "offenders": result.offenders, "data_docs_index": index,
+        "suites": runs,
+    }
+    write_bytes(lake.fs, result.results_path, json.dumps(evidence, indent=1, default=_json_default).encode())
+    write_bytes(lake.fs, result.summary_path, _summary_parquet(result))
+    return result
+
+
+def load_summary(lake_uri: str, dates: Iterable[date], endpoint_url: str | None = None) -> pa.Table:
+    """The stored compact summaries of some dates (for reports and trend views)."""
+    lake = Lake(lake_uri, endpoint_url)
+    paths = [lake.location.join(f"quality/snapshot_date={d.isoformat()}", "summary.parquet") for d in dates]
+    return pa.concat_tables([pq.read_table(p, filesystem=lake.fs) for p in paths]) if paths else \
+        SUMMARY_SCHEMA.empty_table()
+
+
+# ---------------------------------------------------------------------------------------------
+# Slack Block Kit
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def quality_alert_blocks(result: QualityResult, run_url: str | None = None,
+                         data_docs_url: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """A Slack Block Kit message: failed checks (observed vs expected), offending instances, links.
+
+    ``limit`` caps the instances listed (default: ``quality.top_offenders``); all of them are in the
+    stored results.
+    """
+    failed = result.critical_failures + result.warnings
+    verdict = "FAILED" if not result.success else ("warnings" if failed else "passed")
+    icon = ":red_circle:" if not result.success else (":warning:" if failed else ":white_check_mark:")
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _truncate(
+            f"Patch compliance data quality {verdict}: snapshot {result.snapshot_date}", 150)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": (
+            f"{icon} *{len(result.critical_failures)} critical* and *{len(result.warnings)} warning* "
+            f"check(s) failed of {len(result.checks)}; reference time "
+            f"{result.reference_time.isoformat(timespec='minutes').replace('+00:00', 'Z')}."
+            + ("\nCritical failures block this snapshot from the report." if not result.success else ""))}},
+    ]
+    for check in failed[:12]:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _truncate(
+            f"*{check.severity.upper()}* · `{check.suite}` · {check.description}\n"
+            f"observed: {check.observed}\nexpected: {check.expected}", 2900)}})
+    top = result.offenders[: limit or result.top_offenders]
+    if top:
+        lines = []
+        for o in top:
+            team = f"*{o['team']}*" + (f" ({o['team_source']})" if o["team_source"] != "Team tag" else "") \
+                if o["team"] else f"_{o['team_source']}_"
+            account = f"account {o['account_name']} ({o['account_id']})" if o["account_name"] else \
+                f"account {o['account_id']}"
+            where = " · ".join(filter(None, [o["name"], o["environment"] or "no Environment", account,
+                                             o["region"]]))
+            detail = f" ({o['detail']})" if o["detail"] else ""
+            lines.append(_truncate(f"• `{o['instance_id']}` team {team} — {where}: {'; '.join(o['problems'])}"
+                                   f"{detail}", 700))
+        chunks = [f"*Top offending instances* ({len(top)} of {len(result.offenders)}):"]
+        for line in lines:  # a section holds 3,000 characters: continue in the next one
+            if len(chunks[-1]) + len(line) + 1 > 2900:
+                chunks.append(line)
+            else:
+                chunks[-1] += "\n" + line
+        blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in chunks]
+    if result.skipped:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _truncate(
+            "Skipped: " + "; ".join(f"{k}: {v}" for k, v in result.skipped.items()), 2900)}]})
+    buttons = [{"type": "button", "text": {"type": "plain_text", "text": label}, "url": url}
+               for label, url in (("Airflow run", run_url), ("Data Docs", data_docs_url)) if url]
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
+    return blocks
+
+
+def quality_alert_text(result: QualityResult) -> str:
+    """The plain-text fallback shown in notifications."""
+    return (f"Patch compliance data quality {'FAILED' if not result.success else 'warnings'} for "
+            f"{result.snapshot_date}: {len(result.critical_failures)} critical, {len(result.warnings)} warning")
+

@@ -1,0 +1,287 @@
+"""The monthly compliance report: CSVs, a self-contained HTML page and an audit manifest.
+
+The definitions are DESIGN.md's "Report definitions (the contract)". Per-instance facts and the
+age of every missing critical item come from the SQL in ``sql/report/`` (Athena/Trino dialect,
+run by DuckDB over the lake or by Athena); this module only counts, formats and writes them, so
+what an auditor reads is what the SQL computed.
+
+Benchmarks call :func:`build_report` directly.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import pyarrow as pa
+
+from patch_compliance import __version__
+from patch_compliance.config import Settings, load_settings
+from patch_compliance.inputs import InputError, parse_date, parse_location, parse_month
+from patch_compliance.lake import Lake
+from patch_compliance.query import QueryEngine, make_engine
+from patch_compliance.storage import open_location, write_bytes
+
+STATUSES = ("COMPLIANT", "NON_COMPLIANT", "STALE", "NO_DATA", "UNMANAGED")
+
+SUMMARY_COLUMNS = ("team", "environment", "instances", "compliant", "non_compliant", "stale", "no_data",
+                   "unmanaged", "compliance_pct", "instances_missing_critical_14d",
+                   "missing_critical_14d_items")
+INSTANCE_COLUMNS = ("snapshot_date", "account_id", "region", "instance_id", "team", "environment",
+                    "patch_group", "baseline_id", "platform", "status", "last_capture_time",
+                    "non_compliant_items", "missing_critical_14d_items")
+MISSING_COLUMNS = ("snapshot_date", "account_id", "region", "instance_id", "team", "environment", "patch_id",
+                   "classification", "patch_severity", "patch_state", "cve_ids", "first_seen_missing",
+                   "release_date", "age_days", "age_basis")
+
+SQL_INSTANCE_STATUS = "report/instance_status.sql"
+SQL_MISSING_CRITICAL = "report/missing_critical_patches.sql"
+SQL_TREND = "report/trend.sql"
+SQL_BASELINES = "report/baselines.sql"
+
+
+def format_value(value: object) -> str:
+    """CSV text for a value: ISO dates, UTC ``...Z`` timestamps, empty for NULL."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def compliance_pct(compliant: int, instances: int) -> str:
+    """100 * compliant / instances, one decimal, rounded half up (no float surprises)."""
+    if instances == 0:
+        return ""
+    value = Decimal(100 * compliant) / Decimal(instances)
+    return str(value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def csv_bytes(columns: Sequence[str], rows: Sequence[dict[str, object]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([format_value(row.get(c)) for c in columns])
+    return buffer.getvalue().encode()
+
+
+@dataclass(frozen=True)
+class ReportScope:
+    """Which snapshots a report reads, decided from the lake's manifests before any query."""
+
+    month: str
+    report_date: date
+    month_dates: tuple[date, ...]  # snapshots of the month up to report_date (the trend)
+    history_dates: tuple[date, ...]  # every snapshot <= report_date (first_seen_missing)
+    inventory_dates: tuple[date, ...]  # ec2_inventory snapshots among month_dates
+    catalog_date: date | None
+    baselines_date: date | None
+
+    @property
+    def coverage_known(self) -> bool:
+        return self.report_date in self.inventory_dates
+
+
+def resolve_scope(lake: Lake, month: str, as_of: date | None) -> ReportScope:
+    """The report snapshot is the latest of the month on or before ``as_of``."""
+    year, month_number = parse_month(month)
+    first = date(year, month_number, 1)
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    cutoff = min(last, as_of) if as_of else last
+    if as_of and as_of < first:
+        raise InputError(f"--as-of {as_of} is before the month {month}")
+    all_dates = lake.snapshot_dates("patch_compliance")
+    month_dates = tuple(d for d in all_dates if first <= d <= cutoff)
+    if not month_dates:
+        known = ", ".join(d.isoformat() for d in all_dates[-5:]) or "none"
+        raise InputError(f"no committed snapshot in {month} on or before {cutoff} in lake {lake.uri} "
+                         f"(latest snapshots: {known})")
+    report_date = month_dates[-1]
+
+    def latest(table: str) -> date | None:
+        candidates = [d for d in lake.snapshot_dates(table) if d <= report_date]
+        return candidates[-1] if candidates else None
+
+    inventory = set(lake.snapshot_dates("ec2_inventory"))
+    return ReportScope(
+        month=month, report_date=report_date, month_dates=month_dates,
+        history_dates=tuple(d for d in all_dates if d <= report_date),
+        inventory_dates=tuple(d for d in month_dates if d in inventory),
+        catalog_date=latest("patch_catalog"), baselines_date=latest("baselines"),
+    )
+
+
+def _rows(table: pa.Table) -> list[dict[str, Any]]:
+    return table.to_pylist()
+
+
+@dataclass
+class ReportData:
+    """Everything the outputs are made of, computed once."""
+
+    scope: ReportScope
+    instances: list[dict[str, Any]]
+    missing: list[dict[str, Any]]
+    summary: list[dict[str, Any]]
+    trend: list[dict[str, Any]]
+    baselines: list[dict[str, Any]]
+    threshold_days: int
+
+
+def summarise(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (team, environment), sorted; ``instances`` is the sum of the five statuses."""
+    groups: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for row in instances:
+        counter = groups[(row["team"], row["environment"])]
+        counter[row["status"]] += 1
+        items = row["missing_critical_14d_items"] or 0
+        counter["missing_items"] += items
+        counter["missing_instances"] += 1 if items else 0
+    summary = []
+    for (team, environment), counter in sorted(groups.items()):
+        total = sum(counter[s] for s in STATUSES)
+        summary.append({
+            "team": team, "environment": environment, "instances": total,
+            "compliant": counter["COMPLIANT"], "non_compliant": counter["NON_COMPLIANT"],
+            "stale": counter["STALE"], "no_data": counter["NO_DATA"], "unmanaged": counter["UNMANAGED"],
+            "compliance_pct": compliance_pct(counter["COMPLIANT"], total),
+            "instances_missing_critical_14d": counter["missing_instances"],
+            "missing_critical_14d_items": counter["missing_items"],
+        })
+    return summary
+
+
+def collect(engine: QueryEngine, scope: ReportScope, settings: Settings) -> ReportData:
+    """Run the report SQL and derive the per-instance 14-day counts and the summary."""
+    report = settings.report
+    d = scope.report_date
+    inventory = [d] if scope.coverage_known else []
+    catalog = [scope.catalog_date] if scope.catalog_date else []
+    instances = _rows(engine.run(SQL_INSTANCE_STATUS, [d], scope={
+        "patch_compliance": [], "instances": [d], "ec2_inventory": inventory, "patch_catalog": [],
+        "baselines": []}))
+    missing = _rows(engine.run(SQL_MISSING_CRITICAL, [
+        d, ",".join(report.critical_classifications), ",".join(report.critical_severities)], scope={
+        "patch_compliance": scope.history_dates, "instances": [d], "ec2_inventory": [],
+        "patch_catalog": catalog, "baselines": []}))
+    trend = _rows(engine.run(SQL_TREND, [scope.month_dates[0].replace(day=1), d], scope={
+        "patch_compliance": [], "instances": scope.month_dates, "ec2_inventory": scope.inventory_dates,
+        "patch_catalog": [], "baselines": []}))
+    baselines = _rows(engine.run(SQL_BASELINES, [d], scope={
+        "patch_compliance": [], "instances": [], "ec2_inventory": [], "patch_catalog": [],
+        "baselines": [scope.baselines_date] if scope.baselines_date else []})) if scope.baselines_date else []
+
+    threshold = int(report.missing_critical_age_days)
+    per_instance: Counter[tuple[str, str, str]] = Counter(
+        (m["account_id"], m["region"], m["instance_id"]) for m in missing if m["age_days"] >= threshold)
+    for row in instances:
+        key = (row["account_id"], row["region"], row["instance_id"])
+        row["missing_critical_14d_items"] = None if row["status"] == "UNMANAGED" else per_instance[key]
+    for row in trend:
+        row["compliance_pct"] = compliance_pct(row["compliant"], row["instances"])
+        row["coverage_known"] = row["snapshot_date"] in scope.inventory_dates
+    return ReportData(scope, instances, missing, summarise(instances), trend, baselines, threshold)
+
+
+def _table_reads(lake: Lake, table: str, dates: Sequence[date]) -> list[dict[str, Any]]:
+    """Partitions read for a table: per snapshot, the manifest's files with rows and checksums."""
+    reads = []
+    for day in dates:
+        manifest = lake.manifest(day, table)
+        if manifest is None:
+            continue
+        entry = manifest["tables"][table]
+        reads.append({"snapshot_date": day.isoformat(), "run_id": manifest.get("run_id"),
+                      "committed_at": manifest.get("committed_at"), "rows": entry["rows"],
+                      "files": entry["files"]})
+    return reads
+
+
+def audit_manifest(lake: Lake, data: ReportData, engine: QueryEngine, parameters: dict[str, Any],
+                   outputs: dict[str, bytes], timings: dict[str, float]) -> dict[str, Any]:
+    from patch_compliance.lake import sha256
+
+    scope = data.scope
+    return {
+        "report": "monthly patch compliance",
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "package_version": __version__,
+        "engine": engine.name,
+        "parameters": parameters,
+        "report_snapshot_date": scope.report_date.isoformat(),
+        "trend_snapshot_dates": [d.isoformat() for d in scope.month_dates],
+        "history_snapshot_dates": [d.isoformat() for d in scope.history_dates],
+        "ec2_inventory_known": scope.coverage_known,
+        "inputs": {
+            "patch_compliance": _table_reads(lake, "patch_compliance", scope.history_dates),
+            "instances": _table_reads(lake, "instances", scope.month_dates),
+            "ec2_inventory": _table_reads(lake, "ec2_inventory", scope.inventory_dates),
+            "patch_catalog": _table_reads(lake, "patch_catalog", [scope.catalog_date] if scope.catalog_date else []),
+            "baselines": _table_reads(lake, "baselines", [scope.baselines_date] if scope.baselines_date else []),
+        },
+        "sql": {path: {"sha256": digest} for path, digest in sorted(engine.used.items())},
+        "outputs": {name: {"bytes": len(body), "sha256": sha256(body)} for name, body in sorted(outputs.items())},
+        "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
+    }
+
+
+def build_report(lake_uri: str, month: str, as_of: date | str | None, out_dir: str, *,
+                 settings: Settings | None = None, engine: str = "duckdb", endpoint_url: str | None = None,
+                 athena: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the report's five files to ``out_dir`` (local directory or s3://) and return its manifest.
+
+    ``as_of`` (a date or ``YYYY-MM-DD``) picks the latest snapshot of ``month`` on or before it;
+    the default is the month's latest snapshot.
+    """
+    started = time.perf_counter()
+    settings = settings or load_settings()
+    as_of_date = parse_date(as_of, "--as-of") if isinstance(as_of, str) else as_of
+    parse_month(month)
+    out_location = parse_location(out_dir, "--out")
+    lake = Lake(lake_uri, endpoint_url)
+    scope = resolve_scope(lake, month, as_of_date)
+    query_engine = make_engine(engine, lake, **(athena or {}))
+    timings = {"scope": time.perf_counter() - started}
+
+    mark = time.perf_counter()
+    data = collect(query_engine, scope, settings)
+    timings["queries"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    from patch_compliance.report_html import render_html
+
+    outputs = {
+        "team_environment_summary.csv": csv_bytes(SUMMARY_COLUMNS, data.summary),
+        "instance_status.csv": csv_bytes(INSTANCE_COLUMNS, data.instances),
+        "missing_critical_patches.csv": csv_bytes(MISSING_COLUMNS, data.missing),
+    }
+    ingest_manifest = lake.manifest(scope.report_date) or {}
+    freshness = {k: ingest_manifest.get(k) for k in ("committed_at", "reference_time")}
+    outputs["report.html"] = render_html(data, settings, lake_uri=lake.uri, freshness=freshness).encode()
+    timings["render"] = time.perf_counter() - mark
+    parameters = {"lake": lake.uri, "month": month, "as_of": as_of_date.isoformat() if as_of_date else None,
+                  "engine": engine,
+                  "critical_classifications": list(settings.report.critical_classifications),
+                  "critical_severities": list(settings.report.critical_severities),
+                  "missing_critical_age_days": data.threshold_days,
+                  "freshness_hours": settings.ingest.freshness_hours}
+    timings["total"] = time.perf_counter() - started
+    manifest = audit_manifest(lake, data, query_engine, parameters, outputs, timings)
+    outputs["manifest.json"] = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    _, out_fs = open_location(out_location.uri, endpoint_url, "--out")
+    for name, body in outputs.items():
+        write_bytes(out_fs, out_location.join(name), body)
+    return manifest

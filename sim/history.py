@@ -1,0 +1,151 @@
+"""Build N days of history into a lake: simulate a day, update the local RDS tree, ingest it, move on.
+
+RDS overwrites a node's objects on every scan, so one working tree is updated in place day by day
+(nodes that stopped reporting keep their old files) and only the lake keeps the past. Each day also
+publishes an ``ec2_inventory`` snapshot (every EC2 instance, managed or not) and, when asked, a
+``patch_catalog`` snapshot (``source="simulator"``; production may have no catalog).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from patch_compliance.lake import TABLES, Lake
+from sim.model import Scan
+from sim.rds_writer import PROBE_BODY, LocalSink, Renderer, execution_id, probe_key
+from sim.state import World
+from sim.truth import HistoryTracker, ground_truth, views_on
+
+
+def ec2_inventory_table(world: World, on: date) -> pa.Table:
+    """Every EC2 instance launched by ``on`` with its state and tags (hybrid nodes are not EC2)."""
+    keys = world.settings.tags
+    captured = datetime(on.year, on.month, on.day, 3, 0, tzinfo=UTC)
+    rows: dict[str, list[Any]] = {name: [] for name in (
+        "instance_id", "state", "platform", "launch_time", "team", "environment", "patch_group", "tags", "name",
+        "captured_at", "account_id", "region")}
+
+    def first(node_tags: dict[str, str], names: tuple[str, ...]) -> str | None:
+        return next((node_tags[n] for n in names if n in node_tags), None)
+
+    for node in world.fleet.nodes:
+        if node.is_hybrid or node.launch_time.date() > on:
+            continue
+        tags = dict(node.tags)
+        rows["instance_id"].append(node.node_id)
+        rows["state"].append(node.ec2_state(on))
+        rows["platform"].append("windows" if node.is_windows else "linux")
+        rows["launch_time"].append(node.launch_time)
+        rows["team"].append(first(tags, keys.team))
+        rows["environment"].append(first(tags, keys.environment))
+        rows["patch_group"].append(first(tags, keys.patch_group))
+        rows["tags"].append(list(tags.items()))
+        rows["name"].append(first(tags, keys.name))
+        rows["captured_at"].append(captured)
+        rows["account_id"].append(node.account_id)
+        rows["region"].append(node.region)
+    return pa.table(rows, schema=_with_partitions("ec2_inventory"))
+
+
+def patch_catalog_table(world: World, on: date) -> pa.Table:
+    """Updates released by ``on`` with release dates and CVEs, repeated per account/Region partition."""
+    partitions = sorted({(n.account_id, n.region) for n in world.fleet.nodes})
+    updates = [u for u in world.catalog.all_updates() if u.release_date <= on]
+    columns: dict[str, list[Any]] = {c: [] for c in ("patch_id", "title", "product", "classification", "severity",
+                                                      "release_date", "cve_ids", "source", "account_id", "region")}
+    for account_id, region in partitions:
+        for update in updates:
+            columns["patch_id"].append(update.patch_id)
+            columns["title"].append(update.title)
+            columns["product"].append(update.family)
+            columns["classification"].append(update.classification)
+            columns["severity"].append(update.severity)
+            columns["release_date"].append(update.release_date)
+            columns["cve_ids"].append(list(update.cve_ids))
+            columns["source"].append("simulator")
+            columns["account_id"].append(account_id)
+            columns["region"].append(region)
+    return pa.table(columns, schema=_with_partitions("patch_catalog"))
+
+
+def _with_partitions(table: str) -> pa.Schema:
+    return TABLES[table].append(pa.field("account_id", pa.string())).append(pa.field("region", pa.string()))
+
+
+@dataclass
+class DayWriter:
+    """Writes what changed in a node's RDS content since the previous day (RDS overwrites per node)."""
+
+    world: World
+    sink: LocalSink
+    renderer: Renderer
+    written: dict[str, tuple[date, str]] = field(default_factory=dict)
+
+    def write(self, on: date, views: dict[str, Scan | None]) -> int:
+        if not self.written:
+            accounts = sorted({n.account_id for n in self.world.fleet.nodes})
+            self.sink.put_many({probe_key(a): PROBE_BODY for a in accounts})
+        objects: dict[str, bytes] = {}
+        for node_id, scan in views.items():
+            if scan is None:
+                continue
+            marker = (scan.day, scan.instance_status)
+            if self.written.get(node_id) == marker:
+                continue
+            self.written[node_id] = marker
+            exec_id = execution_id(self.world.state.seed, scan.node.account_id, scan.day)
+            objects.update(self.renderer.objects(scan, exec_id, snapshot_id=exec_id))
+        return self.sink.put_many(objects)
+
+
+def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: str | Path,
+                  ingest: bool = True, catalog: bool = False, endpoint_url: str | None = None,
+                  progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """Simulate ``days`` days ending ``end``; returns timings and the ground truth of ``end``."""
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    ingest_snapshot = None
+    if ingest:
+        from patch_compliance.ingest import ingest_snapshot
+    work = Path(work_dir)
+    tree = work / "rds"
+    if tree.exists() and any(tree.iterdir()):
+        raise ValueError(f"work directory {tree} is not empty; history starts from an empty RDS tree")
+    lake = Lake(lake_uri, endpoint_url)
+    writer = DayWriter(world, LocalSink(tree), Renderer(world.state.seed, world.faults.malformed_share))
+    tracker = HistoryTracker()
+    timings = {"simulate": 0.0, "write": 0.0, "ingest": 0.0, "inventory": 0.0}
+    started = time.perf_counter()
+    views: dict[str, Scan | None] = {}
+    objects = 0
+    dates = [end - timedelta(days=days - 1 - n) for n in range(days)]
+    for day in dates:
+        t0 = time.perf_counter()
+        views = views_on(world, day)
+        tracker.feed(day, views)
+        t1 = time.perf_counter()
+        written = writer.write(day, views)
+        objects += written
+        t2 = time.perf_counter()
+        if ingest_snapshot is not None:
+            ingest_snapshot(str(tree), lake.uri, day, endpoint_url=endpoint_url)
+        t3 = time.perf_counter()
+        lake.write_table_snapshot("ec2_inventory", day, ec2_inventory_table(world, day), {"source": "simulator"})
+        if catalog:
+            lake.write_table_snapshot("patch_catalog", day, patch_catalog_table(world, day), {"source": "simulator"})
+        t4 = time.perf_counter()
+        for name, spent in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            timings[name] += spent
+        progress(f"{day}: {written} objects written, day took {t4 - t0:.2f} s")
+    truth = ground_truth(world, end, dates, catalog, tracker=tracker, views=views)
+    elapsed = time.perf_counter() - started
+    return {"days": days, "end": end.isoformat(), "instances": len(world.fleet.nodes), "objects": objects,
+            "seconds": round(elapsed, 2), "timings": {k: round(v, 2) for k, v in timings.items()},
+            "malformed_lines": writer.renderer.malformed_lines, "truth": truth}

@@ -1,0 +1,247 @@
+"""Ground truth from the simulator's own model (never from the pipeline), for any simulated date.
+
+Applies DESIGN.md's report definitions and the brief's shared definitions to what the simulated
+RDS tree holds on each snapshot date: instance statuses (Terminated out of the population; EC2
+instances without SSM data are UNMANAGED), Team x Environment counts with the columns of
+``team_environment_summary.csv``, missing critical patches aged >= 14 days (release date and
+first_seen_missing both given) and each CVE's history.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from patch_compliance.inputs import parse_timestamp
+from sim.model import Scan
+from sim.state import World
+
+UNTAGGED = "(untagged)"
+MISSING_STATES = frozenset(("Missing", "Failed"))
+INSTALLED_STATES = frozenset(("Installed", "InstalledOther", "InstalledPendingReboot", "InstalledRejected"))
+SUMMARY_COLUMNS = ("team", "environment", "instances", "compliant", "non_compliant", "stale", "no_data",
+                   "unmanaged", "compliance_pct", "instances_missing_critical_14d", "missing_critical_14d_items")
+
+
+@dataclass
+class CveRecord:
+    cve_id: str
+    instance_id: str
+    patch_id: str
+    first_seen_missing: date
+    last_seen_missing: date
+    installed_time: str | None = None
+    first_seen_installed: date | None = None
+    current_state: str = ""
+
+
+@dataclass
+class HistoryTracker:
+    """Follows items across snapshot dates: first_seen_missing runs and CVE install histories.
+
+    ``first_seen_missing`` per the brief: the earliest snapshot S such that the item is Missing/Failed
+    in every snapshot from S to D in which the instance has the item (absence does not break a run).
+    """
+
+    run_start: dict[tuple[str, str], date] = field(default_factory=dict)
+    cves: dict[tuple[str, str, str], CveRecord] = field(default_factory=dict)
+    by_item: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
+    days: list[date] = field(default_factory=list)
+
+    def feed(self, day: date, views: dict[str, Scan | None]) -> None:
+        if self.days and day <= self.days[-1]:
+            raise ValueError(f"snapshots must be fed in ascending order ({day} after {self.days[-1]})")
+        self.days.append(day)
+        run_start, by_item, cves = self.run_start, self.by_item, self.cves
+        for node_id, scan in views.items():
+            if scan is None or not scan.items:
+                continue
+            for item in scan.items:
+                key = (node_id, item.patch_id)
+                if item.state in MISSING_STATES:
+                    run_start.setdefault(key, day)
+                    for cve in item.cve_ids.split(","):
+                        if not cve:
+                            continue
+                        record = cves.get((cve, node_id, item.patch_id))
+                        if record is None:
+                            cves[(cve, node_id, item.patch_id)] = CveRecord(cve, node_id, item.patch_id, day, day,
+                                                                             current_state=item.state)
+                            by_item[key].add(cve)
+                        else:
+                            record.last_seen_missing = day
+                            record.installed_time = record.first_seen_installed = None
+                    for cve in by_item.get(key, ()):
+                        cves[(cve, node_id, item.patch_id)].current_state = item.state
+                    continue
+                run_start.pop(key, None)
+                for cve in by_item.get(key, ()):
+                    record = cves[(cve, node_id, item.patch_id)]
+                    record.current_state = item.state
+                    if item.state in INSTALLED_STATES and record.first_seen_installed is None:
+                        record.first_seen_installed = day
+                        record.installed_time = item.installed_time or None
+
+
+def _label(value: str | None) -> str:
+    return value if value else UNTAGGED
+
+
+def instance_truth(world: World, on: date, views: dict[str, Scan | None], tracker: HistoryTracker,
+                   catalog_published: bool = False) -> dict[str, Any]:
+    """Statuses, summary and missing-critical items on ``on`` given that day's views."""
+    settings = world.settings
+    report = settings.report
+    captures = [scan.capture_time for scan in views.values() if scan is not None]
+    reference = max(captures) if captures else None
+    threshold = (parse_timestamp(reference) - timedelta(hours=settings.ingest.freshness_hours)) if reference else None
+    instances = []
+    missing_rows = []
+    for node in world.fleet.nodes:
+        scan = views.get(node.node_id)
+        team, environment = _label(node.tag("Team")), _label(node.tag("Environment"))
+        row: dict[str, Any] = {
+            "account_id": node.account_id, "region": node.region, "instance_id": node.node_id,
+            "team": team, "environment": environment, "patch_group": node.patch_group or "",
+            "platform": node.family, "last_capture_time": None, "non_compliant_items": 0,
+            "missing_critical_14d_items": 0, "in_population": True,
+        }
+        if scan is None:
+            if node.is_hybrid or node.ec2_state(on) == "terminated":
+                continue
+            row["status"] = "UNMANAGED"
+            instances.append(row)
+            continue
+        row["last_capture_time"] = scan.capture_time
+        row["baseline_id"] = scan.baseline_id if scan.items is not None else ""
+        items = [i for i in scan.items or () if i.state != "NotApplicable"]
+        non_compliant = [i for i in items if i.status == "NON_COMPLIANT"]
+        row["non_compliant_items"] = len(non_compliant)
+        if scan.instance_status == "Terminated":
+            row.update(status="TERMINATED", in_population=False)
+        elif threshold is not None and parse_timestamp(scan.capture_time) < threshold:
+            row["status"] = "STALE"
+        elif not items:
+            row["status"] = "NO_DATA"
+        else:
+            row["status"] = "NON_COMPLIANT" if non_compliant else "COMPLIANT"
+        if row["in_population"]:
+            for item in non_compliant:
+                if (item.state not in MISSING_STATES or item.classification not in report.critical_classifications
+                        or item.patch_severity not in report.critical_severities):
+                    continue
+                first_seen = tracker.run_start.get((node.node_id, item.patch_id))
+                use_release = catalog_published and item.release_date is not None
+                basis_date = item.release_date if use_release else first_seen
+                if basis_date is None:
+                    continue
+                age = (on - basis_date).days
+                if age < report.missing_critical_age_days:
+                    continue
+                row["missing_critical_14d_items"] += 1
+                missing_rows.append({
+                    "snapshot_date": on.isoformat(), "account_id": node.account_id, "region": node.region,
+                    "instance_id": node.node_id, "team": team, "environment": environment,
+                    "patch_id": item.patch_id, "title": item.title, "classification": item.classification,
+                    "patch_severity": item.patch_severity, "patch_state": item.state,
+                    "cve_ids": " ".join(c for c in item.cve_ids.split(",") if c),
+                    "first_seen_missing": first_seen.isoformat() if first_seen else None,
+                    "release_date": item.release_date.isoformat() if item.release_date else None,
+                    "age_days": age, "age_basis": "release_date" if use_release else "first_seen_missing",
+                    "instance_status": row["status"]})
+        instances.append(row)
+    return {"reference_time": reference, "instances": instances, "missing_critical_14d": missing_rows,
+            "team_environment_summary": summarise(instances)}
+
+
+def summarise(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Team x Environment rows in the column order of team_environment_summary.csv."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in instances:
+        if not row["in_population"]:
+            continue
+        group = groups.setdefault((row["team"], row["environment"]), {
+            "team": row["team"], "environment": row["environment"], "compliant": 0, "non_compliant": 0,
+            "stale": 0, "no_data": 0, "unmanaged": 0, "instances_missing_critical_14d": 0,
+            "missing_critical_14d_items": 0})
+        group[row["status"].lower()] += 1
+        if row["missing_critical_14d_items"]:
+            group["instances_missing_critical_14d"] += 1
+            group["missing_critical_14d_items"] += row["missing_critical_14d_items"]
+    out = []
+    for key in sorted(groups):
+        group = groups[key]
+        total = sum(group[c] for c in ("compliant", "non_compliant", "stale", "no_data", "unmanaged"))
+        group["instances"] = total
+        group["compliance_pct"] = round(100 * group["compliant"] / total, 1) if total else 0.0
+        out.append({c: group[c] for c in SUMMARY_COLUMNS})
+    return out
+
+
+def views_on(world: World, on: date) -> dict[str, Scan | None]:
+    return {node.node_id: world.model.view(node, on) for node in world.fleet.nodes}
+
+
+def cve_history(world: World, tracker: HistoryTracker) -> list[dict[str, Any]]:
+    nodes = world.fleet.by_id()
+    rows = []
+    for record in sorted(tracker.cves.values(), key=lambda r: (r.cve_id, r.instance_id, r.patch_id)):
+        node = nodes[record.instance_id]
+        rows.append({
+            "cve_id": record.cve_id, "account_id": node.account_id, "region": node.region,
+            "instance_id": record.instance_id, "team": _label(node.tag("Team")),
+            "environment": _label(node.tag("Environment")), "patch_id": record.patch_id,
+            "first_seen_missing": record.first_seen_missing.isoformat(),
+            "last_seen_missing": record.last_seen_missing.isoformat(),
+            "installed_time": record.installed_time,
+            "first_seen_installed": record.first_seen_installed.isoformat() if record.first_seen_installed else None,
+            "current_state": record.current_state})
+    return rows
+
+
+def ground_truth(world: World, on: date, snapshot_dates: list[date] | None = None,
+                 catalog_published: bool = False, tracker: HistoryTracker | None = None,
+                 views: dict[str, Scan | None] | None = None) -> dict[str, Any]:
+    """The full export for ``on``. ``snapshot_dates`` (default: just ``on``) are the days ingested."""
+    dates = sorted(d for d in (snapshot_dates or [on]) if d <= on)
+    if tracker is None:
+        tracker = HistoryTracker()
+        for day in dates:
+            day_views = views_on(world, day)
+            tracker.feed(day, day_views)
+            if day == on:
+                views = day_views
+    if views is None:
+        views = views_on(world, on)
+    truth = instance_truth(world, on, views, tracker, catalog_published)
+    return {
+        "date": on.isoformat(),
+        "generated_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "seed": world.state.seed,
+        "fleet_size": world.state.size,
+        "snapshot_dates": [d.isoformat() for d in tracker.days],
+        "freshness_hours": world.settings.ingest.freshness_hours,
+        "age_basis": "release_date" if catalog_published else "first_seen_missing",
+        "faults": world.faults.as_dict(),
+        **truth,
+        "status_counts": _status_counts(truth["instances"]),
+        "cve_history": cve_history(world, tracker),
+    }
+
+
+def _status_counts(instances: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for row in instances:
+        counts[row["status"]] += 1
+    return dict(sorted(counts.items()))
+
+
+def write_truth(truth: dict[str, Any], path: str | Path) -> Path:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(truth, indent=1, default=str))
+    return target

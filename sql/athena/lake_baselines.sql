@@ -1,0 +1,38 @@
+-- Lake table `baselines` for Athena engine v3: Patch baselines in force per account/Region and their drift from the declared policy.
+-- Columns mirror patch_compliance.lake.TABLES["baselines"] (a test keeps them in step).
+-- Partition projection: snapshot_date as a date (no crawler, no MSCK REPAIR); account_id and
+-- region enumerate the configured accounts and Regions. {{lake_uri}}, {{account_ids}},
+-- {{regions}} and {{first_snapshot_date}} are filled from validated config by
+-- patch_compliance.query.render_athena_ddl; nothing else is substituted.
+CREATE EXTERNAL TABLE IF NOT EXISTS `baselines` (
+    `baseline_id` STRING,
+    `name` STRING,
+    `operating_system` STRING,
+    `patch_groups` ARRAY<STRING>,
+    `is_default` BOOLEAN,
+    `approval_rules` STRING,
+    `approved_patches` ARRAY<STRING>,
+    `rejected_patches` ARRAY<STRING>,
+    `rejected_patches_action` STRING,
+    `declared_name` STRING,
+    `drift` STRING,
+    `drift_details` STRING,
+    `captured_at` TIMESTAMP
+)
+PARTITIONED BY (`snapshot_date` DATE, `account_id` STRING, `region` STRING)
+STORED AS PARQUET
+LOCATION '{{lake_uri}}/baselines/'
+TBLPROPERTIES (
+    'parquet.compression' = 'ZSTD',
+    'projection.enabled' = 'true',
+    'projection.snapshot_date.type' = 'date',
+    'projection.snapshot_date.format' = 'yyyy-MM-dd',
+    'projection.snapshot_date.range' = '{{first_snapshot_date}},NOW',
+    'projection.snapshot_date.interval' = '1',
+    'projection.snapshot_date.interval.unit' = 'DAYS',
+    'projection.account_id.type' = 'enum',
+    'projection.account_id.values' = '{{account_ids}}',
+    'projection.region.type' = 'enum',
+    'projection.region.values' = '{{regions}}',
+    'storage.location.template' = '{{lake_uri}}/baselines/snapshot_date=${snapshot_date}/account_id=${account_id}/region=${region}'
+)

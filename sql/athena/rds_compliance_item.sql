@@ -1,0 +1,45 @@
+-- Raw Resource Data Sync table `rds_compliance_item`: the AWS:ComplianceItem JSON Lines exactly as RDS writes them
+-- (one object per line, every value a string). Partition projection on the key layout
+-- <Type>/accountid=<id>/region=<r>/resourcetype=ManagedInstanceInventory/<node>.json, so no Glue
+-- crawler runs (crawlers add a duplicate resourcetype column that breaks queries) and no MSCK REPAIR.
+-- {{sync_uri}}, {{account_ids}} and {{regions}} are filled from validated config by
+-- patch_compliance.query.render_athena_ddl.
+CREATE EXTERNAL TABLE IF NOT EXISTS `rds_compliance_item` (
+    `compliancetype` STRING,
+    `executionid` STRING,
+    `executiontype` STRING,
+    `executiontime` STRING,
+    `id` STRING,
+    `title` STRING,
+    `status` STRING,
+    `severity` STRING,
+    `documentname` STRING,
+    `documentversion` STRING,
+    `classification` STRING,
+    `patchbaselineid` STRING,
+    `patchseverity` STRING,
+    `patchstate` STRING,
+    `patchgroup` STRING,
+    `installedtime` STRING,
+    `cveids` STRING,
+    `resourceid` STRING,
+    `capturetime` STRING,
+    `schemaversion` STRING
+)
+PARTITIONED BY (`accountid` STRING, `region` STRING, `resourcetype` STRING)
+ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
+WITH SERDEPROPERTIES (
+    'ignore.malformed.json' = 'true',
+    'case.insensitive' = 'true'
+)
+LOCATION '{{sync_uri}}/AWS:ComplianceItem/'
+TBLPROPERTIES (
+    'projection.enabled' = 'true',
+    'projection.accountid.type' = 'enum',
+    'projection.accountid.values' = '{{account_ids}}',
+    'projection.region.type' = 'enum',
+    'projection.region.values' = '{{regions}}',
+    'projection.resourcetype.type' = 'enum',
+    'projection.resourcetype.values' = 'ManagedInstanceInventory',
+    'storage.location.template' = '{{sync_uri}}/AWS:ComplianceItem/accountid=${accountid}/region=${region}/resourcetype=${resourcetype}'
+)

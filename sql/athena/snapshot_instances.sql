@@ -1,0 +1,190 @@
+-- Daily snapshot on Athena: one row per node seen in any RDS type -> staging_instances (Parquet),
+-- the same rules as the embedded ingest (sql/ingest/instances.sql and instance_status.sql):
+--   NO_DATA       no patch items (NotApplicable items ignored)
+--   STALE         last capture older than reference_time - freshness_hours: never compliant
+--   NON_COMPLIANT any item NON_COMPLIANT
+--   COMPLIANT     items, none NON_COMPLIANT
+-- Terminated nodes keep their status but leave the population (in_population = false).
+-- Dialect: Athena engine v3 (Trino). Bound parameters, in order:
+--   run_id (VARCHAR), snapshot_date (DATE), reference_time (TIMESTAMP, UTC), freshness_hours (DOUBLE),
+--   team_keys, environment_keys, patch_group_keys, name_keys (comma-separated tag keys).
+INSERT INTO staging_instances
+WITH params AS (
+    SELECT
+        CAST(? AS VARCHAR) AS run_id,
+        CAST(? AS DATE) AS snapshot_date,
+        CAST(? AS TIMESTAMP) AS reference_time,
+        CAST(? AS DOUBLE) AS freshness_hours,
+        SPLIT(CAST(? AS VARCHAR), ',') AS team_keys,
+        SPLIT(CAST(? AS VARCHAR), ',') AS environment_keys,
+        SPLIT(CAST(? AS VARCHAR), ',') AS patch_group_keys,
+        SPLIT(CAST(? AS VARCHAR), ',') AS name_keys
+),
+nodes AS (
+    SELECT accountid, region, resourceid FROM rds_compliance_item
+    UNION
+    SELECT accountid, region, resourceid FROM rds_patch_summary
+    UNION
+    SELECT accountid, region, resourceid FROM rds_instance_information
+    UNION
+    SELECT accountid, region, resourceid FROM rds_tag
+    UNION
+    SELECT accountid, region, resourceid FROM rds_compliance_summary
+),
+tag_values AS (
+    SELECT accountid, region, resourceid, "key" AS tag_key, MAX_BY("value", capturetime) AS tag_value
+    FROM rds_tag
+    WHERE COALESCE("key", '') <> ''
+    GROUP BY accountid, region, resourceid, "key"
+),
+node_tags AS (
+    SELECT accountid, region, resourceid, MAP_AGG(tag_key, COALESCE(tag_value, '')) AS tags
+    FROM tag_values
+    GROUP BY accountid, region, resourceid
+),
+node_info AS (
+    SELECT
+        accountid, region, resourceid,
+        MAX_BY(NULLIF(node_resource_type, ''), capturetime) AS resource_type,
+        MAX_BY(NULLIF(computername, ''), capturetime) AS computer_name,
+        MAX_BY(NULLIF(ipaddress, ''), capturetime) AS ip_address,
+        MAX_BY(NULLIF(platformtype, ''), capturetime) AS platform_type,
+        MAX_BY(NULLIF(platformname, ''), capturetime) AS platform_name,
+        MAX_BY(NULLIF(platformversion, ''), capturetime) AS platform_version,
+        MAX_BY(NULLIF(agenttype, ''), capturetime) AS agent_type,
+        MAX_BY(NULLIF(agentversion, ''), capturetime) AS agent_version,
+        MAX_BY(NULLIF(agentstatus, ''), capturetime) AS agent_status,
+        MAX_BY(NULLIF(instancestatus, ''), capturetime) AS instance_status,
+        MAX(TRY(FROM_ISO8601_TIMESTAMP(NULLIF(capturetime, '')))) AS info_capture_time
+    FROM rds_instance_information
+    GROUP BY accountid, region, resourceid
+),
+item_stats AS (
+    SELECT
+        accountid, region, resourceid,
+        MAX(TRY(FROM_ISO8601_TIMESTAMP(NULLIF(capturetime, '')))) AS items_capture_time,
+        COUNT_IF(NULLIF(status, '') IS NOT NULL
+                 AND UPPER(REPLACE(COALESCE(patchstate, ''), '_', '')) <> 'NOTAPPLICABLE') AS patch_items,
+        COUNT_IF(UPPER(status) = 'NON_COMPLIANT'
+                 AND UPPER(REPLACE(COALESCE(patchstate, ''), '_', '')) <> 'NOTAPPLICABLE') AS non_compliant_items
+    FROM rds_compliance_item
+    WHERE compliancetype = 'Patch'
+    GROUP BY accountid, region, resourceid
+),
+summary AS (
+    SELECT
+        accountid, region, resourceid,
+        MAX(TRY(FROM_ISO8601_TIMESTAMP(NULLIF(capturetime, '')))) AS summary_capture_time,
+        MAX_BY(NULLIF(operationtype, ''), capturetime) AS operation_type,
+        MAX_BY(TRY(FROM_ISO8601_TIMESTAMP(NULLIF(operationstarttime, ''))), capturetime) AS operation_start_time,
+        MAX_BY(TRY(FROM_ISO8601_TIMESTAMP(NULLIF(operationendtime, ''))), capturetime) AS operation_end_time,
+        MAX_BY(NULLIF(baselineid, ''), capturetime) AS baseline_id,
+        MAX_BY(NULLIF(patchgroup, ''), capturetime) AS scan_patch_group,
+        MAX_BY(NULLIF(snapshotid, ''), capturetime) AS ssm_snapshot_id,
+        MAX_BY(NULLIF(executionid, ''), capturetime) AS execution_id,
+        MAX_BY(TRY_CAST(NULLIF(installedcount, '') AS BIGINT), capturetime) AS installed_count,
+        MAX_BY(TRY_CAST(NULLIF(installedothercount, '') AS BIGINT), capturetime) AS installed_other_count,
+        MAX_BY(TRY_CAST(NULLIF(installedpendingrebootcount, '') AS BIGINT), capturetime) AS installed_pending_reboot_count,
+        MAX_BY(TRY_CAST(NULLIF(installedrejectedcount, '') AS BIGINT), capturetime) AS installed_rejected_count,
+        MAX_BY(TRY_CAST(NULLIF(notapplicablecount, '') AS BIGINT), capturetime) AS not_applicable_count,
+        MAX_BY(TRY_CAST(NULLIF(unreportednotapplicablecount, '') AS BIGINT), capturetime)
+            AS unreported_not_applicable_count,
+        MAX_BY(TRY_CAST(NULLIF(missingcount, '') AS BIGINT), capturetime) AS missing_count,
+        MAX_BY(TRY_CAST(NULLIF(failedcount, '') AS BIGINT), capturetime) AS failed_count,
+        MAX_BY(TRY_CAST(NULLIF(criticalnoncompliantcount, '') AS BIGINT), capturetime) AS critical_non_compliant_count,
+        MAX_BY(TRY_CAST(NULLIF(securitynoncompliantcount, '') AS BIGINT), capturetime) AS security_non_compliant_count,
+        MAX_BY(TRY_CAST(NULLIF(othernoncompliantcount, '') AS BIGINT), capturetime) AS other_non_compliant_count
+    FROM rds_patch_summary
+    GROUP BY accountid, region, resourceid
+),
+compliance_summary AS (
+    SELECT accountid, region, resourceid, MAX_BY(NULLIF(UPPER(status), ''), capturetime) AS summary_status
+    FROM rds_compliance_summary
+    WHERE compliancetype = 'Patch'
+    GROUP BY accountid, region, resourceid
+),
+assembled AS (
+    SELECT
+        nd.accountid AS account_id,
+        nd.region,
+        nd.resourceid AS instance_id,
+        COALESCE(n.resource_type,
+                 CASE WHEN STARTS_WITH(nd.resourceid, 'mi-') THEN 'ManagedInstance' ELSE 'EC2Instance' END)
+            AS resource_type,
+        n.computer_name, n.ip_address, n.platform_type, n.platform_name, n.platform_version,
+        n.agent_type, n.agent_version, n.agent_status, n.instance_status,
+        ELEMENT_AT(FILTER(TRANSFORM(p.team_keys, k -> TRIM(ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
+            AS team,
+        ELEMENT_AT(FILTER(TRANSFORM(p.environment_keys, k -> TRIM(ELEMENT_AT(t.tags, k))),
+                          v -> COALESCE(v, '') <> ''), 1) AS environment,
+        ELEMENT_AT(FILTER(TRANSFORM(p.patch_group_keys, k -> TRIM(ELEMENT_AT(t.tags, k))),
+                          v -> COALESCE(v, '') <> ''), 1) AS patch_group,
+        COALESCE(t.tags, MAP()) AS tags,
+        ELEMENT_AT(FILTER(TRANSFORM(p.name_keys, k -> TRIM(ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
+            AS name,
+        CASE
+            WHEN s.items_capture_time IS NULL THEN m.summary_capture_time
+            WHEN m.summary_capture_time IS NULL THEN s.items_capture_time
+            ELSE GREATEST(s.items_capture_time, m.summary_capture_time)
+        END AS last_capture_time,
+        n.info_capture_time,
+        m.operation_type, m.operation_start_time, m.operation_end_time,
+        m.baseline_id, m.scan_patch_group, m.ssm_snapshot_id, m.execution_id,
+        m.installed_count, m.installed_other_count, m.installed_pending_reboot_count, m.installed_rejected_count,
+        m.not_applicable_count, m.unreported_not_applicable_count, m.missing_count, m.failed_count,
+        m.critical_non_compliant_count, m.security_non_compliant_count, m.other_non_compliant_count,
+        COALESCE(s.patch_items, 0) AS patch_items,
+        COALESCE(s.non_compliant_items, 0) AS non_compliant_items,
+        c.summary_status,
+        p.reference_time,
+        p.freshness_hours,
+        p.run_id,
+        p.snapshot_date
+    FROM nodes AS nd
+    CROSS JOIN params AS p
+    LEFT JOIN node_info AS n
+      ON n.accountid = nd.accountid AND n.region = nd.region AND n.resourceid = nd.resourceid
+    LEFT JOIN node_tags AS t
+      ON t.accountid = nd.accountid AND t.region = nd.region AND t.resourceid = nd.resourceid
+    LEFT JOIN item_stats AS s
+      ON s.accountid = nd.accountid AND s.region = nd.region AND s.resourceid = nd.resourceid
+    LEFT JOIN summary AS m
+      ON m.accountid = nd.accountid AND m.region = nd.region AND m.resourceid = nd.resourceid
+    LEFT JOIN compliance_summary AS c
+      ON c.accountid = nd.accountid AND c.region = nd.region AND c.resourceid = nd.resourceid
+),
+classified AS (
+    SELECT
+        a.*,
+        a.last_capture_time IS NULL
+            OR CAST(a.last_capture_time AT TIME ZONE 'UTC' AS TIMESTAMP)
+               < a.reference_time - a.freshness_hours * INTERVAL '1' HOUR AS stale
+    FROM assembled AS a
+)
+SELECT
+    instance_id, resource_type, computer_name, ip_address, platform_type, platform_name, platform_version,
+    agent_type, agent_version, agent_status, instance_status, team, environment, patch_group, tags, name,
+    CAST(last_capture_time AT TIME ZONE 'UTC' AS TIMESTAMP) AS last_capture_time,
+    CAST(info_capture_time AT TIME ZONE 'UTC' AS TIMESTAMP) AS info_capture_time,
+    operation_type,
+    CAST(operation_start_time AT TIME ZONE 'UTC' AS TIMESTAMP) AS operation_start_time,
+    CAST(operation_end_time AT TIME ZONE 'UTC' AS TIMESTAMP) AS operation_end_time,
+    baseline_id, scan_patch_group, ssm_snapshot_id, execution_id,
+    installed_count, installed_other_count, installed_pending_reboot_count, installed_rejected_count,
+    not_applicable_count, unreported_not_applicable_count, missing_count, failed_count,
+    critical_non_compliant_count, security_non_compliant_count, other_non_compliant_count,
+    patch_items, non_compliant_items, summary_status,
+    CASE
+        WHEN patch_items = 0 THEN 'NO_DATA'
+        WHEN stale THEN 'STALE'
+        WHEN non_compliant_items > 0 THEN 'NON_COMPLIANT'
+        ELSE 'COMPLIANT'
+    END AS compliance_status,
+    stale AS is_stale,
+    COALESCE(instance_status, '') <> 'Terminated' AS in_population,
+    reference_time,
+    run_id,
+    snapshot_date,
+    account_id,
+    region
+FROM classified

@@ -1,0 +1,92 @@
+-- Daily snapshot on Athena: RDS AWS:ComplianceItem JSON -> staging_patch_compliance (Parquet),
+-- the same transformation as the embedded ingest (sql/ingest/patch_compliance.sql): empty strings
+-- become NULL, both PatchState spellings become PascalCase, CVEIds (comma and/or whitespace
+-- separated) become an array, the node's tags and platform are on every row.
+-- Dialect: Athena engine v3 (Trino). Bound parameters, in order:
+--   run_id (VARCHAR), snapshot_date (DATE), team_keys, environment_keys, patch_group_keys
+--   (comma-separated tag keys, first non-empty wins).
+INSERT INTO staging_patch_compliance
+WITH params AS (
+    SELECT
+        CAST(? AS VARCHAR) AS run_id,
+        CAST(? AS DATE) AS snapshot_date,
+        SPLIT(CAST(? AS VARCHAR), ',') AS team_keys,
+        SPLIT(CAST(? AS VARCHAR), ',') AS environment_keys,
+        SPLIT(CAST(? AS VARCHAR), ',') AS patch_group_keys
+),
+tag_values AS (
+    SELECT accountid, region, resourceid, "key" AS tag_key, MAX_BY("value", capturetime) AS tag_value
+    FROM rds_tag
+    WHERE COALESCE("key", '') <> ''
+    GROUP BY accountid, region, resourceid, "key"
+),
+node_tags AS (
+    SELECT
+        t.accountid,
+        t.region,
+        t.resourceid,
+        MAP_AGG(t.tag_key, COALESCE(t.tag_value, '')) AS tags
+    FROM tag_values AS t
+    GROUP BY t.accountid, t.region, t.resourceid
+),
+node_info AS (
+    SELECT
+        accountid, region, resourceid,
+        MAX_BY(NULLIF(node_resource_type, ''), capturetime) AS resource_type,
+        MAX_BY(NULLIF(platformtype, ''), capturetime) AS platform_type,
+        MAX_BY(NULLIF(platformname, ''), capturetime) AS platform_name
+    FROM rds_instance_information
+    GROUP BY accountid, region, resourceid
+)
+SELECT
+    i.resourceid AS instance_id,
+    COALESCE(n.resource_type,
+             CASE WHEN STARTS_WITH(i.resourceid, 'mi-') THEN 'ManagedInstance' ELSE 'EC2Instance' END)
+        AS resource_type,
+    CAST(TRY(FROM_ISO8601_TIMESTAMP(NULLIF(i.capturetime, ''))) AT TIME ZONE 'UTC' AS TIMESTAMP) AS capture_time,
+    NULLIF(i.executionid, '') AS execution_id,
+    NULLIF(i.executiontype, '') AS execution_type,
+    CAST(TRY(FROM_ISO8601_TIMESTAMP(NULLIF(i.executiontime, ''))) AT TIME ZONE 'UTC' AS TIMESTAMP) AS execution_time,
+    NULLIF(i.id, '') AS patch_id,
+    NULLIF(i.title, '') AS title,
+    NULLIF(UPPER(i.status), '') AS status,
+    NULLIF(UPPER(i.severity), '') AS severity,
+    NULLIF(i.patchseverity, '') AS patch_severity,
+    NULLIF(i.classification, '') AS classification,
+    CASE UPPER(REPLACE(i.patchstate, '_', ''))
+        WHEN 'INSTALLED' THEN 'Installed'
+        WHEN 'INSTALLEDOTHER' THEN 'InstalledOther'
+        WHEN 'INSTALLEDPENDINGREBOOT' THEN 'InstalledPendingReboot'
+        WHEN 'INSTALLEDREJECTED' THEN 'InstalledRejected'
+        WHEN 'MISSING' THEN 'Missing'
+        WHEN 'FAILED' THEN 'Failed'
+        WHEN 'NOTAPPLICABLE' THEN 'NotApplicable'
+        WHEN 'AVAILABLESECURITYUPDATE' THEN 'AvailableSecurityUpdate'
+        ELSE NULLIF(i.patchstate, '')
+    END AS patch_state,
+    CAST(TRY(FROM_ISO8601_TIMESTAMP(NULLIF(i.installedtime, ''))) AT TIME ZONE 'UTC' AS TIMESTAMP) AS installed_time,
+    NULLIF(i.patchbaselineid, '') AS baseline_id,
+    NULLIF(i.patchgroup, '') AS scan_patch_group,
+    NULLIF(i.documentname, '') AS document_name,
+    NULLIF(i.documentversion, '') AS document_version,
+    FILTER(REGEXP_SPLIT(UPPER(TRIM(COALESCE(i.cveids, ''))), '[\s,;]+'), c -> c <> '') AS cve_ids,
+    ELEMENT_AT(FILTER(TRANSFORM(p.team_keys, k -> TRIM(ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
+        AS team,
+    ELEMENT_AT(FILTER(TRANSFORM(p.environment_keys, k -> TRIM(ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
+        AS environment,
+    ELEMENT_AT(FILTER(TRANSFORM(p.patch_group_keys, k -> TRIM(ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
+        AS patch_group,
+    COALESCE(t.tags, MAP()) AS tags,
+    n.platform_type,
+    n.platform_name,
+    p.run_id,
+    p.snapshot_date,
+    i.accountid AS account_id,
+    i.region
+FROM rds_compliance_item AS i
+CROSS JOIN params AS p
+LEFT JOIN node_tags AS t
+  ON t.accountid = i.accountid AND t.region = i.region AND t.resourceid = i.resourceid
+LEFT JOIN node_info AS n
+  ON n.accountid = i.accountid AND n.region = i.region AND n.resourceid = i.resourceid
+WHERE i.compliancetype = 'Patch'

@@ -1,0 +1,113 @@
+"""Airflow test harness: a per-worker AIRFLOW_HOME with SQLite, migrated once, and connections by env.
+
+Real DAG runs go through the real CLI (``airflow dags test``) in a subprocess whose environment
+holds the connections (``AIRFLOW_CONN_AWS_DEFAULT`` pointing at the moto server, the Slack webhook
+pointing at the local receiver) and a test copy of the fleet config with short waits. Running them
+out of process keeps this worker's own interpreter free of Airflow's import-time configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+AIRFLOW_BIN = Path(sys.executable).with_name("airflow")
+
+# DagBag parsing in this process (integrity tests) must not touch a user's ~/airflow.
+os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".pytest_cache" / "airflow_parse_home"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(REPO / "plugins"))
+
+
+def test_config(tmp_path: Path, **overrides: dict[str, Any]) -> Path:
+    """A copy of config/fleet.yaml with short waits and no retries, section values overridden."""
+    raw = yaml.safe_load((REPO / "config" / "fleet.yaml").read_text())
+    raw.setdefault("scan", {}).update({"sync_wait_minutes": 0.5, "command_timeout_minutes": 2})
+    raw["airflow"] = {**(raw.get("airflow") or {}), "retries": 0, "retry_delay_seconds": 1,
+                      "command_poke_seconds": 1, "sync_poke_seconds": 2}
+    for section, values in overrides.items():
+        raw.setdefault(section, {}).update(values)
+    path = tmp_path / "fleet.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@dataclass
+class AirflowHome:
+    """One worker's Airflow: its home, database and the environment for CLI subprocesses."""
+
+    home: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def database(self) -> Path:
+        return self.home / "airflow.db"
+
+    def run(self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 300,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([str(AIRFLOW_BIN), *args], env={**self.env, **(extra_env or {})},
+                                capture_output=True, text=True, timeout=timeout, cwd=REPO)
+        if check and result.returncode != 0:
+            raise AssertionError(f"airflow {' '.join(args)} exited {result.returncode}:\n"
+                                 f"{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+        return result
+
+    def query(self, sql: str, *parameters: object) -> list[tuple]:
+        with sqlite3.connect(self.database) as con:
+            return con.execute(sql, parameters).fetchall()
+
+    def run_state(self, dag_id: str, run_id: str) -> str | None:
+        rows = self.query("SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", dag_id, run_id)
+        return rows[0][0] if rows else None
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[tuple[str, int], str]:
+        rows = self.query("SELECT task_id, map_index, state FROM task_instance "
+                          "WHERE dag_id = ? AND run_id = ?", dag_id, run_id)
+        return {(task_id, map_index): state for task_id, map_index, state in rows}
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory) -> AirflowHome:
+    """This worker's AIRFLOW_HOME (SQLite), migrated once for the session."""
+    home = tmp_path_factory.mktemp("airflow_home")
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("AIRFLOW", "AWS_", "PATCH_COMPLIANCE"))}
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    })
+    airflow = AirflowHome(home, env)
+    airflow.run("db", "migrate", timeout=180)
+    return airflow
+
+
+@pytest.fixture
+def airflow_run_env(airflow_home: AirflowHome, aws_env, tmp_path) -> dict[str, str]:
+    """Connections by environment: the aws connection at the (reset) moto server, the test config."""
+    return {
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({
+            "conn_type": "aws", "login": "testing", "password": "testing",
+            "extra": {"endpoint_url": aws_env.endpoint_url, "region_name": "eu-west-1"},
+        }),
+        "PATCH_COMPLIANCE_CONFIG": str(test_config(tmp_path)),
+    }

@@ -1,0 +1,397 @@
+"""Data quality: real Great Expectations runs over crafted lake snapshots.
+
+Each test writes a fleet it knows completely, breaks it in one way, and checks that exactly the
+expected expectations fail and exactly the broken instances are named.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from datetime import timedelta
+
+import pyarrow.parquet as pq
+import pytest
+
+from patch_compliance.cli import main
+from patch_compliance.config import load_settings, parse_settings
+from patch_compliance.lake import Lake
+from patch_compliance.notify import send_slack
+from patch_compliance.quality import (
+    QualityConfigError,
+    load_summary,
+    parse_quality_settings,
+    quality_alert_blocks,
+    quality_alert_text,
+    validate_snapshot,
+)
+from tests.quality_lake import (
+    DAY,
+    PREVIOUS_DAY,
+    REFERENCE,
+    copy_hosts,
+    make_fleet,
+    write_inventory,
+    write_snapshot,
+)
+from tests.slack_receiver import slack_webhook  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.xdist_group("quality")
+
+
+def _lake(tmp_path, hosts, today_hosts=None, inventory_unmanaged: int | None = 0) -> str:
+    """A lake with yesterday's clean snapshot and today's (possibly broken) one."""
+    uri = str(tmp_path / "lake")
+    write_snapshot(uri, PREVIOUS_DAY, hosts, REFERENCE - timedelta(days=1))
+    write_snapshot(uri, DAY, today_hosts if today_hosts is not None else hosts, REFERENCE)
+    if inventory_unmanaged is not None:
+        write_inventory(uri, DAY, today_hosts if today_hosts is not None else hosts, inventory_unmanaged)
+    return uri
+
+
+def _failed(result) -> dict[str, object]:
+    return {c.description: c for c in result.checks if not c.success}
+
+
+def test_clean_snapshot_passes_and_stores_evidence(tmp_path):
+    hosts = make_fleet(90, 12, REFERENCE)
+    uri = _lake(tmp_path, hosts)
+    result = validate_snapshot(uri, DAY)
+
+    assert result.success, result.format_table()
+    assert not result.critical_failures and not result.warnings and not result.offenders
+    assert result.skipped == {}
+    suites = {c.suite for c in result.checks}
+    assert suites == {"patch_compliance", "instances", "instances_by_environment", "ec2_inventory",
+                      "snapshot_volume", "lake_schema"}
+    assert {c.severity for c in result.checks} == {"critical", "warning"}
+    evidence = json.loads((tmp_path / "lake/quality/snapshot_date=2026-11-02/results.json").read_text())
+    assert evidence["success"] is True and evidence["parameters"]["tag_coverage_min"] == 0.99
+    patch_run = next(s for s in evidence["suites"] if s["suite"] == "patch_compliance")
+    assert patch_run["rows"] == 90 * 12
+    summary = load_summary(uri, [DAY])
+    assert summary.num_rows == len(result.checks)
+    assert set(summary["success"].to_pylist()) == {True}
+    index = tmp_path / "lake/quality/data_docs/index.html"
+    assert result.data_docs_index == str(index) and "patch_compliance" in index.read_text()
+
+    # Re-validating replaces the evidence instead of adding to it.
+    before = sorted(p.name for p in (tmp_path / "lake/quality/snapshot_date=2026-11-02").iterdir())
+    validate_snapshot(uri, DAY)
+    after = sorted(p.name for p in (tmp_path / "lake/quality/snapshot_date=2026-11-02").iterdir())
+    assert before == after == ["results.json", "summary.parquet"]
+
+
+def test_dropped_team_tags_fail_coverage_and_slack_names_last_known_teams(tmp_path, slack_webhook):  # noqa: F811
+    hosts = make_fleet(200, 5, REFERENCE)
+    today = copy_hosts(hosts)
+    dropped = today[10:16]  # 6 of 200 hosts = 3 %
+    for host in dropped:
+        host.team = None
+    uri = _lake(tmp_path, hosts, today)
+    result = validate_snapshot(uri, DAY)
+
+    assert not result.success
+    failed = _failed(result)
+    team = failed["Team tag on at least 0.99 of active instances"]
+    assert team.severity == "critical" and team.unexpected_count == 6 and team.observed.startswith("97%")
+    assert set(team.offending) == {h.instance_id for h in dropped}
+    assert "Team tag on at least 0.99 of active instances in every Environment" in failed
+    assert {c.description for c in result.critical_failures} == set(failed)  # nothing else broke
+    # Owners: the hosts have no Team tag today; yesterday's snapshot still knows whose they are.
+    by_id = {o["instance_id"]: o for o in result.offenders}
+    assert set(by_id) == {h.instance_id for h in dropped}
+    yesterday = {h.instance_id: h.team for h in hosts}
+    for host in dropped:
+        assert by_id[host.instance_id]["team"] == yesterday[host.instance_id]
+        assert by_id[host.instance_id]["team_source"] == "Team tag on 2026-11-01"
+        assert by_id[host.instance_id]["name"] == host.name
+
+    send_slack(quality_alert_text(result), quality_alert_blocks(result, "http://airflow.local/run/1",
+                                                                "http://docs.local/index.html"))
+    [request] = slack_webhook.wait_for(1)
+    assert request.path.startswith("/services/")
+    body = request.body
+    assert body["text"].startswith("Patch compliance data quality FAILED for 2026-11-02")
+    text = request.text_content()
+    assert "Team tag on at least 0.99 of active instances" in text and "97% pass (6 of 200 fail)" in text
+    for host in dropped:
+        line = next(line for line in text.splitlines() if host.instance_id in line)
+        assert yesterday[host.instance_id] in line and host.name in line
+    buttons = [e["url"] for b in body["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert buttons == ["http://airflow.local/run/1", "http://docs.local/index.html"]
+
+
+def test_stale_account_fails_freshness_and_lists_its_instances(tmp_path):
+    hosts = make_fleet(90, 6, REFERENCE)
+    today = copy_hosts(hosts)
+    stale = [h for h in today if h.account_id == "222222222222"]
+    for host in stale:
+        host.last_capture = REFERENCE - timedelta(hours=40)
+    stale[0].status_override = "COMPLIANT"  # stale data shown as green: must never pass
+    uri = _lake(tmp_path, hosts, today)
+    result = validate_snapshot(uri, DAY)
+
+    assert not result.success
+    failed = _failed(result)
+    assert set(failed) == {"at least 0.95 of active instances captured within 26.0 h",
+                           "instances not captured within 26.0 h never report COMPLIANT or NON_COMPLIANT"}
+    green = failed["instances not captured within 26.0 h never report COMPLIANT or NON_COMPLIANT"]
+    assert green.offending == (stale[0].instance_id,)
+    check = failed["at least 0.95 of active instances captured within 26.0 h"]
+    assert check.unexpected_count == len(stale) == 30
+    assert set(check.offending) == {h.instance_id for h in stale}
+    ages = {o["instance_id"]: o["capture_age_hours"] for o in result.offenders}
+    assert ages == {h.instance_id: 40.0 for h in stale}
+    assert {o["account_name"] for o in result.offenders} == {"staging"}
+    text = "\n".join(b["text"]["text"] for b in quality_alert_blocks(result) if b["type"] == "section")
+    assert f"`{stale[0].instance_id}` team *{stale[0].team}*" in text  # two problems: listed first
+    assert "last capture 40.0 h before the reference time" in text
+
+
+def test_newest_capture_too_old_fails_even_with_an_explicit_reference(tmp_path):
+    hosts = make_fleet(30, 4, REFERENCE)
+    uri = _lake(tmp_path, hosts)
+    reference = REFERENCE + timedelta(hours=30)
+    result = validate_snapshot(uri, DAY, reference_time=reference)
+    failed = _failed(result)
+    newest_age = min((reference - h.last_capture).total_seconds() / 3600 for h in hosts)
+    assert newest_age > 26
+    assert "newest capture within 26.0 h of the reference time" in failed
+    assert float(failed["newest capture within 26.0 h of the reference time"].observed) == round(newest_age, 2)
+    assert not result.success and result.reference_time == reference
+
+
+def test_corrupted_states_and_duplicates_fail_validity(tmp_path):
+    hosts = make_fleet(60, 10, REFERENCE)
+    today = copy_hosts(hosts)
+    today[3].patches[0] = ("pkg0.x86_64", "Bogus", "COMPLIANT")
+    today[4].patches[1] = ("pkg1.x86_64", "Installed", "NON_COMPLIANT")  # state and status disagree
+    today[5].patches.append(today[5].patches[2])  # the same patch twice on one instance
+    uri = _lake(tmp_path, hosts, today)
+    result = validate_snapshot(uri, DAY)
+
+    assert not result.success
+    failed = _failed(result)
+    assert set(failed) == {"patch_state is a Patch Manager state",
+                           "patch_state and status agree (data contract §2)",
+                           "(snapshot, instance, patch) is unique"}
+    assert failed["patch_state is a Patch Manager state"].unexpected_count == 1
+    assert failed["patch_state is a Patch Manager state"].offending == (today[3].instance_id,)
+    assert set(failed["patch_state and status agree (data contract §2)"].offending) == {
+        today[3].instance_id, today[4].instance_id}
+    assert failed["(snapshot, instance, patch) is unique"].offending == (today[5].instance_id,)
+    assert all(c.severity == "critical" for c in failed.values())
+
+
+def test_environment_and_patch_group_must_agree(tmp_path):
+    hosts = make_fleet(30, 3, REFERENCE)
+    today = copy_hosts(hosts)
+    today[0].patch_group = "prod-linux" if today[0].environment != "prod" else "dev-linux"
+    today[1].environment = "qa"
+    uri = _lake(tmp_path, hosts, today)
+    failed = _failed(validate_snapshot(uri, DAY))
+    assert set(failed) == {"Environment is one of: dev, staging, prod",
+                           "PatchGroup is one allowed for the instance's Environment"}
+    assert set(failed["PatchGroup is one allowed for the instance's Environment"].offending) == {
+        today[0].instance_id, today[1].instance_id}
+    assert failed["Environment is one of: dev, staging, prod"].offending == (today[1].instance_id,)
+
+
+def test_unmanaged_instances_only_warn_and_name_their_ec2_team(tmp_path):
+    hosts = make_fleet(60, 3, REFERENCE)
+    uri = _lake(tmp_path, hosts, inventory_unmanaged=12)  # 60 of 72 managed = 83.3 % < 85 %
+    result = validate_snapshot(uri, DAY)
+    assert result.success
+    [warning] = result.warnings
+    assert warning.check == "completeness" and warning.unexpected_count == 12
+    assert {o["team"] for o in result.offenders} == {"data"}
+    assert all(o["name"].startswith("unmanaged-") for o in result.offenders)
+
+
+def test_day_over_day_drop_fails_and_missing_inputs_are_skipped(tmp_path):
+    hosts = make_fleet(60, 4, REFERENCE)
+    uri = _lake(tmp_path, hosts, hosts[:40], inventory_unmanaged=None)  # a third fewer instances
+    result = validate_snapshot(uri, DAY)
+    failed = _failed(result)
+    assert "instance count within ±0.1 of the previous snapshot" in failed
+    observed = failed["instance count within ±0.1 of the previous snapshot"].observed
+    assert observed == "0% pass (1 of 1 fail); 2026-11-01: -0.3333", observed
+    assert failed["patch row count within ±0.25 of the previous snapshot"].severity == "warning"
+    assert set(result.skipped) == {"ec2_inventory"}
+
+    first = validate_snapshot(uri, PREVIOUS_DAY)
+    assert first.success and set(first.skipped) == {"ec2_inventory", "snapshot_volume"}
+
+
+def test_a_file_with_a_missing_column_fails_the_schema_suite(tmp_path):
+    hosts = make_fleet(30, 3, REFERENCE)
+    uri = _lake(tmp_path, hosts)
+    lake = Lake(uri)
+    victim = lake.committed_files("patch_compliance", [DAY])[0]
+    table = pq.read_table(victim)
+    pq.write_table(table.drop_columns(["title"]), victim)
+    failed = _failed(validate_snapshot(uri, DAY))
+    assert set(failed) == {"every file has exactly the contract's columns and types"}
+    check = failed["every file has exactly the contract's columns and types"]
+    assert check.offending == (lake.relative(victim),)
+    assert "patch_compliance.title:MISSING" in check.observed
+
+
+def test_cli_exit_codes_and_table(tmp_path, capsys):
+    hosts = make_fleet(30, 3, REFERENCE)
+    today = copy_hosts(hosts)
+    today[0].patches[0] = ("pkg0.x86_64", "Bogus", "COMPLIANT")
+    uri = _lake(tmp_path, hosts, today)
+    assert main(["validate", "--lake", uri, "--date", "2026-11-01"]) == 0
+    assert "PASSED: 0 critical" in capsys.readouterr().out
+    assert main(["validate", "--lake", uri, "--date", "2026-11-02", "--data-docs-dir",
+                 str(tmp_path / "docs")]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL    critical  patch_compliance          patch_state is a Patch Manager state" in out
+    assert (tmp_path / "docs/index.html").is_file()
+    assert main(["validate", "--lake", uri, "--date", "2026-10-31"]) == 2
+    assert "no committed snapshot for 2026-10-31" in capsys.readouterr().err
+    assert main(["validate", "--lake", uri, "--date", "2026-13-01"]) == 2
+
+
+@pytest.mark.parametrize(("quality", "message"), [
+    ({"tag_coverage_min": 1.5}, "quality.tag_coverage_min: expected a fraction in [0, 1]"),
+    ({"tag_coverage": 0.9}, "unknown keys ['tag_coverage']"),
+    ({"environment_patch_groups": {"qa": ["qa-linux"]}}, "['qa'] not in allowed_environments"),
+    ({"allowed_environments": "prod"}, "expected a list of non-empty strings"),
+])
+def test_bad_quality_config_is_rejected_with_the_key(quality, message):
+    with pytest.raises(QualityConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_quality_settings(parse_settings({"quality": quality}))
+
+
+def test_suite_placeholders_and_severities_are_checked(tmp_path, monkeypatch):
+    hosts = make_fleet(9, 2, REFERENCE)
+    uri = _lake(tmp_path, hosts)
+    suites = tmp_path / "home/expectations"
+    suites.mkdir(parents=True)
+    settings = load_settings()  # the project's config; only the suites come from the other home
+    monkeypatch.setenv("PATCH_COMPLIANCE_HOME", str(tmp_path / "home"))
+    suite = {"name": "x", "meta": {"frame": "instances"}, "expectations": [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "team", "mostly": "${nope}"},
+         "meta": {"severity": "critical"}}]}
+    (suites / "x.json").write_text(json.dumps(suite))
+    with pytest.raises(QualityConfigError, match=r"unknown placeholder \$\{nope\}"):
+        validate_snapshot(uri, DAY, settings=settings)
+    suite["expectations"][0]["kwargs"]["mostly"] = 0.5
+    suite["expectations"][0]["meta"] = {"severity": "major"}
+    (suites / "x.json").write_text(json.dumps(suite))
+    with pytest.raises(QualityConfigError, match=r"meta\.severity must be one of"):
+        validate_snapshot(uri, DAY, settings=settings)
+
+
+def test_thresholds_come_from_config(tmp_path):
+    hosts = make_fleet(100, 2, REFERENCE)
+    today = copy_hosts(hosts)
+    for host in today[:3]:
+        host.team = None
+    uri = _lake(tmp_path, hosts, today)
+    settings = load_settings()
+    relaxed = replace(settings, raw={**settings.raw, "quality": {**settings.raw["quality"], "tag_coverage_min": 0.9}})
+    result = validate_snapshot(uri, DAY, settings=relaxed)
+    assert result.success, result.format_table()
+    assert "Team tag on at least 0.9 of active instances" in {c.description for c in result.checks}
+
+
+def test_800_instance_snapshot_validates_within_15_seconds(tmp_path):
+    hosts = make_fleet(800, 300, REFERENCE)  # 240,000 patch rows
+    uri = _lake(tmp_path, hosts)
+    started = time.perf_counter()
+    result = validate_snapshot(uri, DAY)
+    elapsed = time.perf_counter() - started
+    assert result.success
+    assert next(c for c in result.checks if c.suite == "patch_compliance").element_count == 240_000
+    assert elapsed < 15, f"validation took {elapsed:.1f} s"
+
+
+def test_s3_lake_on_the_local_stand_in(tmp_path, aws_env):
+    import boto3
+
+    boto3.client("s3").create_bucket(Bucket="quality-lake",
+                                     CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    hosts = make_fleet(40, 3, REFERENCE)
+    today = copy_hosts(hosts)
+    today[7].team = None
+    uri = "s3://quality-lake/lake"
+    write_snapshot(uri, PREVIOUS_DAY, hosts, REFERENCE - timedelta(days=1))
+    write_snapshot(uri, DAY, today, REFERENCE)
+    result = validate_snapshot(uri, DAY, data_docs_dir=str(tmp_path / "docs"))
+
+    assert not result.success
+    assert [o["instance_id"] for o in result.offenders] == [today[7].instance_id]
+    assert result.offenders[0]["team"] == hosts[7].team
+    keys = {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="quality-lake",
+                                                                  Prefix="lake/quality/")["Contents"]
+            if not o["Key"].endswith("/")}  # pyarrow leaves directory markers
+    assert keys == {"lake/quality/snapshot_date=2026-11-02/results.json",
+                    "lake/quality/snapshot_date=2026-11-02/summary.parquet"}
+    assert load_summary(uri, [DAY]).num_rows == len(result.checks)
+    assert (tmp_path / "docs/index.html").is_file()
+    assert validate_snapshot(uri, DAY).data_docs_index is None  # S3 lake, no local directory given
+
+
+def test_through_ingest_from_rds_json(tmp_path):
+    """The suites accept what ingest really writes, and catch faults present in the RDS source."""
+    from patch_compliance.ingest import ingest_snapshot
+    from tests.quality_lake import write_rds_tree
+
+    hosts = make_fleet(100, 8, REFERENCE)
+    lake = str(tmp_path / "lake")
+    write_rds_tree(str(tmp_path / "rds1"), [replace(h, last_capture=h.last_capture - timedelta(days=1))
+                                            for h in hosts])
+    ingest_snapshot(str(tmp_path / "rds1"), lake, PREVIOUS_DAY)
+    clean = validate_snapshot(lake, PREVIOUS_DAY)
+    assert clean.success and not clean.warnings, clean.format_table()
+
+    today = copy_hosts(hosts)
+    for host in today[20:23]:
+        host.team = None
+    today[40].patches[0] = (today[40].patches[0][0], "Bogus", "COMPLIANT")
+    write_rds_tree(str(tmp_path / "rds2"), today)
+    ingest_snapshot(str(tmp_path / "rds2"), lake, DAY)
+    result = validate_snapshot(lake, DAY)
+    failed = _failed(result)
+    assert set(failed) == {"Team tag on at least 0.99 of active instances",
+                           "Team tag on at least 0.99 of active instances in every Environment",
+                           "patch_state is a Patch Manager state",
+                           "patch_state and status agree (data contract §2)"}, result.format_table()
+    owners = {o["instance_id"]: o["team"] for o in result.offenders}
+    assert owners == {**{h.instance_id: h.team for h in hosts[20:23]}, today[40].instance_id: today[40].team}
+
+
+def test_coverage_is_also_required_per_environment(tmp_path):
+    hosts = make_fleet(300, 1, REFERENCE)  # 100 per Environment
+    today = copy_hosts(hosts)
+    prod = [h for h in today if h.environment == "prod"][:2]
+    for host in prod:
+        host.patch_group = None  # 298 of 300 overall (passes), 98 of 100 in prod (fails)
+    uri = _lake(tmp_path, hosts, today)
+    result = validate_snapshot(uri, DAY)
+    failed = _failed(result)
+    assert set(failed) == {"PatchGroup tag on at least 0.99 of active instances in every Environment"}
+    check = failed["PatchGroup tag on at least 0.99 of active instances in every Environment"]
+    assert check.offending == ("prod",) and check.observed.endswith("prod: 0.98")
+    assert {o["instance_id"] for o in result.offenders} == {h.instance_id for h in prod}
+
+
+def test_an_expectation_that_errors_fails_critically_with_its_message(tmp_path, monkeypatch):
+    hosts = make_fleet(9, 2, REFERENCE)
+    uri = _lake(tmp_path, hosts)
+    settings = load_settings()
+    suites = tmp_path / "home/expectations"
+    suites.mkdir(parents=True)
+    monkeypatch.setenv("PATCH_COMPLIANCE_HOME", str(tmp_path / "home"))
+    (suites / "typo.json").write_text(json.dumps({"name": "typo", "meta": {"frame": "instances"}, "expectations": [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "teem"},
+         "meta": {"severity": "critical", "description": "a misspelt column"}}]}))
+    result = validate_snapshot(uri, DAY, settings=settings)
+    [check] = result.checks
+    assert not result.success and check.description == "a misspelt column"
+    assert check.observed.startswith("error: ") and "teem" in check.observed

@@ -1,0 +1,271 @@
+"""The monthly report against expectations computed here, independently, from the scenario data."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pytest
+
+from patch_compliance.config import sql_dir
+from patch_compliance.inputs import InputError
+from patch_compliance.report import build_report
+from tests import report_lakes as sc
+
+pytestmark = pytest.mark.xdist_group("report_lake")
+
+CRITICAL_CLASSES = {"Security", "SecurityUpdates", "CriticalUpdates"}
+CRITICAL_SEVERITIES = {"Critical", "Important"}
+NON_COMPLIANT_STATES = {"Missing", "Failed", "InstalledPendingReboot", "InstalledRejected"}
+
+
+@pytest.fixture(scope="module")
+def lake_dir(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("november")
+    sc.land_november(tmp)
+    return tmp / "lake"
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def z(moment) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pct(compliant: int, total: int) -> str:
+    return str((Decimal(compliant * 100) / Decimal(total)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def item_on(day: date, instance_id: str, patch_id: str) -> sc.Item | None:
+    for node in sc.november_nodes(day):
+        if node.instance_id == instance_id:
+            return next((i for i in node.items if i.patch_id == patch_id), None)
+    return None
+
+
+def first_seen_missing(instance_id: str, patch_id: str, report_date: date) -> date:
+    """Walk back from the report date; an absent item does not break the run, any other state does."""
+    first = report_date
+    for day in sorted((d for d in sc.DAYS if d <= report_date), reverse=True):
+        item = item_on(day, instance_id, patch_id)
+        if item is None:
+            continue
+        if item.state not in ("Missing", "Failed"):
+            break
+        first = day
+    return first
+
+
+def catalog_release(catalog: list[sc.CatalogRow], patch_id: str, title: str) -> date | None:
+    """The catalog row of the same patch_id and title, else the patch_id's only release date."""
+    dated = [(t, rel) for pid, t, rel, _ in catalog if pid == patch_id and rel is not None]
+    by_title = [rel for t, rel in dated if t == title]
+    if by_title:
+        return min(by_title)
+    return dated[0][1] if len({rel for _, rel in dated}) == 1 else None
+
+
+def expected_missing(report_date: date, catalog: list[sc.CatalogRow]) -> list[dict[str, str]]:
+    rows = []
+    for node in sc.november_nodes(report_date):
+        if node.instance_status == "Terminated":
+            continue
+        for item in node.items:
+            if not (item.state in ("Missing", "Failed") and item.classification in CRITICAL_CLASSES
+                    and item.severity in CRITICAL_SEVERITIES):
+                continue
+            seen = first_seen_missing(node.instance_id, item.patch_id, report_date)
+            release = catalog_release(catalog, item.patch_id, sc.item_title(item.patch_id))
+            basis = release or seen
+            rows.append({
+                "snapshot_date": report_date.isoformat(), "account_id": node.account_id, "region": sc.REGION,
+                "instance_id": node.instance_id, "team": node.tags.get("Team", "(untagged)"),
+                "environment": node.tags.get("Environment", "(untagged)"), "patch_id": item.patch_id,
+                "classification": item.classification, "patch_severity": item.severity,
+                "patch_state": item.state, "cve_ids": " ".join(sorted(item.cves)),
+                "first_seen_missing": seen.isoformat(), "release_date": release.isoformat() if release else "",
+                "age_days": str((report_date - basis).days),
+                "age_basis": "release_date" if release else "first_seen_missing"})
+    return sorted(rows, key=lambda r: (r["account_id"], r["region"], r["instance_id"], r["patch_id"]))
+
+
+def expected_instances(report_date: date, missing: list[dict[str, str]], with_inventory: bool) -> list[dict[str, str]]:
+    old = {}
+    for m in missing:
+        if int(m["age_days"]) >= 14:
+            old[m["instance_id"]] = old.get(m["instance_id"], 0) + 1
+    rows = []
+    nodes = sc.november_nodes(report_date)
+    for node in nodes:
+        if node.instance_status == "Terminated":
+            continue
+        counted = [i for i in node.items if i.state != "NotApplicable"]
+        if not counted:
+            status = "NO_DATA"
+        elif node.capture_hours_before > 26:
+            status = "STALE"
+        elif any(i.state in NON_COMPLIANT_STATES for i in counted):
+            status = "NON_COMPLIANT"
+        else:
+            status = "COMPLIANT"
+        rows.append({
+            "snapshot_date": report_date.isoformat(), "account_id": node.account_id, "region": sc.REGION,
+            "instance_id": node.instance_id, "team": node.tags.get("Team", "(untagged)"),
+            "environment": node.tags.get("Environment", "(untagged)"), "patch_group": node.tags.get("PatchGroup", ""),
+            "baseline_id": "pb-0123456789abcdef0" if node.items else "", "platform": node.platform,
+            "status": status, "last_capture_time": z(sc.capture_time(report_date, node)),
+            "non_compliant_items": str(sum(1 for i in counted if i.state in NON_COMPLIANT_STATES)),
+            "missing_critical_14d_items": str(old.get(node.instance_id, 0))})
+    if with_inventory:
+        managed = {(n.account_id, n.instance_id) for n in nodes}
+        for ec2 in sc.november_ec2(report_date):
+            if ec2.state == "terminated" or (ec2.account_id, ec2.instance_id) in managed:
+                continue
+            rows.append({
+                "snapshot_date": report_date.isoformat(), "account_id": ec2.account_id, "region": sc.REGION,
+                "instance_id": ec2.instance_id, "team": ec2.tags.get("Team", "(untagged)"),
+                "environment": ec2.tags.get("Environment", "(untagged)"), "patch_group": ec2.tags.get("PatchGroup", ""),
+                "baseline_id": "", "platform": ec2.platform, "status": "UNMANAGED", "last_capture_time": "",
+                "non_compliant_items": "", "missing_critical_14d_items": ""})
+    return sorted(rows, key=lambda r: (r["account_id"], r["region"], r["instance_id"]))
+
+
+def expected_summary(instances: list[dict[str, str]]) -> list[dict[str, str]]:
+    groups: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for row in instances:
+        groups.setdefault((row["team"], row["environment"]), []).append(row)
+    out = []
+    for (team, env), rows in sorted(groups.items()):
+        count = {s: sum(1 for r in rows if r["status"] == s)
+                 for s in ("COMPLIANT", "NON_COMPLIANT", "STALE", "NO_DATA", "UNMANAGED")}
+        old = [int(r["missing_critical_14d_items"] or 0) for r in rows]
+        out.append({"team": team, "environment": env, "instances": str(len(rows)),
+                    "compliant": str(count["COMPLIANT"]), "non_compliant": str(count["NON_COMPLIANT"]),
+                    "stale": str(count["STALE"]), "no_data": str(count["NO_DATA"]),
+                    "unmanaged": str(count["UNMANAGED"]), "compliance_pct": pct(count["COMPLIANT"], len(rows)),
+                    "instances_missing_critical_14d": str(sum(1 for n in old if n)),
+                    "missing_critical_14d_items": str(sum(old))})
+    return out
+
+
+@pytest.fixture(scope="module")
+def report_15th(lake_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report-15")
+    build_report(str(lake_dir), "2026-11", "2026-11-15", str(out))
+    return out
+
+
+def test_missing_critical_patches_csv(report_15th):
+    header, rows = read_csv(report_15th / "missing_critical_patches.csv")
+    assert header == ["snapshot_date", "account_id", "region", "instance_id", "team", "environment", "patch_id",
+                      "classification", "patch_severity", "patch_state", "cve_ids", "first_seen_missing",
+                      "release_date", "age_days", "age_basis"]
+    expected = expected_missing(date(2026, 11, 15), sc.CATALOG_1ST)
+    assert rows == expected
+    by_key = {(r["instance_id"], r["patch_id"]): r for r in rows}
+    a, b = "i-0000000000000000a", "i-0000000000000000b"
+    # The scenario's edge cases, spelled out: the 14/13-day boundary, a broken run, an absence, a catalog date.
+    assert by_key[(a, "openssl.x86_64")]["age_days"] == "14"
+    assert by_key[(a, "curl.x86_64")]["age_days"] == "13"
+    assert by_key[(a, "kernel.x86_64")]["first_seen_missing"] == "2026-11-14"
+    assert by_key[(b, "sudo.x86_64")]["first_seen_missing"] == "2026-10-25"
+    assert by_key[(b, "zlib.x86_64")]["age_basis"] == "release_date"
+    assert by_key[(b, "zlib.x86_64")]["patch_state"] == "Failed"
+    assert not any(r["instance_id"] == "i-00000000000000009" for r in rows)  # terminated
+    assert not any(r["patch_id"] == "bash.x86_64" for r in rows)  # Low severity is not critical
+
+
+def test_instance_status_csv(report_15th):
+    header, rows = read_csv(report_15th / "instance_status.csv")
+    assert header == ["snapshot_date", "account_id", "region", "instance_id", "team", "environment", "patch_group",
+                      "baseline_id", "platform", "status", "last_capture_time", "non_compliant_items",
+                      "missing_critical_14d_items"]
+    report_date = date(2026, 11, 15)
+    expected = expected_instances(report_date, expected_missing(report_date, sc.CATALOG_1ST), True)
+    assert rows == expected
+    statuses = {r["instance_id"]: r["status"] for r in rows}
+    assert statuses["i-0000000000000000f"] == "STALE"
+    assert statuses["i-00000000000000005"] == "NO_DATA"  # NotApplicable items only
+    assert statuses["i-0000000000000000d"] == "COMPLIANT"  # NotApplicable ignored
+    assert statuses["i-00000000000000001"] == "UNMANAGED"
+    assert "i-00000000000000003" not in statuses and "i-00000000000000009" not in statuses
+
+
+def test_team_environment_summary_csv(report_15th):
+    header, rows = read_csv(report_15th / "team_environment_summary.csv")
+    assert header == ["team", "environment", "instances", "compliant", "non_compliant", "stale", "no_data",
+                      "unmanaged", "compliance_pct", "instances_missing_critical_14d", "missing_critical_14d_items"]
+    report_date = date(2026, 11, 15)
+    instances = expected_instances(report_date, expected_missing(report_date, sc.CATALOG_1ST), True)
+    assert rows == expected_summary(instances)
+    assert ("(untagged)", "(untagged)") in {(r["team"], r["environment"]) for r in rows}
+    for row in rows:
+        assert int(row["instances"]) == sum(int(row[k]) for k in ("compliant", "non_compliant", "stale", "no_data",
+                                                                   "unmanaged"))
+
+
+def test_manifest_records_inputs_sql_and_outputs(report_15th, lake_dir):
+    manifest = json.loads((report_15th / "manifest.json").read_text())
+    assert manifest["report_snapshot_date"] == "2026-11-15"
+    assert manifest["trend_snapshot_dates"] == ["2026-11-01", "2026-11-02", "2026-11-08", "2026-11-14", "2026-11-15"]
+    assert manifest["history_snapshot_dates"][0] == "2026-10-25"
+    assert manifest["parameters"]["as_of"] == "2026-11-15"
+    assert manifest["package_version"]
+    for relative, entry in manifest["sql"].items():
+        assert entry["sha256"] == hashlib.sha256((sql_dir() / relative).read_bytes()).hexdigest()
+    assert set(manifest["sql"]) >= {"report/instance_status.sql", "report/missing_critical_patches.sql",
+                                    "report/trend.sql", "report/baselines.sql"}
+    for name, entry in manifest["outputs"].items():
+        assert entry["sha256"] == hashlib.sha256((report_15th / name).read_bytes()).hexdigest()
+    inputs = manifest["inputs"]
+    assert [p["snapshot_date"] for p in inputs["patch_compliance"]] == manifest["history_snapshot_dates"]
+    assert [p["snapshot_date"] for p in inputs["patch_catalog"]] == ["2026-11-01"]
+    for read in inputs["patch_compliance"]:
+        assert read["rows"] == sum(f["rows"] for f in read["files"])
+        for f in read["files"]:
+            assert hashlib.sha256((lake_dir / f["path"]).read_bytes()).hexdigest() == f["sha256"]
+
+
+def test_html_is_self_contained_with_chart_and_methodology(report_15th):
+    html = (report_15th / "report.html").read_text()
+    assert "<svg" in html and "<polyline" in html
+    assert html.count("<rect") > 10
+    without_svg_namespace = html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "http://" not in without_svg_namespace and "https://" not in without_svg_namespace
+    assert "<script" not in html and "<link" not in html
+    for text in ("Team × Environment", "Compliance trend", "Top missing critical patches", "Top CVEs",
+                 "Stale instances (1)", "Instances with no patch data (2)", "Unmanaged EC2 instances (2)",
+                 "Methodology", "Baselines in force", "drifted", "2026-11-14, 2026-11-15"):
+        assert text in html
+
+
+def test_report_defaults_to_latest_snapshot_and_flags_unknown_coverage(lake_dir, tmp_path):
+    manifest = build_report(str(lake_dir), "2026-11", None, str(tmp_path))
+    report_date = date(2026, 11, 20)
+    assert manifest["report_snapshot_date"] == report_date.isoformat()
+    assert manifest["ec2_inventory_known"] is False
+    missing = expected_missing(report_date, sc.CATALOG_20TH)  # the catalog of the 20th
+    assert {m["patch_id"]: m["age_basis"] for m in missing if m["instance_id"] == "i-0000000000000000a"} == {
+        "openssl.x86_64": "release_date", "kernel.x86_64": "first_seen_missing"}
+    assert read_csv(tmp_path / "missing_critical_patches.csv")[1] == missing
+    instances = expected_instances(report_date, missing, with_inventory=False)
+    assert read_csv(tmp_path / "instance_status.csv")[1] == instances
+    assert read_csv(tmp_path / "team_environment_summary.csv")[1] == expected_summary(instances)
+    assert "coverage is unknown" in (tmp_path / "report.html").read_text()
+
+
+def test_as_of_before_first_snapshot_of_month_is_a_clear_error(lake_dir, tmp_path):
+    with pytest.raises(InputError, match="no committed snapshot in 2026-12"):
+        build_report(str(lake_dir), "2026-12", None, str(tmp_path))
+    with pytest.raises(InputError, match="month must be YYYY-MM"):
+        build_report(str(lake_dir), "2026-13x", None, str(tmp_path))
+    with pytest.raises(InputError, match="before the month"):
+        build_report(str(lake_dir), "2026-11", "2026-10-30", str(tmp_path))
