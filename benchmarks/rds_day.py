@@ -24,6 +24,7 @@ ACCOUNTS = ["111111111111", "222222222222", "333333333333"]
 
 def write_day(out: Path, instances: int, items: int, seed: int = 7,
               capture: datetime = datetime(2026, 11, 2, 3, 10, tzinfo=UTC)) -> int:
+    """Write one day's objects (overwriting, as RDS does); each seed gives other states and severities."""
     rng = random.Random(seed)
     files = 0
     for n in range(instances):

@@ -99,15 +99,81 @@ def bench_ingest(day: Path, repeats: int) -> dict[str, dict[str, float]]:
     return results
 
 
+MONTH = "2026-10"
+DUCKDB_MONTH_AGGREGATE = """
+import duckdb, sys
+query = ("SELECT snapshot_date, patch_state, count(*), count(DISTINCT instance_id) FROM read_parquet("
+         f"'{sys.argv[1]}/patch_compliance/*/*/*/*.parquet', hive_partitioning=true) GROUP BY ALL")
+duckdb.sql(query).fetchall()
+"""
+
+
+def ensure_month_lakes(instances: int, items: int, days: int) -> tuple[Path, Path]:
+    """A lake with `days` daily snapshots of the fleet, and one with only the last of them."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from rds_day import write_day
+
+    from patch_compliance.ingest import ingest_snapshot
+
+    month_lake = DATA / f"lake-{instances}x{items}x{days}"
+    single_lake = DATA / f"lake-{instances}x{items}x1"
+    if (month_lake / ".complete").exists() and (single_lake / ".complete").exists():
+        return month_lake, single_lake
+    shutil.rmtree(month_lake, ignore_errors=True)
+    shutil.rmtree(single_lake, ignore_errors=True)
+    tree = DATA / "rds-rolling"
+    print(f"building {days} daily snapshots of {instances} instances x {items} items -> {month_lake}", flush=True)
+    first = date.fromisoformat(f"{MONTH}-01")
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        write_day(tree, instances, items, seed=offset,
+                  capture=datetime(day.year, day.month, day.day, 3, 10, tzinfo=UTC))
+        ingest_snapshot(str(tree), str(month_lake), day)
+        if offset == days - 1:
+            ingest_snapshot(str(tree), str(single_lake), day)
+        print(f"  {day}", end="\r", flush=True)
+    (month_lake / ".complete").write_text("ok")
+    (single_lake / ".complete").write_text("ok")
+    return month_lake, single_lake
+
+
+def bench_report(instances: int, items: int, days: int, repeats: int) -> dict[str, dict[str, float]]:
+    month_lake, single_lake = ensure_month_lakes(instances, items, days)
+    rows = sum(1 for _ in month_lake.rglob("patch_compliance/*/*/*/*.parquet"))
+    print(f"\nmonthly report ({days} snapshots of {instances} instances, {rows} Parquet files), "
+          f"{repeats} runs each, whole processes:")
+    python = sys.executable
+    results = {
+        "duckdb_aggregate": measure("baseline: DuckDB aggregate over the month",
+                                    [python, "-c", DUCKDB_MONTH_AGGREGATE, str(month_lake)], repeats,
+                                    DATA / "out-aggregate"),
+        "report_single": measure("report on a single snapshot", [
+            python, "-m", "patch_compliance", "report", "--lake", str(single_lake), "--month", MONTH,
+            "--out", "{out}"], repeats, DATA / "out-report-1"),
+        "report_month": measure(f"report over {days} snapshots", [
+            python, "-m", "patch_compliance", "report", "--lake", str(month_lake), "--month", MONTH,
+            "--out", "{out}"], repeats, DATA / "out-report-31"),
+    }
+    month = results["report_month"]["median_s"]
+    print(f"  ratio month / single snapshot             {month / results['report_single']['median_s']:5.2f}x")
+    print(f"  ratio month report / DuckDB aggregate     {month / results['duckdb_aggregate']['median_s']:5.2f}x")
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=800)
     parser.add_argument("--items", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--days", type=int, default=31, help="snapshots in the report benchmark's month")
+    parser.add_argument("--only", choices=["ingest", "report"], help="run one benchmark")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
-    day = ensure_day(args.instances, args.items)
-    bench_ingest(day, args.repeats)
+    if args.only in (None, "ingest"):
+        bench_ingest(ensure_day(args.instances, args.items), args.repeats)
+    if args.only in (None, "report"):
+        bench_report(args.instances, args.items, args.days, args.repeats)
     return 0
 
 

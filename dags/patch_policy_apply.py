@@ -72,9 +72,7 @@ with DAG(
     @task(trigger_rule="none_failed")
     def record_baselines(logical_date=None, dag_run=None) -> dict:
         """Baselines in force per account/Region and their drift, to the lake's baselines table."""
-        from patch_compliance.policy import record_baselines_in_airflow
-
-        return record_baselines_in_airflow(pipeline.run_snapshot_date(logical_date, dag_run))
+        return pipeline.record_baselines_day(pipeline.run_snapshot_date(logical_date, dag_run))
 
     applied = plan() >> should_apply() >> apply()
     applied >> record_baselines()

@@ -36,6 +36,10 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
     state = SimState.load_or_new(args.state)
     state.seed, state.size = args.seed, args.size
+    if args.clean:
+        from sim.fleet import CLEAN_FLEET
+
+        state.fleet = dict(CLEAN_FLEET)
     if args.date:
         state.sim_date = parse_date(args.date, "--date")
     state.endpoint_url = _endpoint(args, state)
@@ -167,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=42)
     seed.add_argument("--size", type=int, default=800, help="EC2 instances (defects scale with it)")
     seed.add_argument("--date", help="simulated date YYYY-MM-DD (EC2 states as of it)")
+    seed.add_argument("--clean", action="store_true", help="no tag defects or stale agents (sim.fleet.CLEAN_FLEET)")
     seed.set_defaults(func=cmd_seed)
 
     set_date = sub.add_parser("set-date", help="set the simulated date")

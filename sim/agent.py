@@ -103,7 +103,7 @@ class Agent:
 
     def world(self, state: SimState) -> World:
         key = (state.seed, state.size, state.anchor, tuple(sorted(state.faults.items())),
-               tuple(sorted(state.id_map.items())))
+               tuple(sorted(state.fleet.items())), tuple(sorted(state.id_map.items())))
         if self._world is None or key != self._world_key:
             self._world, self._world_key = build_world(state, self.settings), key
         self._world.state = state

@@ -56,6 +56,19 @@ class FleetSpec:
     terminated: int = 10
     connection_lost: int = 14
 
+    def with_overrides(self, overrides: dict[str, float]) -> FleetSpec:
+        """The spec with some fields replaced (validated: known fields, non-negative numbers)."""
+        known = set(self.__dataclass_fields__) - {"seed", "size", "anchor"}  # those are state fields
+        unknown = set(overrides) - known
+        if unknown:
+            raise ValueError(f"unknown fleet settings {sorted(unknown)}; known: {sorted(known)}")
+        values = {}
+        for key, value in overrides.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"fleet setting {key} must be a non-negative number, got {value!r}")
+            values[key] = float(value) if key.endswith("_share") else int(value)
+        return replace(self, **values)
+
     def scaled(self, size: int) -> FleetSpec:
         """The same shape at another size (counts scaled, at least one of each defect)."""
         factor = size / self.size
@@ -65,6 +78,12 @@ class FleetSpec:
                        wrong_case=count(self.wrong_case), missing_patch_group=count(self.missing_patch_group),
                        stopped=count(self.stopped), terminated=count(self.terminated),
                        connection_lost=count(self.connection_lost))
+
+
+# Overrides for a fleet whose data passes every data-quality gate: no tag defects, no stale agents
+# (unmanaged, terminated and hybrid nodes stay). ``SimState(fleet=CLEAN_FLEET)`` or ``seed --clean``.
+CLEAN_FLEET: dict[str, float] = {"missing_team_share": 0, "missing_environment_share": 0, "wrong_case": 0,
+                                 "missing_patch_group": 0, "stopped": 0, "connection_lost": 0}
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -88,11 +89,11 @@ class DayWriter:
     renderer: Renderer
     written: dict[str, tuple[date, str]] = field(default_factory=dict)
 
-    def write(self, on: date, views: dict[str, Scan | None]) -> int:
-        if not self.written:
-            accounts = sorted({n.account_id for n in self.world.fleet.nodes})
-            self.sink.put_many({probe_key(a): PROBE_BODY for a in accounts})
+    def render(self, on: date, views: dict[str, Scan | None]) -> dict[str, bytes]:
+        """The objects to (over)write for ``on``: nodes whose shown scan or status changed."""
         objects: dict[str, bytes] = {}
+        if not self.written:
+            objects.update({probe_key(a): PROBE_BODY for a in sorted({n.account_id for n in self.world.fleet.nodes})})
         for node_id, scan in views.items():
             if scan is None:
                 continue
@@ -102,13 +103,20 @@ class DayWriter:
             self.written[node_id] = marker
             exec_id = execution_id(self.world.state.seed, scan.node.account_id, scan.day)
             objects.update(self.renderer.objects(scan, exec_id, snapshot_id=exec_id))
-        return self.sink.put_many(objects)
+        return objects
+
+    def write(self, on: date, views: dict[str, Scan | None]) -> int:
+        return self.sink.put_many(self.render(on, views))
 
 
 def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: str | Path,
                   ingest: bool = True, catalog: bool = False, endpoint_url: str | None = None,
                   progress: Callable[[str], None] = print) -> dict[str, Any]:
-    """Simulate ``days`` days ending ``end``; returns timings and the ground truth of ``end``."""
+    """Simulate ``days`` days ending ``end``; returns timings and the ground truth of ``end``.
+
+    Day N+1 is simulated and rendered in a worker thread while day N is ingested (DuckDB and pyarrow
+    release the GIL), so ``simulate`` overlaps ``ingest``; ``waiting`` is the part that did not.
+    """
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
     ingest_snapshot = None
@@ -121,29 +129,43 @@ def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: s
     lake = Lake(lake_uri, endpoint_url)
     writer = DayWriter(world, LocalSink(tree), Renderer(world.state.seed, world.faults.malformed_share))
     tracker = HistoryTracker()
-    timings = {"simulate": 0.0, "write": 0.0, "ingest": 0.0, "inventory": 0.0}
+    timings = {"simulate": 0.0, "write": 0.0, "ingest": 0.0, "inventory": 0.0, "waiting": 0.0}
     started = time.perf_counter()
+    dates = [end - timedelta(days=days - 1 - n) for n in range(days)]
+
+    def prepare(day: date) -> tuple[dict[str, Scan | None], dict[str, bytes]]:
+        # Runs in one worker thread, day after day, overlapping the previous day's ingest.
+        t0 = time.perf_counter()
+        day_views = views_on(world, day)
+        tracker.feed(day, day_views)
+        rendered = writer.render(day, day_views)
+        timings["simulate"] += time.perf_counter() - t0
+        return day_views, rendered
+
     views: dict[str, Scan | None] = {}
     objects = 0
-    dates = [end - timedelta(days=days - 1 - n) for n in range(days)]
-    for day in dates:
-        t0 = time.perf_counter()
-        views = views_on(world, day)
-        tracker.feed(day, views)
-        t1 = time.perf_counter()
-        written = writer.write(day, views)
-        objects += written
-        t2 = time.perf_counter()
-        if ingest_snapshot is not None:
-            ingest_snapshot(str(tree), lake.uri, day, endpoint_url=endpoint_url)
-        t3 = time.perf_counter()
-        lake.write_table_snapshot("ec2_inventory", day, ec2_inventory_table(world, day), {"source": "simulator"})
-        if catalog:
-            lake.write_table_snapshot("patch_catalog", day, patch_catalog_table(world, day), {"source": "simulator"})
-        t4 = time.perf_counter()
-        for name, spent in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
-            timings[name] += spent
-        progress(f"{day}: {written} objects written, day took {t4 - t0:.2f} s")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(prepare, dates[0])
+        for n, day in enumerate(dates):
+            t0 = time.perf_counter()
+            views, rendered = upcoming.result()
+            t1 = time.perf_counter()
+            written = writer.sink.put_many(rendered)
+            objects += written
+            if n + 1 < len(dates):
+                upcoming = pool.submit(prepare, dates[n + 1])
+            t2 = time.perf_counter()
+            if ingest_snapshot is not None:
+                ingest_snapshot(str(tree), lake.uri, day, endpoint_url=endpoint_url)
+            t3 = time.perf_counter()
+            lake.write_table_snapshot("ec2_inventory", day, ec2_inventory_table(world, day), {"source": "simulator"})
+            if catalog:
+                lake.write_table_snapshot("patch_catalog", day, patch_catalog_table(world, day),
+                                          {"source": "simulator"})
+            t4 = time.perf_counter()
+            for name, spent in (("waiting", t1 - t0), ("write", t2 - t1), ("ingest", t3 - t2), ("inventory", t4 - t3)):
+                timings[name] += spent
+            progress(f"{day}: {written} objects written, day took {t4 - t0:.2f} s")
     truth = ground_truth(world, end, dates, catalog, tracker=tracker, views=views)
     elapsed = time.perf_counter() - started
     return {"days": days, "end": end.isoformat(), "instances": len(world.fleet.nodes), "objects": objects,

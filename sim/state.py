@@ -35,6 +35,7 @@ class SimState:
     anchor: date = DEFAULT_ANCHOR
     sim_date: date = date(2026, 11, 26)
     faults: dict[str, float] = field(default_factory=dict)
+    fleet: dict[str, float] = field(default_factory=dict)  # FleetSpec overrides, e.g. sim.fleet.CLEAN_FLEET
     id_map: dict[str, str] = field(default_factory=dict)  # node key -> moto instance id (after seed)
     endpoint_url: str | None = None
     path: Path | None = field(default=None, repr=False)
@@ -50,6 +51,7 @@ class SimState:
         Faults.from_dict(raw.get("faults", {}))  # validate early
         return cls(seed=int(raw["seed"]), size=int(raw["size"]), anchor=date.fromisoformat(raw["anchor"]),
                    sim_date=date.fromisoformat(raw["sim_date"]), faults=dict(raw.get("faults", {})),
+                   fleet=dict(raw.get("fleet", {})),
                    id_map=dict(raw.get("id_map", {})), endpoint_url=raw.get("endpoint_url"), path=target)
 
     @classmethod
@@ -63,7 +65,8 @@ class SimState:
         target = Path(path) if path else (self.path or default_state_path())
         target.parent.mkdir(parents=True, exist_ok=True)
         body = {"seed": self.seed, "size": self.size, "anchor": self.anchor.isoformat(),
-                "sim_date": self.sim_date.isoformat(), "faults": self.faults, "id_map": self.id_map,
+                "sim_date": self.sim_date.isoformat(), "faults": self.faults, "fleet": self.fleet,
+                "id_map": self.id_map,
                 "endpoint_url": self.endpoint_url}
         tmp = target.with_suffix(".tmp")
         tmp.write_text(json.dumps(body, indent=2, sort_keys=True))
@@ -73,7 +76,7 @@ class SimState:
 
     def spec(self) -> FleetSpec:
         base = FleetSpec(seed=self.seed, anchor=self.anchor)
-        return base if self.size == base.size else base.scaled(self.size)
+        return (base if self.size == base.size else base.scaled(self.size)).with_overrides(self.fleet)
 
 
 @dataclass

@@ -320,7 +320,7 @@ def test_report_through_athena_engine_matches_duckdb(athena_engine, aws_env, tmp
 
 
 def test_create_tables_and_athena_snapshot_publish_a_lake_snapshot(athena_engine, aws_env, snapshot_fixture):
-    source, embedded, staged = snapshot_fixture
+    _, embedded, staged = snapshot_fixture
     s3 = boto3.client("s3", region_name="eu-west-1")
     s3.create_bucket(Bucket="patch-compliance-lake", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     settings = load_settings()
@@ -356,9 +356,13 @@ def test_create_tables_and_athena_snapshot_publish_a_lake_snapshot(athena_engine
     assert insert["ExecutionParameters"][:4] == [f"'{run_id}'", "'2026-11-15'", "'2026-11-15 03:00:00.000000'",
                                                  "26.0"]
 
-    # A report over the published S3 lake, on DuckDB, reads it like any other snapshot.
-    out = Path(str(source)).parent / "report-from-athena-lake"
-    build_report(lake.uri, "2026-11", None, str(out))
-    rows = list(csv.DictReader((out / "instance_status.csv").open()))
+    # A report over the published S3 lake, on DuckDB, reads it like any other snapshot; it can write to S3.
+    build_report(lake.uri, "2026-11", None, "s3://patch-compliance-lake/reports/2026-11")
+    body = s3.get_object(Bucket="patch-compliance-lake", Key="reports/2026-11/instance_status.csv")["Body"].read()
+    rows = list(csv.DictReader(io.StringIO(body.decode())))
     assert {r["instance_id"] for r in rows} == {r["instance_id"] for r in embedded.read("instances").to_pylist()
                                                 if r["in_population"]}
+    listed = s3.list_objects_v2(Bucket="patch-compliance-lake", Prefix="reports/2026-11/")["Contents"]
+    assert {o["Key"].rsplit("/", 1)[1] for o in listed if not o["Key"].endswith("/")} == {
+        "team_environment_summary.csv", "instance_status.csv", "missing_critical_patches.csv", "report.html",
+        "manifest.json"}

@@ -326,11 +326,25 @@ def test_plan_logic_on_get_patch_baseline_shaped_state():
     bindings = {key: ids[name] for key, name in policy.bindings().items()}
     bindings[("dev-linux", "AMAZON_LINUX_2023")] = "pb-0ffffffffffffffff"  # the account's default baseline
     bindings[("prod-windows", "WINDOWS")] = "pb-0eeeeeeeeeeeeeeee"  # someone else's baseline
-    state = pol.RemoteState(baselines, {}, {}, bindings, [], "", frozenset({"pb-0ffffffffffffffff"}))
+    windows = {}
+    for spec in policy.windows:  # as SSM shows them, with GetMaintenanceWindowTask's invocation parameters
+        task = {"WindowTaskId": f"task-{spec.name}", "Name": spec.task_name,
+                "Description": pol.with_marker("", spec.task_fingerprint), **spec.task_fields()}
+        windows[spec.name] = {
+            "WindowId": f"mw-{spec.name}", "Name": spec.name, "Enabled": True, **spec.window_fields(),
+            "Description": pol.with_marker(spec.description, spec.fingerprint),
+            "targets": [{"WindowTargetId": f"target-{spec.name}", "Name": spec.target_name,
+                         "Description": pol.with_marker("", spec.target_fingerprint), **spec.target_fields()}],
+            "tasks": [task]}
+    # someone switched the prod install task to Scan in the console, leaving its description alone
+    windows["prod-install"]["tasks"][0]["TaskInvocationParameters"] = {
+        "RunCommand": {"Parameters": {"Operation": ["Scan"], "RebootOption": ["RebootIfNeeded"]}}}
+    state = pol.RemoteState(baselines, {}, windows, bindings, [], "", frozenset({"pb-0ffffffffffffffff"}))
     target = pol.plan_target(policy, state, account, REGION, allow_delete=False)
     changes = {(c.action, c.kind, c.name): c for c in target.changes}
+    assert [(c.action, c.kind, c.name) for c in target.changes if "window" in c.kind] == [
+        ("update", "window_task", "prod-install/prod-install-install")]
     assert changes[("update", "baseline", "prod-linux")].details == ["rule 1 ApproveAfterDays: 3 -> 7"]
     assert changes[("create", "patch_group", "dev-linux [AMAZON_LINUX_2023]")].remote_id == ""
     assert changes[("update", "patch_group", "prod-windows [WINDOWS]")].remote_id == "pb-0eeeeeeeeeeeeeeee"
     assert ("create", "resource_data_sync", "patch-compliance") in changes
-    assert sum(1 for c in target.changes if c.kind == "maintenance_window") == 2

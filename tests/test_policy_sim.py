@@ -12,7 +12,6 @@ import boto3
 import pytest
 import yaml
 
-import sim.agent
 from patch_compliance import policy as pol
 from patch_compliance.config import default_config_path, parse_settings
 from sim.agent import Agent
@@ -83,7 +82,7 @@ def scan_prod_linux(agent: Agent, endpoint_url: str) -> None:
     assert len(reports) == 1 and reports[0].fresh > 0
 
 
-def test_shorter_prod_soak_raises_prod_missing_count_as_predicted(aws_env, tmp_path, monkeypatch):
+def test_shorter_prod_soak_raises_prod_missing_count_as_predicted(aws_env, tmp_path):
     endpoint = aws_env.endpoint_url
     settings = settings_with_prod_soak(7)
     state = SimState(seed=11, size=160, sim_date=ON, endpoint_url=endpoint)
@@ -94,11 +93,6 @@ def test_shorter_prod_soak_raises_prod_missing_count_as_predicted(aws_env, tmp_p
 
     factory = pol.boto3_client_factory(endpoint)
     pol.apply(settings, factory, stand_in=True)
-    # The simulator reads baseline rules through moto's model dump, which holds no patch baselines in
-    # moto 5.2; point that one read at the stand-in's content store (see docs/policy.md).
-    monkeypatch.setattr(sim.agent, "moto_model_data", lambda url: url)
-    monkeypatch.setattr(sim.agent, "moto_baselines", lambda url: {
-        k: v for a in RAW["accounts"] for k, v in pol.stand_in_baseline_contents(account_ssm(a["id"], url)).items()})
     agent = Agent(endpoint, state, settings=settings)
 
     scan_prod_linux(agent, endpoint)

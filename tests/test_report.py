@@ -269,3 +269,18 @@ def test_as_of_before_first_snapshot_of_month_is_a_clear_error(lake_dir, tmp_pat
         build_report(str(lake_dir), "2026-13x", None, str(tmp_path))
     with pytest.raises(InputError, match="before the month"):
         build_report(str(lake_dir), "2026-11", "2026-10-30", str(tmp_path))
+
+
+def test_cli_report_writes_the_five_files_and_rejects_bad_input(lake_dir, tmp_path, capsys):
+    from patch_compliance.cli import main
+
+    out = tmp_path / "cli"
+    assert main(["report", "--lake", str(lake_dir), "--month", "2026-11", "--as-of", "2026-11-15",
+                 "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["instance_status.csv", "manifest.json",
+                                                     "missing_critical_patches.csv", "report.html",
+                                                     "team_environment_summary.csv"]
+    assert "on snapshot 2026-11-15" in capsys.readouterr().out
+    assert main(["report", "--lake", str(lake_dir), "--month", "2026-11", "--as-of", "15/11/2026",
+                 "--out", str(out)]) == 2
+    assert "--as-of must be YYYY-MM-DD" in capsys.readouterr().err

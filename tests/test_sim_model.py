@@ -376,3 +376,17 @@ def test_cli_clock_faults_and_truth_export(tmp_path, capsys):
     assert truth["date"] == "2026-10-24" and len(truth["snapshot_dates"]) == 5
     assert set(truth) >= {"instances", "team_environment_summary", "missing_critical_14d", "cve_history",
                           "reference_time", "status_counts"}
+
+
+def test_clean_fleet_has_no_defects_and_overrides_are_validated():
+    from sim.fleet import CLEAN_FLEET
+
+    clean = build_world(SimState(seed=7, size=40, fleet=CLEAN_FLEET))
+    statuses = Counter(r["status"] for r in ground_truth(clean, DAY)["instances"])
+    assert set(statuses) <= {"COMPLIANT", "NON_COMPLIANT", "UNMANAGED", "TERMINATED"}
+    assert all(n.tag("Team") and n.tag("Environment") == n.tag("Environment").lower() and n.patch_group
+               for n in clean.fleet.nodes)
+    with pytest.raises(ValueError, match=r"unknown fleet settings \['missing_teams'\]"):
+        build_world(SimState(seed=7, size=40, fleet={"missing_teams": 0}))
+    with pytest.raises(ValueError, match="non-negative"):
+        build_world(SimState(seed=7, size=40, fleet={"stopped": -1}))

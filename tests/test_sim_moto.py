@@ -4,6 +4,7 @@ builder's lake matching the ground truth day by day (lake read independently her
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -71,8 +72,9 @@ def test_seed_creates_tagged_instances_per_account(seeded, aws_env):
 def test_agent_answers_scan_commands_and_ingest_matches_truth(seeded, aws_env, tmp_path):
     state, world = seeded
     endpoint = aws_env.endpoint_url
-    state.faults = {"sync_delay_seconds": 30}
+    state.faults = {"sync_delay_seconds": 30, "late_share": 0.25}
     state.save()
+    world = build_world(state)
     agent = Agent(endpoint, state.path)
     started = datetime.now(UTC).replace(microsecond=0)
     sent = send_scans(endpoint, world.settings, "manual__2026-11-24T03:00:00")
@@ -115,6 +117,19 @@ def test_agent_answers_scan_commands_and_ingest_matches_truth(seeded, aws_env, t
     assert len(got) == sum(v for k, v in statuses.items() if k != "UNMANAGED")
     assert {"COMPLIANT", "NON_COMPLIANT", "UNMANAGED"} <= set(statuses)
     assert statuses["STALE"] + statuses["NO_DATA"] + statuses["TERMINATED"] >= 2
+
+    # Late nodes show the previous day's scan until their own output lands, late_delay_seconds later.
+    late = [n for n in world.fleet.nodes if world.model.is_late(n) and (v := world.model.view(n, ON))
+            and v.day == ON - timedelta(days=1) and world.model.is_scanned(n)]
+    assert late
+
+    def captured(node) -> str:
+        key = "rds/" + rds.object_key(rds.INSTANCE_INFORMATION, node.account_id, node.region, node.node_id)
+        return json.loads(s3.get_object(Bucket="patch-rds-sync", Key=key)["Body"].read())["captureTime"]
+
+    assert {captured(n)[:10] for n in late} == {(ON - timedelta(days=1)).isoformat()}
+    agent.poll_once(now=now + 31 + 600)
+    assert {captured(n)[:10] for n in late} == {ON.isoformat()}
 
 
 def test_agent_reads_windows_from_ssm_and_runs_in_background(seeded, aws_env):

@@ -679,18 +679,21 @@ class SsmGateway:
         return [b for b in baselines if not str(b.get("BaselineId", "")).startswith("arn:")]
 
     def is_managed_baseline(self, identity: dict[str, Any]) -> bool:
+        """Tagged ManagedBy=patch-compliance; on the stand-in (no baseline tags) marked in the description."""
+        from botocore.exceptions import ClientError
+
         if self.stand_in and "PatchBaselineTags" in self.unsupported:
             return marker_fingerprint(identity.get("BaselineDescription")) is not None
         try:
-            tags = self.call("list_tags_for_resource", ResourceType="PatchBaseline", ResourceId=identity["BaselineId"])[
-                "TagList"
-            ]
-        except Exception as exc:
+            response = self.call(
+                "list_tags_for_resource", ResourceType="PatchBaseline", ResourceId=identity["BaselineId"]
+            )
+        except ClientError as exc:
             if self.stand_in and _error_code(exc) == "InvalidResourceId":
                 self.unsupported.add("PatchBaselineTags")
                 return self.is_managed_baseline(identity)
             raise
-        return any(t["Key"] == MANAGED_TAG_KEY and t["Value"] == MANAGED_TAG_VALUE for t in tags)
+        return any(t["Key"] == MANAGED_TAG_KEY and t["Value"] == MANAGED_TAG_VALUE for t in response["TagList"])
 
     def baseline_content(self, baseline_id: str) -> dict[str, Any] | None:
         """Full contents (GetPatchBaseline), or None where the endpoint cannot return them."""
@@ -805,7 +808,15 @@ class SsmGateway:
         return _pages(self.client.describe_maintenance_window_targets, "Targets", WindowId=window_id)
 
     def window_tasks(self, window_id: str) -> list[dict[str, Any]]:
-        return _pages(self.client.describe_maintenance_window_tasks, "Tasks", WindowId=window_id)
+        """Tasks with their invocation parameters (GetMaintenanceWindowTask) where the endpoint has them."""
+        tasks = _pages(self.client.describe_maintenance_window_tasks, "Tasks", WindowId=window_id)
+        for task in tasks:
+            try:
+                detail = self.call("get_maintenance_window_task", WindowId=window_id, WindowTaskId=task["WindowTaskId"])
+            except EndpointUnsupported:
+                continue
+            task["TaskInvocationParameters"] = detail.get("TaskInvocationParameters")
+        return tasks
 
     def create_window(self, spec: WindowSpec) -> str:
         return self.call(
@@ -1104,6 +1115,7 @@ def _window_changes(spec: WindowSpec, remote: dict[str, Any] | None) -> list[Cha
         task is not None
         and marker_fingerprint(task.get("Description")) == spec.task_fingerprint
         and all(task.get(k) == spec.task_fields()[k] for k in ("TaskArn", "MaxConcurrency", "MaxErrors", "Priority"))
+        and _run_command_parameters(task) in (None, _run_command_parameters(spec.task_fields()))
     )
     extra_targets = [t for t in remote["targets"] if t.get("Name") != spec.target_name]
     extra_tasks = [t for t in remote["tasks"] if t.get("Name") != spec.task_name]
@@ -1157,6 +1169,14 @@ def _window_changes(spec: WindowSpec, remote: dict[str, Any] | None) -> list[Cha
             )
         )
     return changes
+
+
+def _run_command_parameters(task: dict[str, Any]) -> dict[str, list[str]] | None:
+    """Operation and RebootOption of a task (None where the endpoint does not return them)."""
+    parameters = ((task.get("TaskInvocationParameters") or {}).get("RunCommand") or {}).get("Parameters")
+    if parameters is None:
+        return None
+    return {k: list(parameters.get(k) or []) for k in ("Operation", "RebootOption")}
 
 
 def _single(items: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
@@ -1662,26 +1682,3 @@ def run_in_airflow(
     log(planned.render())
     log(result.render())
     return {**plan_summary(planned), "applied": len(result.applied), "not_supported": result.unsupported}
-
-
-def record_baselines_in_airflow(snapshot_date: date, settings: Settings | None = None) -> dict[str, Any]:
-    """The ``baselines`` lake table for a date, through the ``aws`` connection (daily DAG and policy DAG)."""
-    from patch_compliance.config import load_settings
-    from patch_compliance.scan import aws_environment
-
-    settings = settings or load_settings()
-    factory, endpoint = airflow_client_factory(settings)
-    with aws_environment(settings) as lake_endpoint:
-        manifest = record_baselines(
-            settings,
-            settings.storage.lake_uri,
-            snapshot_date,
-            factory,
-            stand_in=bool(endpoint),
-            endpoint_url=lake_endpoint,
-        )
-    return {
-        "snapshot_date": snapshot_date.isoformat(),
-        "rows": manifest["tables"]["baselines"]["rows"],
-        "drift_counts": manifest["drift_counts"],
-    }

@@ -79,7 +79,6 @@ class DuckDBEngine:
     """
 
     lake: Lake
-    threads: int | None = None
     name: str = "duckdb"
     used: dict[str, str] = field(default_factory=dict)
 
@@ -89,8 +88,6 @@ class DuckDBEngine:
         self._con = duckdb.connect()
         self._con.execute("SET enable_progress_bar = false")
         self._con.execute("SET TimeZone = 'UTC'")
-        if self.threads:
-            self._con.execute("SET threads = ?", [int(self.threads)])
         self._prefix = ""
         if self.lake.location.scheme == "s3":
             self._con.register_filesystem(_lake_filesystem(self.lake))
@@ -109,8 +106,7 @@ class DuckDBEngine:
                 "hive_partitioning = true, "
                 "hive_types = {'snapshot_date': DATE, 'account_id': VARCHAR, 'region': VARCHAR})")
         else:
-            self._con.register(f"{table}_empty", _empty_with_partitions(table))
-            self._con.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM {table}_empty")
+            self._con.execute(f"CREATE TEMP VIEW {table} AS SELECT {_empty_columns(table)} WHERE FALSE")
         self._views[table] = files
 
     def run(self, relative: str, params: Sequence[object],
@@ -127,10 +123,27 @@ class DuckDBEngine:
         self._con.close()
 
 
-def _empty_with_partitions(table: str) -> pa.Table:
+def _duckdb_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_map(arrow_type):
+        return f"MAP({_duckdb_type(arrow_type.key_type)}, {_duckdb_type(arrow_type.item_type)})"
+    if pa.types.is_list(arrow_type):
+        return _duckdb_type(arrow_type.value_type) + "[]"
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP"
+    names = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.bool_(): "BOOLEAN", pa.date32(): "DATE"}
+    return names[arrow_type]
+
+
+def _empty_columns(table: str) -> str:
+    """A typed, empty select list for a table with no committed snapshot in scope.
+
+    Built from the lake contract, not registered as an Arrow object: DuckDB's Arrow registration
+    imports pandas, which costs more than the whole query.
+    """
     from patch_compliance.lake import PARTITIONING, TABLES
 
-    return pa.schema([*TABLES[table], *PARTITIONING]).empty_table()
+    return ", ".join(f"CAST(NULL AS {_duckdb_type(f.type)}) AS {f.name}"
+                     for f in [*TABLES[table], *PARTITIONING])
 
 
 class _LakeFileSystem:

@@ -52,7 +52,8 @@ history AS (
         h.instance_id,
         h.patch_id,
         h.snapshot_date,
-        MAX(CASE WHEN h.patch_state IN ('Missing', 'Failed') THEN 0 ELSE 1 END) AS breaks_run
+        -- Several rows of one patch_id in a snapshot (package versions): Missing/Failed if any is.
+        MIN(CASE WHEN h.patch_state IN ('Missing', 'Failed') THEN 0 ELSE 1 END) AS breaks_run
     FROM patch_compliance AS h
     CROSS JOIN params AS p
     JOIN current_items AS k
