@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: venv test demo bench lint constraints clean
+.PHONY: venv test demo ui browser bench lint constraints clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@echo "==> creating $(VENV) with $(PYTHON) and installing pinned requirements"
@@ -17,7 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 
 venv: $(STAMP)
 
-test: venv
+test: venv browser
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 lint: venv
@@ -26,8 +26,19 @@ lint: venv
 bench: venv
 	$(BIN)/python benchmarks/run.py
 
+# A month of history through the real DAGs on a local moto server; report in ./out, runs in ./airflow_home.
 demo: venv
-	$(BIN)/python -m patch_compliance demo-ingest
+	$(BIN)/python -m sim.demo run
+
+# The Airflow UI (airflow standalone on 127.0.0.1:8080) over the demo's ./airflow_home.
+ui: venv
+	$(BIN)/python -m sim.demo ui
+
+# The UI test drives headless Chromium (Debian's `chromium`); install it when it is missing.
+browser:
+	@[ -x /usr/bin/chromium ] || { echo "==> installing chromium for the UI test"; \
+	  SUDO=$$([ "$$(id -u)" -ne 0 ] && command -v sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 constraints:
 	rm -rf /tmp/pc-constraints && $(PYTHON) -m venv /tmp/pc-constraints

@@ -112,7 +112,7 @@ class Model:
     fail_rate: float = 0.02
     reboot_rate: float = 0.03
     _plans: dict[str, dict[str, tuple]] = field(default_factory=dict, repr=False)
-    _approval: dict[tuple[str, str, int], tuple[date | None, str]] = field(default_factory=dict, repr=False)
+    _approval: dict[tuple[tuple, str, int], tuple[date | None, str]] = field(default_factory=dict, repr=False)
     _reboots: dict[tuple[str, datetime], bool] = field(default_factory=dict, repr=False)
 
     # --- what the node's data shows on a date ---------------------------------------------------
@@ -238,8 +238,11 @@ class Model:
         following = self._next_window(self.node_windows(node), installed_at + timedelta(minutes=1))
         return following is None or scan_time < following
 
-    def _approval_of(self, baseline: Baseline, update: Update, family: str) -> tuple[date | None, str]:
-        key = (baseline.baseline_id + family, update.patch_id, update.version)
+    def _approval_of(self, rules_key: tuple, baseline: Baseline, update: Update,
+                     family: str) -> tuple[date | None, str]:
+        """Cached approval; ``rules_key`` covers the baseline's whole content, not just its id, so an
+        edited baseline (same id, new soak) is evaluated afresh."""
+        key = (rules_key, update.patch_id, update.version)
         found = self._approval.get(key)
         if found is None:
             found = self._approval[key] = baseline.approval(update, family)
@@ -252,6 +255,7 @@ class Model:
         scan_time = self.capture(node, day)
         chains = self.catalog.updates[node.family]
         windows_node = node.is_windows
+        rules_key = (baseline.baseline_id, hash(baseline), node.family)
         items: list[Item] = []
         for patch_id, (base_index, base_time, later) in self._plan(node).items():
             chain = chains[patch_id]
@@ -268,7 +272,7 @@ class Model:
                     break
                 if update.version <= index:
                     continue
-                approved, level = self._approval_of(baseline, update, node.family)
+                approved, level = self._approval_of(rules_key, baseline, update, node.family)
                 if approved is not None and approved <= day:
                     pending.append((update, level))
                     if failed and attempt is not None and attempt <= scan_time and (
@@ -286,7 +290,7 @@ class Model:
                                   worst.severity, state, "", cves, latest.release_date))
                 continue
             installed = chain[0] if windows_node else chain[index]
-            approved, level = self._approval_of(baseline, installed, node.family)
+            approved, level = self._approval_of(rules_key, baseline, installed, node.family)
             when = installed_time[1]
             if installed.patch_id in baseline.rejected_patches:
                 block = baseline.rejected_action == "BLOCK"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from patch_compliance.config import Settings, load_settings, project_home
+from patch_compliance.inputs import InputError, validate_instance_id
 from sim.baselines import DEFAULT_WINDOWS, BaselineResolver, Window
 from sim.catalog import Catalog, build_catalog
 from sim.fleet import DEFAULT_ANCHOR, Fleet, FleetSpec, build_fleet, unit
@@ -49,6 +50,11 @@ class SimState:
             raise FileNotFoundError(f"no simulator state at {target}; run `python -m sim seed` or "
                                     f"`python -m sim set-date YYYY-MM-DD` first") from exc
         Faults.from_dict(raw.get("faults", {}))  # validate early
+        for key, instance_id in raw.get("id_map", {}).items():
+            try:
+                validate_instance_id(instance_id)
+            except InputError as exc:
+                raise InputError(f"state file {target}: id_map[{key!r}]: {exc}") from exc
         return cls(seed=int(raw["seed"]), size=int(raw["size"]), anchor=date.fromisoformat(raw["anchor"]),
                    sim_date=date.fromisoformat(raw["sim_date"]), faults=dict(raw.get("faults", {})),
                    fleet=dict(raw.get("fleet", {})),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from patch_compliance.inputs import parse_timestamp
+from sim.fleet import PLATFORM
 from sim.model import Scan
 from sim.state import World
 
@@ -107,7 +108,9 @@ def instance_truth(world: World, on: date, views: dict[str, Scan | None], tracke
         row: dict[str, Any] = {
             "account_id": node.account_id, "region": node.region, "instance_id": node.node_id,
             "team": team, "environment": environment, "patch_group": node.patch_group or "",
-            "platform": node.family, "last_capture_time": None, "non_compliant_items": 0,
+            "platform": node.family, "platform_name": PLATFORM[node.family][0],
+            "platform_type": PLATFORM[node.family][1], "baseline_id": "", "last_capture_time": None,
+            "non_compliant_items": 0,
             "missing_critical_14d_items": 0, "in_population": True,
         }
         if scan is None:

@@ -27,6 +27,7 @@ from sqlglot import exp
 
 from patch_compliance import rds
 from patch_compliance.config import load_settings, parse_settings, sql_dir
+from patch_compliance.evidence import collect_evidence
 from patch_compliance.inputs import InputError
 from patch_compliance.lake import TABLES, Lake
 from patch_compliance.query import (
@@ -317,6 +318,19 @@ def test_report_through_athena_engine_matches_duckdb(athena_engine, aws_env, tmp
     assert by_text[missing_sql]["ExecutionParameters"] == [
         "'2026-11-15'", "'Security,SecurityUpdates,CriticalUpdates'", "'Critical,Important'"]
     assert manifest["sql"]["report/instance_status.sql"]["sha256"] == hashlib.sha256(status_sql.encode()).hexdigest()
+
+    # CVE evidence through the same engine: the CVE id travels as an ExecutionParameter.
+    local = collect_evidence(lake.uri, sc.CVE_FIXED)
+    queue_athena_results(aws_env.endpoint_url, [duck.run("evidence/cve_evidence.sql", [sc.CVE_FIXED], {
+        "patch_compliance": lake.snapshot_dates(), "patch_catalog": lake.snapshot_dates("patch_catalog")})])
+    remote = collect_evidence(lake.uri, sc.CVE_FIXED.lower(), engine="athena", athena={
+        "database": "patch_compliance", "output_location": "s3://athena-results/q/", "region_name": "eu-west-1",
+        "poll_seconds": 0.05})
+    assert remote.csv == local.csv and len(remote.rows) == 2
+    evidence_sql = (sql_dir() / "evidence/cve_evidence.sql").read_text()
+    executions = [client.get_query_execution(QueryExecutionId=q)["QueryExecution"]
+                  for q in client.list_query_executions()["QueryExecutionIds"]]
+    assert [e["ExecutionParameters"] for e in executions if e["Query"] == evidence_sql] == [[f"'{sc.CVE_FIXED}'"]]
 
 
 def test_create_tables_and_athena_snapshot_publish_a_lake_snapshot(athena_engine, aws_env, snapshot_fixture):

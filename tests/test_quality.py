@@ -328,14 +328,22 @@ def test_s3_lake_on_the_local_stand_in(tmp_path, aws_env):
     assert not result.success
     assert [o["instance_id"] for o in result.offenders] == [today[7].instance_id]
     assert result.offenders[0]["team"] == hosts[7].team
-    keys = {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="quality-lake",
-                                                                  Prefix="lake/quality/")["Contents"]
+    s3 = boto3.client("s3")
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="quality-lake", Prefix="lake/quality/")["Contents"]
             if not o["Key"].endswith("/")}  # pyarrow leaves directory markers
     assert keys == {"lake/quality/snapshot_date=2026-11-02/results.json",
                     "lake/quality/snapshot_date=2026-11-02/summary.parquet"}
     assert load_summary(uri, [DAY]).num_rows == len(result.checks)
     assert (tmp_path / "docs/index.html").is_file()
-    assert validate_snapshot(uri, DAY).data_docs_index is None  # S3 lake, no local directory given
+
+    # Without a local directory, the Data Docs of an S3 lake are published into the lake itself.
+    again = validate_snapshot(uri, DAY)
+    assert again.data_docs_index == "s3://quality-lake/lake/quality/data_docs/index.html"
+    index = s3.get_object(Bucket="quality-lake", Key="lake/quality/data_docs/index.html")["Body"].read()
+    assert b"snapshot_date=2026-11-02" in index
+    pages = s3.list_objects_v2(Bucket="quality-lake", Prefix="lake/quality/data_docs/validations/")["Contents"]
+    assert {p["Key"].split("/")[4] for p in pages if p["Key"].endswith(".html")} == {
+        "patch_compliance", "instances", "instances_by_environment", "snapshot_volume", "lake_schema"}
 
 
 def test_through_ingest_from_rds_json(tmp_path):

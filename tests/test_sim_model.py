@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -390,3 +391,37 @@ def test_clean_fleet_has_no_defects_and_overrides_are_validated():
         build_world(SimState(seed=7, size=40, fleet={"missing_teams": 0}))
     with pytest.raises(ValueError, match="non-negative"):
         build_world(SimState(seed=7, size=40, fleet={"stopped": -1}))
+
+
+def test_baseline_lists_rejections_and_approval_rules(big_world):
+    from sim.baselines import Baseline, Rule, default_baseline, parse_weekly_cron
+
+    node, update = _scenario(big_world, "prod")
+    on = update.release_date + timedelta(days=30)
+    default = default_baseline("prod", node.family)
+    assert default.approval(update, node.family)[0] == update.release_date + timedelta(days=7)
+    assert default.approval(update, "Ubuntu")[0] == update.release_date, "Ubuntu rules have no soak"
+    until = Baseline("pb-until", "until", (Rule(None, None, None, update.release_date - timedelta(days=1)),))
+    assert until.approval(update, node.family)[0] is None
+    listed = Baseline("pb-listed", "listed", (), approved_patches=frozenset({update.patch_id}))
+    assert listed.approval(update, node.family)[0] == update.release_date
+
+    installed = item_for(big_world, node, on, update.patch_id)
+    assert installed.state in ("Installed", "InstalledPendingReboot", "InstalledOther")
+    for action, state, status in (("BLOCK", "InstalledRejected", "NON_COMPLIANT"),
+                                  ("ALLOW_AS_DEPENDENCY", "InstalledOther", "COMPLIANT")):
+        rejecting = Baseline("pb-rej", "rej", default.rules, rejected_patches=frozenset({update.patch_id}),
+                             rejected_action=action)
+        item = next(i for i in big_world.model.items(node, on, rejecting) if i.patch_id == update.patch_id)
+        assert (item.state, item.status) == (state, status)
+        assert item.installed_time == installed.installed_time
+
+    # An edited baseline keeps its id: the next scan must use the new soak, not a cached approval.
+    next_day = update.release_date + timedelta(days=1)
+    soaked = next(i for i in big_world.model.items(node, next_day, default) if i.patch_id == update.patch_id)
+    edited = Baseline(default.baseline_id, default.name, (replace(default.rules[0], approve_after_days=0),))
+    fresh = next(i for i in big_world.model.items(node, next_day, edited) if i.patch_id == update.patch_id)
+    assert soaked.title != update.title and (fresh.title, fresh.state) == (update.title, "Missing")
+
+    assert parse_weekly_cron("cron(0 2 ? * SAT *)") == (5, 2, 0)
+    assert parse_weekly_cron("cron(10 3 * * ? *)") is None

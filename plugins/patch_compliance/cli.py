@@ -89,8 +89,8 @@ def _add_validate_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--lake", required=True, help="lake root: s3://bucket/prefix or a local directory")
     parser.add_argument("--date", required=True, help="snapshot date, YYYY-MM-DD")
     parser.add_argument("--reference-time", help="freshness reference (ISO-8601); default: the snapshot's")
-    parser.add_argument("--data-docs-dir", help="where to write GX Data Docs (default: <lake>/quality/data_docs "
-                                                "for a local lake; none for S3)")
+    parser.add_argument("--data-docs-dir", help="local directory for the GX Data Docs site "
+                                                "(default: <lake>/quality/data_docs)")
     parser.add_argument("--slack-conn-id", help="post an alert through this Airflow Slack webhook connection "
                                                 "when a check fails")
     _add_common(parser)

@@ -210,8 +210,11 @@ def validate_day(snapshot_date: date, run_url: str | None = None, settings: Sett
     if failed:
         text = (f"Patch compliance data quality {status} for snapshot {snapshot_date}: "
                 f"{len(result.critical_failures)} critical, {len(result.warnings)} warning check(s)")
-        send_slack(text, quality_alert_blocks(result, run_url=run_url),
-                   conn_id=AirflowSettings.from_settings(settings).slack_connection_id)
+        try:
+            send_slack(text, quality_alert_blocks(result, run_url=run_url),
+                       conn_id=AirflowSettings.from_settings(settings).slack_connection_id)
+        except Exception:  # an undeliverable alert must not hide the verdict below; it is in the log
+            log.exception("could not post the data-quality alert to Slack")
     if not result.success:
         names = "; ".join(f"{c.suite}: {c.description} (observed {c.observed})" for c in result.critical_failures)
         raise AirflowFailException(f"snapshot {snapshot_date} failed critical data-quality checks: {names}")

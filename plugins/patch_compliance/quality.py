@@ -18,6 +18,7 @@ import io
 import json
 import math
 import re
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -645,9 +646,15 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def default_data_docs_dir(lake: Lake) -> str | None:
-    """``<lake>/quality/data_docs`` for a local lake; S3 lakes need an explicit local directory."""
-    return lake.location.join("quality", "data_docs") if lake.location.scheme == "file" else None
+DATA_DOCS_PREFIX = "quality/data_docs"
+
+
+def _publish_data_docs(lake: Lake, local_dir: Path) -> str:
+    """Copy a rendered Data Docs site below ``<lake>/quality/data_docs/``; returns its index URI."""
+    for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
+        write_bytes(lake.fs, lake.location.join(DATA_DOCS_PREFIX, path.relative_to(local_dir).as_posix()),
+                    path.read_bytes())
+    return f"{lake.uri}/{DATA_DOCS_PREFIX}/index.html"
 
 
 def validate_snapshot(lake_uri: str, snapshot_date: date, reference_time: datetime | None = None,
@@ -673,8 +680,12 @@ def validate_snapshot(lake_uri: str, snapshot_date: date, reference_time: dateti
                         float(settings.ingest.freshness_hours), instances_all, previous[-1] if previous else None)
     for frame in {spec.frame for spec in specs.values()}:
         data.frames[frame] = FRAME_BUILDERS[frame](data)
-    docs_dir = data_docs_dir or default_data_docs_dir(lake)
-    runs, index = _run_suites(data, specs, docs_dir)
+    if data_docs_dir or lake.location.scheme == "file":
+        runs, index = _run_suites(data, specs, data_docs_dir or lake.location.join(DATA_DOCS_PREFIX))
+    else:  # an S3 lake: render locally, then publish next to the results
+        with tempfile.TemporaryDirectory(prefix="data-docs-") as scratch:
+            runs, _ = _run_suites(data, specs, scratch)
+            index = _publish_data_docs(lake, Path(scratch))
     checks = [_flatten(run["suite"], run["frame"], tuple(run["index_columns"]), result)
               for run in runs for result in run["result"]["results"]]
     accounts = {a.id: a.name for a in settings.accounts}

@@ -2,9 +2,9 @@
 
 The ``.sql`` files under ``sql/`` are written in the Athena engine v3 (Trino) dialect, the
 production truth. The DuckDB engine transpiles them with sqlglot and runs them over the lake's
-manifest-driven Arrow datasets registered as views (``patch_compliance``, ``instances``,
-``ec2_inventory``, ``patch_catalog``, ``baselines``); the Athena engine sends the very same text
-to Athena through the amazon provider. Every query takes positional ``?`` parameters, bound by
+committed Parquet files (listed by the manifests) registered as views (``patch_compliance``,
+``instances``, ``ec2_inventory``, ``patch_catalog``, ``baselines``); the Athena engine sends the
+very same text to Athena through the amazon provider. Every query takes positional ``?`` parameters, bound by
 the engine (DuckDB prepared statement, Athena ``ExecutionParameters``), never pasted into SQL.
 """
 
@@ -29,6 +29,7 @@ from patch_compliance.lake import Lake
 QUERY_TABLES = ("patch_compliance", "instances", "ec2_inventory", "patch_catalog", "baselines")
 ENGINES = ("duckdb", "athena")
 ATHENA_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,254}$")
+LAKE_FS_PROTOCOL = "pclake"  # the fsspec protocol under which an S3 lake is registered in DuckDB
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class DuckDBEngine:
         self._prefix = ""
         if self.lake.location.scheme == "s3":
             self._con.register_filesystem(_lake_filesystem(self.lake))
-            self._prefix = f"{_LakeFileSystem.protocol}://"
+            self._prefix = f"{LAKE_FS_PROTOCOL}://"
         self._views: dict[str, tuple[str, ...]] = {}
 
     def _register(self, table: str, dates: Sequence[date] | None) -> None:
@@ -146,18 +147,12 @@ def _empty_columns(table: str) -> str:
                      for f in [*TABLES[table], *PARTITIONING])
 
 
-class _LakeFileSystem:
-    """Marker for the fsspec protocol under which an S3 lake is registered in DuckDB."""
-
-    protocol = "pclake"
-
-
 def _lake_filesystem(lake: Lake):
     """The lake's pyarrow S3 filesystem as an fsspec filesystem DuckDB can read through."""
     from fsspec.implementations.arrow import ArrowFSWrapper
 
     class LakeFS(ArrowFSWrapper):
-        protocol = _LakeFileSystem.protocol
+        protocol = LAKE_FS_PROTOCOL
 
         @classmethod
         def _strip_protocol(cls, path):

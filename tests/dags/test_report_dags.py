@@ -1,0 +1,103 @@
+"""The monthly report DAG and the CVE evidence DAG, run for real (``airflow dags test``) over a lake in moto S3.
+
+The lake is built by the simulator's history builder (its RDS trees through the real ingest), so
+both DAGs' outputs can be compared with the simulator's ground truth.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+
+import boto3
+import pytest
+
+from sim.fleet import create_buckets
+from sim.history import build_history
+from sim.state import SimState, build_world
+from tests.dags.conftest import AirflowHome, write_test_config
+from tests.slack_receiver import SlackReceiver
+
+pytestmark = [pytest.mark.xdist_group("airflow"), pytest.mark.e2e]
+
+END = date(2026, 11, 20)
+DAYS = 4
+LAKE_URI = "s3://patch-compliance-lake/lake"
+
+
+@pytest.fixture(scope="module")
+def lake_in_moto(moto_server, tmp_path_factory):
+    """Four simulated days ingested into the lake bucket of a freshly reset moto server."""
+    work = tmp_path_factory.mktemp("report_dags")
+    moto_server.reset()
+    world = build_world(SimState(seed=3, size=50, sim_date=END))
+    create_buckets(moto_server.endpoint_url, world.settings)
+    result = build_history(world, DAYS, END, LAKE_URI, work / "history", catalog=True,
+                           endpoint_url=moto_server.endpoint_url, progress=lambda _m: None)
+    env = {"AIRFLOW_CONN_AWS_DEFAULT": json.dumps({
+               "conn_type": "aws", "login": "testing", "password": "testing",
+               "extra": {"endpoint_url": moto_server.endpoint_url, "region_name": "eu-west-1"}}),
+           "PATCH_COMPLIANCE_CONFIG": str(write_test_config(work))}
+    return {"truth": result["truth"], "env": env, "endpoint_url": moto_server.endpoint_url}
+
+
+def s3_text(endpoint_url: str, bucket: str, key: str) -> str:
+    s3 = boto3.client("s3", endpoint_url=endpoint_url, region_name="eu-west-1")
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+
+
+def test_monthly_report_dag_uploads_the_report_and_posts_the_summary(airflow_home: AirflowHome,
+                                                                       lake_in_moto) -> None:
+    with SlackReceiver() as slack:
+        env = {**lake_in_moto["env"], "AIRFLOW_CONN_SLACK_WEBHOOK": slack.connection_json()}
+        result = airflow_home.run("dags", "test", "patch_compliance_monthly_report", "2026-11-27T08:00:00+00:00",
+                                  "-c", json.dumps({"month": "2026-11"}), extra_env=env, timeout=300, check=False)
+        posts = slack.wait_for(1, timeout=20)
+    assert result.returncode == 0, result.stdout[-6000:]
+    run_id = airflow_home.latest_run_id("patch_compliance_monthly_report")
+    assert airflow_home.run_state("patch_compliance_monthly_report", run_id) == "success"
+
+    endpoint = lake_in_moto["endpoint_url"]
+    summary = list(csv.DictReader(io.StringIO(s3_text(
+        endpoint, "patch-compliance-reports", "reports/2026-11/team_environment_summary.csv"))))
+    expected = [{k: f"{v:.1f}" if k == "compliance_pct" else str(v) for k, v in row.items()}
+                for row in lake_in_moto["truth"]["team_environment_summary"]]
+    assert summary == expected
+    manifest = json.loads(s3_text(endpoint, "patch-compliance-reports", "reports/2026-11/manifest.json"))
+    assert manifest["report_snapshot_date"] == END.isoformat()
+    assert "<html" in s3_text(endpoint, "patch-compliance-reports", "reports/2026-11/report.html").lower()
+
+    (post,) = [p for p in posts if "Patch compliance 2026-11" in p.body.get("text", "")]
+    instances = sum(int(r["instances"]) for r in summary)
+    compliant = sum(int(r["compliant"]) for r in summary)
+    assert f"{round(100 * compliant / instances, 1)}% of {instances} instances" in post.body["text"]
+    assert "s3://patch-compliance-reports/reports/2026-11/report.html" in post.body["text"]
+    worst = min((r for r in summary if int(r["instances"])), key=lambda r: int(r["compliant"]) / int(r["instances"]))
+    assert f"{worst['team']} / {worst['environment']}" in json.dumps(post.body)
+
+
+def test_evidence_dag_writes_the_csv_for_a_cve(airflow_home: AirflowHome, lake_in_moto) -> None:
+    history = lake_in_moto["truth"]["cve_history"]
+    cve = history[0]["cve_id"]
+    result = airflow_home.run("dags", "test", "patch_cve_evidence", "-c", json.dumps({"cve_id": cve}),
+                              extra_env=lake_in_moto["env"], timeout=300, check=False)
+    assert result.returncode == 0, result.stdout[-6000:]
+    rows = list(csv.DictReader(io.StringIO(s3_text(
+        lake_in_moto["endpoint_url"], "patch-compliance-reports", f"reports/evidence/{cve}/{cve}.csv"))))
+    expected = {(r["instance_id"], r["patch_id"]) for r in history if r["cve_id"] == cve}
+    assert {(r["instance_id"], r["patch_id"]) for r in rows} == expected
+    assert all(r["cve_id"] == cve for r in rows)
+    assert history[0]["instance_id"] in result.stdout  # the table is in the task log
+
+
+@pytest.mark.parametrize("bad", ["CVE-2026-1234' OR 1=1 --"])  # more malformed ids: test_dag_integrity
+def test_evidence_dag_rejects_a_malformed_cve_id(airflow_home: AirflowHome, bad: str) -> None:
+    before = airflow_home.query("SELECT count(*) FROM dag_run WHERE dag_id = 'patch_cve_evidence'")[0][0]
+    result = airflow_home.run("dags", "test", "patch_cve_evidence", "-c", json.dumps({"cve_id": bad}),
+                              timeout=120, check=False)
+    assert result.returncode != 0
+    assert "Invalid input for param cve_id" in result.stdout + result.stderr
+    after = airflow_home.query("SELECT count(*) FROM dag_run WHERE dag_id = 'patch_cve_evidence'")[0][0]
+    assert after == before, "a malformed CVE id must not even create a run"
