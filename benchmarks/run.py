@@ -38,17 +38,37 @@ pd.concat(frames).to_parquet(f'{sys.argv[2]}/items.parquet')
 """
 
 
-def run_process(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one child process."""
+# Linux carries a parent's peak RSS into children it spawns (fork/vfork + exec), so the measured
+# process is started by a tiny launcher whose own children start from a small footprint.
+LAUNCHER = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run_process(argv: list[str]) -> tuple[float, float]:
+    """Wall seconds (launcher start-up excluded as far as possible) and peak RSS (MB) of one process."""
     started = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env={**os.environ, **(env or {})})
-    _, status, usage = os.wait4(process.pid, 0)
+    process = subprocess.run([sys.executable, "-c", LAUNCHER, *argv], capture_output=True, text=True)
     elapsed = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{argv[:4]} failed: {process.stderr.read().decode()[-2000:]}")
-    process.stderr.close()
-    return elapsed, usage.ru_maxrss / 1024
+    if process.returncode != 0:
+        raise RuntimeError(f"{argv[:4]} failed: {process.stderr[-2000:]}")
+    return elapsed - LAUNCH_OVERHEAD, int(process.stderr.strip().splitlines()[-1]) / 1024
+
+
+def launcher_overhead() -> float:
+    """The launcher's own cost (an interpreter start), subtracted from every measurement."""
+    runs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", LAUNCHER, "true"], capture_output=True, check=True)
+        runs.append(time.perf_counter() - started)
+    return min(runs)
+
+
+LAUNCH_OVERHEAD = 0.0
 
 
 def measure(name: str, argv: list[str], repeats: int, out: Path) -> dict[str, float]:
@@ -169,7 +189,10 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=31, help="snapshots in the report benchmark's month")
     parser.add_argument("--only", choices=["ingest", "report"], help="run one benchmark")
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    global LAUNCH_OVERHEAD
+    LAUNCH_OVERHEAD = launcher_overhead()
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; load average "
+          f"{os.getloadavg()[0]:.1f} (ratios are taken within this run; absolute times depend on load)")
     if args.only in (None, "ingest"):
         bench_ingest(ensure_day(args.instances, args.items), args.repeats)
     if args.only in (None, "report"):
