@@ -90,7 +90,7 @@ def airflow(env: dict[str, str], *args: str, log: Path | None = None, timeout: f
 def run(args: argparse.Namespace) -> int:
     from patch_compliance.lake import Lake
     from sim.agent import Agent, AgentRunner
-    from sim.fleet import create_buckets, seed_moto
+    from sim.fleet import CLEAN_FLEET, create_buckets, seed_moto
     from sim.history import build_history
     from sim.moto_server import LOCAL_CREDENTIALS, MotoServer
     from sim.state import SimState, build_world
@@ -112,8 +112,9 @@ def run(args: argparse.Namespace) -> int:
     config = demo_config(home)
     os.environ["PATCH_COMPLIANCE_CONFIG"] = str(config)
 
-    say(f"{args.days} simulated days ending {end}: {args.days - args.dag_days} via the history builder "
-        f"(local RDS trees -> ingest), the last {args.dag_days} through the real daily DAG and moto")
+    say(f"{args.days} simulated days ending {end} ({args.fleet} fleet of {args.size}): "
+        f"{args.days - args.dag_days} via the history builder (local RDS trees -> ingest), "
+        f"the last {args.dag_days} through the real daily DAG and moto")
     with MotoServer() as moto, SlackReceiver() as slack:
         endpoint = moto.endpoint_url
         say(f"moto server on {endpoint}; Slack receiver on {slack.base_url}")
@@ -129,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
         migrate = subprocess.Popen([str(AIRFLOW_BIN), "db", "migrate"], env=env, cwd=REPO,
                                    stdout=migrate_log, stderr=subprocess.STDOUT)
 
-        state = SimState(seed=args.seed, size=args.size, sim_date=history_end, endpoint_url=endpoint)
+        state = SimState(seed=args.seed, size=args.size, sim_date=history_end, endpoint_url=endpoint,
+                         fleet=dict(CLEAN_FLEET) if args.fleet == "clean" else {})
         state.save(work / "sim-state.json")
         world = build_world(state)
         create_buckets(endpoint, world.settings)
@@ -251,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--dag-days", type=int, default=2, help="most recent days run by the daily DAG")
     demo.add_argument("--size", type=int, default=800, help="EC2 instances in the fleet")
     demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--fleet", choices=("clean", "defects"), default="clean",
+                      help="clean: passes every data-quality gate (default); defects: the simulator's "
+                           "realistic tag gaps and stale agents, which the daily DAG's validation rejects "
+                           "with a Slack alert")
     demo.add_argument("--end", help="last simulated day YYYY-MM-DD (default: today, UTC)")
     demo.set_defaults(func=run)
     show = sub.add_parser("ui", help="airflow standalone over ./airflow_home on 127.0.0.1")

@@ -235,6 +235,9 @@ def _without_tag(node: Node, key: str) -> Node:
 # --- moto ---------------------------------------------------------------------------------------
 
 ROLE_NAME = "PatchComplianceScanner"
+# AMIs from moto's bundled catalog, so describe_instances reports Platform "windows" for Windows nodes.
+LINUX_AMI = "ami-760aaa0f"
+WINDOWS_AMI = "ami-03cf127a"
 
 
 def account_session(endpoint_url: str, account_id: str, region: str, role_arn: str = "") -> Any:
@@ -284,12 +287,15 @@ def seed_moto(fleet: Fleet, endpoint_url: str, on: date, settings: Settings | No
     for (account_id, region), nodes in groups.items():
         ec2 = account_session(endpoint_url, account_id, region, roles.get(account_id, "")).client(
             "ec2", endpoint_url=endpoint_url)
+        nodes.sort(key=lambda n: n.is_windows)
         launched: list[str] = []
-        for start in range(0, len(nodes), 250):
-            batch = len(nodes[start:start + 250])
-            response = ec2.run_instances(ImageId="ami-0a1b2c3d4e5f60718", MinCount=batch, MaxCount=batch,
-                                         InstanceType="t3.medium")
-            launched += [i["InstanceId"] for i in response["Instances"]]
+        for windows in (False, True):
+            group = [n for n in nodes if n.is_windows == windows]
+            for start in range(0, len(group), 250):
+                batch = len(group[start:start + 250])
+                response = ec2.run_instances(ImageId=WINDOWS_AMI if windows else LINUX_AMI, MinCount=batch,
+                                             MaxCount=batch, InstanceType="t3.medium")
+                launched += [i["InstanceId"] for i in response["Instances"]]
         pairs = list(zip(nodes, launched, strict=True))
         id_map.update({node.key: instance_id for node, instance_id in pairs})
 

@@ -63,6 +63,7 @@ def test_seed_creates_tagged_instances_per_account(seeded, aws_env):
         for node in expected:
             instance = found[node.node_id]
             assert {(t["Key"], t["Value"]) for t in instance.get("Tags", [])} == set(node.tags)
+            assert instance.get("Platform") == ("windows" if node.is_windows else None)
             assert instance["State"]["Name"] == {"running": "running", "stopped": "stopped",
                                                  "terminated": "terminated"}[node.ec2_state(ON)]
     buckets = {b["Name"] for b in boto3.client("s3", endpoint_url=aws_env.endpoint_url).list_buckets()["Buckets"]}

@@ -1,0 +1,88 @@
+"""Pure parts of the DAGs' library: targets, freshness arithmetic, config knobs, the report headline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from patch_compliance import pipeline, scan
+from patch_compliance.config import load_settings, parse_settings
+from patch_compliance.inputs import InputError
+
+
+def test_targets_are_every_account_times_region_with_its_role() -> None:
+    settings = parse_settings({
+        "accounts": [{"id": "111111111111", "name": "dev", "regions": ["eu-west-1", "us-east-1"],
+                      "role_arn": "arn:aws:iam::111111111111:role/Scanner"},
+                     {"id": "222222222222", "name": "prod", "regions": ["eu-west-1"]}],
+        "scan": {"target_tag_values": ["dev-linux"]}})
+    targets = scan.resolve_targets(settings)
+    assert [(t["account_id"], t["region"], t["role_arn"]) for t in targets] == [
+        ("111111111111", "eu-west-1", "arn:aws:iam::111111111111:role/Scanner"),
+        ("111111111111", "us-east-1", "arn:aws:iam::111111111111:role/Scanner"),
+        ("222222222222", "eu-west-1", "")]
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"scan": {"target_tag_values": ["x"]}}, "no accounts"),
+    ({"accounts": [{"id": "111111111111", "name": "dev", "regions": ["eu-west-1"]}]}, "target_tag_values"),
+])
+def test_targets_refuse_a_config_that_would_scan_nothing(raw, message) -> None:
+    with pytest.raises(InputError, match=message):
+        scan.resolve_targets(parse_settings(raw))
+
+
+@pytest.mark.parametrize(("expected", "share", "required"), [
+    (440, 0.95, 418), (20, 0.95, 19), (3, 0.75, 3), (1, 0.5, 1), (0, 0.95, 0), (100, 1.0, 100), (7, 0.0, 1)])
+def test_required_nodes_round_up(expected: int, share: float, required: int) -> None:
+    assert scan._required(expected, share) == required
+
+
+def test_rds_prefix_is_the_patch_summary_partition_of_the_target() -> None:
+    bucket, prefix = scan.rds_prefix(load_settings(), "333333333333", "eu-west-1")
+    assert bucket == "patch-rds-sync"
+    assert prefix == ("rds/AWS:PatchSummary/accountid=333333333333/region=eu-west-1/"
+                      "resourcetype=ManagedInstanceInventory/")
+    with pytest.raises(InputError):
+        scan.rds_prefix(load_settings(), "3333", "eu-west-1")
+
+
+def test_sync_deadline_counts_from_the_scan_start() -> None:
+    started = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+    facts = {"scan_started_at": started.isoformat()}
+    assert not scan.wait_deadline_passed(facts, 30, now=started + timedelta(minutes=29, seconds=59))
+    assert scan.wait_deadline_passed(facts, 30, now=started + timedelta(minutes=30, seconds=1))
+
+
+def test_airflow_section_is_validated() -> None:
+    assert pipeline.AirflowSettings.from_settings(parse_settings({})).retries == 3
+    knobs = pipeline.AirflowSettings.from_settings(parse_settings({"airflow": {"retries": 0, "owner": "ops"}}))
+    assert (knobs.retries, knobs.owner) == (0, "ops")
+    with pytest.raises(InputError, match="unknown keys"):
+        pipeline.AirflowSettings.from_settings(parse_settings({"airflow": {"retry": 1}}))
+    with pytest.raises(InputError, match="non-negative"):
+        pipeline.AirflowSettings.from_settings(parse_settings({"airflow": {"retries": -1}}))
+
+
+def test_report_headline_totals_and_worst_cells() -> None:
+    cells = [
+        {"team": "a", "environment": "prod", "instances": "10", "compliant": "9", "non_compliant": "1", "stale": "0",
+         "no_data": "0", "unmanaged": "0", "instances_missing_critical_14d": "0"},
+        {"team": "b", "environment": "dev", "instances": "4", "compliant": "1", "non_compliant": "2", "stale": "1",
+         "no_data": "0", "unmanaged": "0", "instances_missing_critical_14d": "2"},
+        {"team": "(untagged)", "environment": "dev", "instances": "2", "compliant": "1", "non_compliant": "1",
+         "stale": "0", "no_data": "0", "unmanaged": "0", "instances_missing_critical_14d": "1"},
+    ]
+    head = pipeline.report_headline(cells)
+    assert (head["instances"], head["compliant"], head["compliance_pct"]) == (16, 11, 68.8)
+    assert [(c["team"], c["environment"]) for c in head["worst"]] == [("b", "dev"), ("(untagged)", "dev"),
+                                                                      ("a", "prod")]
+
+
+def test_report_month_prefers_the_form_and_validates_it() -> None:
+    moment = datetime(2026, 12, 25, 8, tzinfo=UTC)
+    assert pipeline.report_month(None, moment) == "2026-12"
+    assert pipeline.report_month("2026-11", moment) == "2026-11"
+    with pytest.raises(InputError):
+        pipeline.report_month("2026-13", moment)
