@@ -181,13 +181,39 @@ def bench_report(instances: int, items: int, days: int, repeats: int) -> dict[st
     return results
 
 
+VALIDATE_IN_PROCESS = """
+import sys, time
+from datetime import date
+from patch_compliance.quality import validate_snapshot
+day = date.fromisoformat(sys.argv[2])
+validate_snapshot(sys.argv[1], day)  # warm-up: GX's first import and context creation
+started = time.perf_counter()
+result = validate_snapshot(sys.argv[1], day)
+print(f"{time.perf_counter() - started:.3f} {result.success} {len(result.checks)}", file=sys.stderr)
+"""
+
+
+def bench_validate(instances: int, items: int, days: int) -> dict[str, float]:
+    """Great Expectations validation of one 800-instance snapshot (the last of the month lake)."""
+    month_lake, _ = ensure_month_lakes(instances, items, days)
+    from patch_compliance.lake import Lake
+
+    day = Lake(str(month_lake)).snapshot_dates()[-1]
+    process = subprocess.run([sys.executable, "-c", VALIDATE_IN_PROCESS, str(month_lake), day.isoformat()],
+                             capture_output=True, text=True, check=True)
+    seconds, success, checks = process.stderr.strip().splitlines()[-1].split()
+    print(f"\nvalidation of one snapshot ({instances} instances, {instances * items:,} patch rows):")
+    print(f"  {checks} checks, all critical passed: {success}; {float(seconds):.2f} s once GX is loaded")
+    return {"validate_s": float(seconds)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=800)
     parser.add_argument("--items", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--days", type=int, default=31, help="snapshots in the report benchmark's month")
-    parser.add_argument("--only", choices=["ingest", "report"], help="run one benchmark")
+    parser.add_argument("--only", choices=["ingest", "report", "validate"], help="run one benchmark")
     args = parser.parse_args()
     global LAUNCH_OVERHEAD
     LAUNCH_OVERHEAD = launcher_overhead()
@@ -197,6 +223,8 @@ def main() -> int:
         bench_ingest(ensure_day(args.instances, args.items), args.repeats)
     if args.only in (None, "report"):
         bench_report(args.instances, args.items, args.days, args.repeats)
+    if args.only in (None, "validate"):
+        bench_validate(args.instances, args.items, args.days)
     return 0
 
 

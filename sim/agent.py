@@ -194,7 +194,7 @@ class Agent:
             scan = world.model.view(node, on)
             if scan is None:
                 continue
-            if world.model.is_late(node) and scan.day < on:
+            if scan.day < on and world.model.is_late(node) and world.model.scans_on(node, on):
                 # The fresh output lands later; meanwhile the previous day's is what the prefix holds.
                 fresh_scan = world.model.scan_of(node, on, on)
                 late.update(renderer.objects(fresh_scan, command["CommandId"], snapshot_id))

@@ -127,6 +127,11 @@ class Model:
     def is_late(self, node: Node) -> bool:
         return self.faults.late_share > 0 and unit(self.seed, "late", node.key) < self.faults.late_share
 
+    def scans_on(self, node: Node, on: date) -> bool:
+        """Whether the node's agent runs a scan on ``on`` (its output may still arrive late)."""
+        return (node.has_agent and not self.is_silent(node) and node.launch_time.date() <= on
+                and not any(e is not None and e <= on for e in (node.terminate_date, node.stop_date, node.lost_date)))
+
     def report_day(self, node: Node, on: date) -> date | None:
         """The day of the scan whose output the node's RDS objects hold on ``on`` (None: no data)."""
         if not node.has_agent or self.is_silent(node):

@@ -7,7 +7,6 @@ expected expectations fail and exactly the broken instances are named.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import replace
 from datetime import timedelta
 
@@ -298,18 +297,6 @@ def test_thresholds_come_from_config(tmp_path):
     result = validate_snapshot(uri, DAY, settings=relaxed)
     assert result.success, result.format_table()
     assert "Team tag on at least 0.9 of active instances" in {c.description for c in result.checks}
-
-
-def test_800_instance_snapshot_validates_within_15_seconds(tmp_path):
-    hosts = make_fleet(800, 300, REFERENCE)  # 240,000 patch rows
-    uri = _lake(tmp_path, hosts)
-    started = time.perf_counter()
-    result = validate_snapshot(uri, DAY)
-    elapsed = time.perf_counter() - started
-    assert result.success
-    assert next(c for c in result.checks if c.suite == "patch_compliance").element_count == 240_000
-    print(f"validated {len(result.checks)} checks over 240,000 patch rows in {elapsed:.2f} s")
-    assert elapsed < 15, f"validation took {elapsed:.1f} s"
 
 
 def test_s3_lake_on_the_local_stand_in(tmp_path, aws_env):

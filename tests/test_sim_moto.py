@@ -120,8 +120,8 @@ def test_agent_answers_scan_commands_and_ingest_matches_truth(seeded, aws_env, t
     assert statuses["STALE"] + statuses["NO_DATA"] + statuses["TERMINATED"] >= 2
 
     # Late nodes show the previous day's scan until their own output lands, late_delay_seconds later.
-    late = [n for n in world.fleet.nodes if world.model.is_late(n) and (v := world.model.view(n, ON))
-            and v.day == ON - timedelta(days=1) and world.model.is_scanned(n)]
+    late = [n for n in world.fleet.nodes if world.model.is_late(n) and world.model.scans_on(n, ON)
+            and world.model.is_scanned(n) and world.model.view(n, ON).day == ON - timedelta(days=1)]
     assert late
 
     def captured(node) -> str:
