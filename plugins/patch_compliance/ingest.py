@@ -61,23 +61,39 @@ def _quarantine_row(obj: rds.RdsObject, line_number: int, error: str, raw: bytes
             "error": error, "raw_line": text}
 
 
-def _parse_fast(schema: pa.Schema, contents: list[bytes]) -> tuple[pa.Table, np.ndarray] | None:
-    """Parse all objects in one multi-threaded pass; None when any line needs the careful path."""
+@dataclass
+class TypeBatch:
+    """One type's objects of an account/Region, their bytes, and the same bytes as one JSON Lines buffer."""
+
+    objects: list[rds.RdsObject]
+    contents: list[bytes]
+    buffer: bytes
+    line_counts: np.ndarray
+
+
+def make_batch(objects: list[rds.RdsObject], contents: list[bytes]) -> TypeBatch:
+    """Concatenate the objects (each ending in a newline) so one parser pass covers them all."""
     buffers = [c if c.endswith(b"\n") else c + b"\n" for c in contents if c]
-    line_counts = np.fromiter((c.count(b"\n") if c else 0 for c in contents), dtype=np.int64, count=len(contents))
-    if not buffers:
-        return pa.table({name: pa.array([], pa.string()) for name in schema.names}), line_counts
+    line_counts = np.fromiter((c.count(b"\n") + (not c.endswith(b"\n")) if c else 0 for c in contents),
+                              dtype=np.int64, count=len(contents))
+    return TypeBatch(objects, contents, b"".join(buffers), line_counts)
+
+
+def _parse_fast(schema: pa.Schema, batch: TypeBatch) -> pa.Table | None:
+    """Parse all objects in one multi-threaded pass; None when any line needs the careful path."""
+    if not batch.buffer:
+        return pa.table({name: pa.array([], pa.string()) for name in schema.names})
     try:
         table = pajson.read_json(
-            pa.BufferReader(b"".join(buffers)),
+            pa.BufferReader(batch.buffer),
             read_options=pajson.ReadOptions(block_size=4 << 20),
             parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
-    if table.num_rows != int(line_counts.sum()):  # blank lines: row i no longer maps to a file line
+    if table.num_rows != int(batch.line_counts.sum()):  # blank lines: row i no longer maps to a file line
         return None
-    return table, line_counts
+    return table
 
 
 def _parse_careful(schema: pa.Schema, objects: list[rds.RdsObject], contents: list[bytes],
@@ -109,13 +125,13 @@ def _parse_careful(schema: pa.Schema, objects: list[rds.RdsObject], contents: li
     return pa.Table.from_pylist(rows, schema=full)
 
 
-def parse_type(rds_type: str, objects: list[rds.RdsObject], contents: list[bytes]) -> ParsedType:
+def parse_type(rds_type: str, batch: TypeBatch) -> ParsedType:
     """Parse one type's objects; every kept row knows its object and line number."""
     schema = _string_schema(rds_type)
     parsed = ParsedType(pa.table({}))
-    fast = _parse_fast(schema, contents)
-    if fast is not None:
-        table, line_counts = fast
+    objects, contents, line_counts = batch.objects, batch.contents, batch.line_counts
+    table = _parse_fast(schema, batch)
+    if table is not None:
         parsed.lines = table.num_rows
         source_file = np.repeat(np.arange(len(contents), dtype=np.int32), line_counts)
         starts = np.repeat(np.cumsum(line_counts) - line_counts, line_counts)
@@ -143,9 +159,15 @@ def parse_type(rds_type: str, objects: list[rds.RdsObject], contents: list[bytes
     return parsed
 
 
-def _read_group(fs, objects: list[rds.RdsObject], threads: int) -> tuple[list[bytes], list[str]]:
+def read_group(fs, objects: list[rds.RdsObject], threads: int) -> tuple[dict[str, TypeBatch], list[str]]:
+    """Read, checksum and batch one account/Region (runs in the background, ahead of parsing)."""
     contents = read_many(fs, [o.path for o in objects], threads)
-    return contents, [hashlib.sha256(data).hexdigest() for data in contents]
+    digests = [hashlib.sha256(data).hexdigest() for data in contents]
+    batches = {}
+    for rds_type in rds.INGESTED_TYPES:
+        selected = [(o, c) for o, c in zip(objects, contents, strict=True) if o.rds_type == rds_type]
+        batches[rds_type] = make_batch([o for o, _ in selected], [c for _, c in selected])
+    return batches, digests
 
 
 def _tag_roles(settings: Settings) -> pa.Table:
@@ -165,13 +187,12 @@ class GroupResult:
 
 
 def process_group(con: duckdb.DuckDBPyConnection, account_id: str, region: str,
-                  objects: list[rds.RdsObject], contents: list[bytes]) -> GroupResult:
+                  objects: list[rds.RdsObject], batches: dict[str, TypeBatch]) -> GroupResult:
     """Parse and shape one account/Region in DuckDB (tag_roles must already be registered)."""
     quarantine: list[dict[str, object]] = []
     lines = 0
     for rds_type in rds.INGESTED_TYPES:
-        selected = [(o, c) for o, c in zip(objects, contents, strict=True) if o.rds_type == rds_type]
-        parsed = parse_type(rds_type, [o for o, _ in selected], [c for _, c in selected])
+        parsed = parse_type(rds_type, batches[rds_type])
         quarantine += parsed.quarantine
         lines += parsed.lines
         con.register(rds.RAW_TABLE[rds_type], parsed.table)
@@ -235,16 +256,16 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
         # Three stages overlap: the next group is read while this one is parsed, and Parquet files
         # are encoded and written in the background (one writer thread keeps the writer's order).
         with ThreadPoolExecutor(1, "rds-read") as reader, ThreadPoolExecutor(1, "lake-write") as background:
-            pending = reader.submit(_read_group, source_fs, groups[0][1], settings.ingest.read_threads)
+            pending = reader.submit(read_group, source_fs, groups[0][1], settings.ingest.read_threads)
             writes: list[Future] = []
             for number, ((account_id, region), objects) in enumerate(groups, start=1):
                 t0 = time.perf_counter()
-                contents, group_digests = pending.result()
+                batches, group_digests = pending.result()
                 if number < len(groups):
-                    pending = reader.submit(_read_group, source_fs, groups[number][1], settings.ingest.read_threads)
+                    pending = reader.submit(read_group, source_fs, groups[number][1], settings.ingest.read_threads)
                 digests.update(zip((o.path for o in objects), group_digests, strict=True))
-                result = process_group(con, account_id, region, objects, contents)
-                del contents
+                result = process_group(con, account_id, region, objects, batches)
+                del batches
                 writes.append(background.submit(writer.write, "patch_compliance", account_id, region,
                                                 result.patch_compliance))
                 if result.quarantine:
