@@ -76,6 +76,8 @@ def airflow_env(home: Path, config: Path, extra: dict[str, str] | None = None) -
         "AIRFLOW__API__HOST": "127.0.0.1",
         "PATCH_COMPLIANCE_CONFIG": str(config),
         "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
+        # `airflow standalone` starts its components as `airflow …` from PATH: the virtualenv's first.
+        "PATH": os.pathsep.join([str(AIRFLOW_BIN.parent), os.environ.get("PATH", "")]),
         **(extra or {}),
     })
     return env
@@ -241,7 +243,9 @@ def ui(args: argparse.Namespace) -> int:
                       {"AIRFLOW__API__PORT": str(args.port)})
     print(f"Airflow UI on http://127.0.0.1:{args.port}/dags/patch_compliance_daily/runs "
           f"(no login: every local user is admin); Ctrl-C stops it.", flush=True)
-    return subprocess.call([str(AIRFLOW_BIN), "standalone"], env=env, cwd=REPO)
+    os.chdir(REPO)
+    # Replace this process, so Ctrl-C and signals reach Airflow and its components directly.
+    os.execve(str(AIRFLOW_BIN), [str(AIRFLOW_BIN), "standalone"], env)  # noqa: S606 (fixed argv, no shell)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -86,3 +86,33 @@ def test_report_month_prefers_the_form_and_validates_it() -> None:
     assert pipeline.report_month("2026-11", moment) == "2026-11"
     with pytest.raises(InputError):
         pipeline.report_month("2026-13", moment)
+
+
+def test_account_hooks_assume_each_accounts_role_with_adaptive_retries(aws_env, monkeypatch) -> None:
+    """Against the moto server: the provider hook for an account sees that account's instances only."""
+    import json
+
+    from airflow.providers.amazon.aws.hooks.ec2 import EC2Hook
+    from airflow.providers.amazon.aws.hooks.ssm import SsmHook
+
+    from sim.fleet import account_session
+
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
+        "conn_type": "aws", "login": "testing", "password": "testing",
+        "extra": {"endpoint_url": aws_env.endpoint_url, "region_name": "eu-west-1"}}))
+    settings = load_settings()
+    staging = next(t for t in scan.resolve_targets(settings) if t["account_name"] == "staging")
+    dev = next(t for t in scan.resolve_targets(settings) if t["account_name"] == "dev")
+    ec2 = account_session(aws_env.endpoint_url, staging["account_id"], "eu-west-1").client(
+        "ec2", endpoint_url=aws_env.endpoint_url)
+    made = ec2.run_instances(ImageId="ami-12345678", MinCount=2, MaxCount=2)["Instances"]
+
+    def instance_ids(target: dict[str, str]) -> set[str]:
+        client = scan.account_hook(EC2Hook, settings, target, api_type="client_type").conn
+        return {i["InstanceId"] for r in client.describe_instances()["Reservations"] for i in r["Instances"]}
+
+    assert instance_ids(staging) == {i["InstanceId"] for i in made}
+    assert instance_ids(dev) == set()
+    hook = scan.account_hook(SsmHook, settings, staging)
+    assert hook.conn_config.role_arn == staging["role_arn"]
+    assert hook.conn.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 10}

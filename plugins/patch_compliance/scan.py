@@ -36,7 +36,7 @@ SCAN_DOCUMENT = "AWS-RunPatchBaseline"
 COMMENT_LIMIT = 100  # SendCommand rejects longer comments
 IN_FLIGHT = {"Pending", "InProgress", "Delayed"}
 # Adaptive client-side rate limiting plus retries: SSM and EC2 throttle bursts of API calls.
-RETRY_CONFIG = {"mode": "adaptive", "max_attempts": 10}
+RETRY_CONFIG = {"mode": "adaptive", "total_max_attempts": 10}
 
 
 @dataclass(frozen=True)

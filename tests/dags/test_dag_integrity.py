@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import os
 import subprocess
 import sys
 import time
@@ -119,3 +120,15 @@ def test_evidence_dag_is_manual_with_a_validated_cve_param(dagbag) -> None:
     for bad in ("CVE-26-1", "cve-2026-1234", "CVE-2026-1234; DROP TABLE x", ""):
         with pytest.raises(ParamValidationError):
             param.resolve(bad)
+
+
+def test_plugin_registers_the_timetable_and_the_library_is_not_scanned_as_plugins() -> None:
+    code = (
+        "from airflow import plugins_manager\n"
+        "plugins, errors = plugins_manager._get_plugins()\n"
+        "print(sorted(plugins_manager.get_timetables_plugins()), sorted(p.name for p in plugins), errors)\n"
+    )
+    env = {**os.environ, "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO,
+                         env=env, timeout=120).stdout.strip().splitlines()[-1]
+    assert out == "['patch_compliance.timetables.LastFridayOfMonthTimetable'] ['patch_compliance'] {}"
