@@ -71,7 +71,7 @@ def write_rds_day(root: Path, day: date, nodes: list[Node]) -> None:
         items = [{
             "ComplianceType": "Patch", "ExecutionId": "1c2d3e4f-0000-4000-8000-000000000001",
             "ExecutionType": "Command", "ExecutionTime": when, "Id": item.patch_id,
-            "Title": item_title(item.patch_id), "Status": STATE_STATUS[item.state],
+            "Title": item_title(item.patch_id), "Status": STATE_STATUS.get(item.state, "COMPLIANT"),
             "Severity": "CRITICAL" if item.state != "NotApplicable" else "",
             "DocumentName": "AWS-RunPatchBaseline", "DocumentVersion": "1",
             "Classification": item.classification, "PatchBaselineId": "pb-0123456789abcdef0",

@@ -91,13 +91,13 @@ def test_dropped_team_tags_fail_coverage_and_slack_names_last_known_teams(tmp_pa
     uri = _lake(tmp_path, hosts, today)
     result = validate_snapshot(uri, DAY)
 
-    assert not result.success
+    assert result.success  # tag gaps alert the owners; untagged hosts still report, under (untagged)
     failed = _failed(result)
     team = failed["Team tag on at least 0.99 of active instances"]
-    assert team.severity == "critical" and team.unexpected_count == 6 and team.observed.startswith("97%")
+    assert team.severity == "warning" and team.unexpected_count == 6 and team.observed.startswith("97%")
     assert set(team.offending) == {h.instance_id for h in dropped}
     assert "Team tag on at least 0.99 of active instances in every Environment" in failed
-    assert {c.description for c in result.critical_failures} == set(failed)  # nothing else broke
+    assert {c.description for c in result.warnings} == set(failed) and not result.critical_failures
     # Owners: the hosts have no Team tag today; yesterday's snapshot still knows whose they are.
     by_id = {o["instance_id"]: o for o in result.offenders}
     assert set(by_id) == {h.instance_id for h in dropped}
@@ -112,7 +112,7 @@ def test_dropped_team_tags_fail_coverage_and_slack_names_last_known_teams(tmp_pa
     [request] = slack_webhook.wait_for(1)
     assert request.path.startswith("/services/")
     body = request.body
-    assert body["text"].startswith("Patch compliance data quality FAILED for 2026-11-02")
+    assert body["text"].startswith("Patch compliance data quality warnings for 2026-11-02")
     text = request.text_content()
     assert "Team tag on at least 0.99 of active instances" in text and "97% pass (6 of 200 fail)" in text
     for host in dropped:
@@ -312,7 +312,7 @@ def test_s3_lake_on_the_local_stand_in(tmp_path, aws_env):
     write_snapshot(uri, DAY, today, REFERENCE)
     result = validate_snapshot(uri, DAY, data_docs_dir=str(tmp_path / "docs"))
 
-    assert not result.success
+    assert result.success and result.warnings  # one untagged host: an alert, not a block
     assert [o["instance_id"] for o in result.offenders] == [today[7].instance_id]
     assert result.offenders[0]["team"] == hosts[7].team
     s3 = boto3.client("s3")

@@ -284,3 +284,26 @@ def test_cli_report_writes_the_five_files_and_rejects_bad_input(lake_dir, tmp_pa
     assert main(["report", "--lake", str(lake_dir), "--month", "2026-11", "--as-of", "15/11/2026",
                  "--out", str(out)]) == 2
     assert "--as-of must be YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_snapshot_failing_critical_quality_checks_is_not_report_input(tmp_path: Path) -> None:
+    """A day whose validation failed a critical check is skipped; the report says so."""
+    from patch_compliance.quality import validate_snapshot
+
+    tags = {"Team": "web", "Environment": "prod", "PatchGroup": "prod-linux", "Name": "w"}
+    good = [sc.Node(f"i-{n:017x}", tags=dict(tags), items=[sc.Item("openssl.x86_64", "Missing")])
+            for n in range(1, 21)]
+    corrupted = [sc.Node(n.instance_id, tags=dict(tags), items=[sc.Item("openssl.x86_64", "Installed")])
+                 for n in good]
+    corrupted[0].items = [sc.Item("openssl.x86_64", "Exploded")]  # a state outside the contract
+    lake = sc.land(tmp_path, {date(2026, 11, 2): good, date(2026, 11, 3): corrupted})
+    assert validate_snapshot(lake.uri, date(2026, 11, 2)).success
+    assert not validate_snapshot(lake.uri, date(2026, 11, 3)).success
+
+    manifest = build_report(lake.uri, "2026-11", None, str(tmp_path / "out"))
+    assert manifest["report_snapshot_date"] == "2026-11-02"
+    assert manifest["excluded_snapshot_dates"] == ["2026-11-03"]
+    _, rows = read_csv(tmp_path / "out" / "instance_status.csv")
+    assert {r["status"] for r in rows} == {"NON_COMPLIANT"} and len(rows) == 20
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "Snapshots excluded" in html and "2026-11-03" in html

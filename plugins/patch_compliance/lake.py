@@ -234,6 +234,25 @@ class Lake:
         except FileNotFoundError:
             return None
 
+    def quality_results_path(self, snapshot_date: date) -> str:
+        """Where a snapshot's data-quality evidence lives (written by ``quality.validate_snapshot``)."""
+        return self.location.join("quality", f"snapshot_date={snapshot_date.isoformat()}", "results.json")
+
+    def failed_validation_dates(self, dates: Iterable[date]) -> list[date]:
+        """Snapshots whose stored validation failed a critical check: they are not used as report input.
+
+        A snapshot that was never validated is not in the list (the report says which were).
+        """
+        failed = []
+        for day in dates:
+            try:
+                verdict = json.loads(read_bytes(self.fs, self.quality_results_path(day)))
+            except FileNotFoundError:
+                continue
+            if verdict.get("success") is False:
+                failed.append(day)
+        return failed
+
     def committed_files(self, table: str, dates: Iterable[date] | None = None) -> list[str]:
         if table not in TABLES:
             raise InputError(f"unknown lake table {table!r}; known: {sorted(TABLES)}")

@@ -691,9 +691,8 @@ def validate_snapshot(lake_uri: str, snapshot_date: date, reference_time: dateti
     accounts = {a.id: a.name for a in settings.accounts}
     result = QualityResult(snapshot_date, data.reference_time, checks, _offenders(data, checks, accounts),
                            data.skipped, data_docs_index=index, top_offenders=quality.top_offenders)
-    base = f"quality/snapshot_date={snapshot_date.isoformat()}"
-    result.results_path, result.summary_path = lake.location.join(base, "results.json"), lake.location.join(
-        base, "summary.parquet")
+    result.results_path = lake.quality_results_path(snapshot_date)
+    result.summary_path = result.results_path.rsplit("/", 1)[0] + "/summary.parquet"
     result.seconds = round(time.perf_counter() - started, 3)
     evidence = {
         "snapshot_date": snapshot_date, "reference_time": data.reference_time, "success": result.success,

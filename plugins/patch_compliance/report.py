@@ -85,6 +85,7 @@ class ReportScope:
     month: str
     report_date: date
     month_dates: tuple[date, ...]  # snapshots of the month up to report_date (the trend)
+    excluded_dates: tuple[date, ...]  # snapshots of the month that failed critical data-quality checks
     history_dates: tuple[date, ...]  # every snapshot <= report_date (first_seen_missing)
     inventory_dates: tuple[date, ...]  # ec2_inventory snapshots among month_dates
     catalog_date: date | None
@@ -104,11 +105,14 @@ def resolve_scope(lake: Lake, month: str, as_of: date | None) -> ReportScope:
     if as_of and as_of < first:
         raise InputError(f"--as-of {as_of} is before the month {month}")
     all_dates = lake.snapshot_dates("patch_compliance")
-    month_dates = tuple(d for d in all_dates if first <= d <= cutoff)
+    candidates = [d for d in all_dates if first <= d <= cutoff]
+    excluded = tuple(lake.failed_validation_dates(candidates))
+    month_dates = tuple(d for d in candidates if d not in excluded)
     if not month_dates:
         known = ", ".join(d.isoformat() for d in all_dates[-5:]) or "none"
-        raise InputError(f"no committed snapshot in {month} on or before {cutoff} in lake {lake.uri} "
-                         f"(latest snapshots: {known})")
+        failed = f"; failed data-quality checks: {', '.join(map(str, excluded))}" if excluded else ""
+        raise InputError(f"no usable committed snapshot in {month} on or before {cutoff} in lake {lake.uri} "
+                         f"(latest snapshots: {known}{failed})")
     report_date = month_dates[-1]
 
     def latest(table: str) -> date | None:
@@ -117,8 +121,8 @@ def resolve_scope(lake: Lake, month: str, as_of: date | None) -> ReportScope:
 
     inventory = set(lake.snapshot_dates("ec2_inventory"))
     return ReportScope(
-        month=month, report_date=report_date, month_dates=month_dates,
-        history_dates=tuple(d for d in all_dates if d <= report_date),
+        month=month, report_date=report_date, month_dates=month_dates, excluded_dates=excluded,
+        history_dates=tuple(d for d in all_dates if d <= report_date and d not in excluded),
         inventory_dates=tuple(d for d in month_dates if d in inventory),
         catalog_date=latest("patch_catalog"), baselines_date=latest("baselines"),
     )
@@ -223,6 +227,7 @@ def audit_manifest(lake: Lake, data: ReportData, engine: QueryEngine, parameters
         "parameters": parameters,
         "report_snapshot_date": scope.report_date.isoformat(),
         "trend_snapshot_dates": [d.isoformat() for d in scope.month_dates],
+        "excluded_snapshot_dates": [d.isoformat() for d in scope.excluded_dates],
         "history_snapshot_dates": [d.isoformat() for d in scope.history_dates],
         "ec2_inventory_known": scope.coverage_known,
         "inputs": {
