@@ -35,12 +35,13 @@ def test_dagbag_has_no_import_errors(dagbag) -> None:
 
 
 def test_parsing_all_dags_takes_under_two_seconds() -> None:
-    # A fresh interpreter with Airflow already imported, as the DAG processor is: time the parse alone.
+    # A fresh interpreter with Airflow already imported, as the DAG processor is: the parse alone, in
+    # CPU seconds of this process, so other jobs on the machine cannot make it pass or fail.
     code = (
         "import time, airflow.sdk\n"
         "from airflow.dag_processing.dagbag import DagBag\n"
-        f"start = time.perf_counter(); bag = DagBag(dag_folder={str(REPO / 'dags')!r})\n"
-        "print(time.perf_counter() - start, len(bag.dags), len(bag.import_errors))\n"
+        f"start = time.process_time(); bag = DagBag(dag_folder={str(REPO / 'dags')!r})\n"
+        "print(time.process_time() - start, len(bag.dags), len(bag.import_errors))\n"
     )
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO,
@@ -48,7 +49,7 @@ def test_parsing_all_dags_takes_under_two_seconds() -> None:
     seconds, dags, errors = float(out[-3]), int(out[-2]), int(out[-1])
     assert errors == 0 and dags >= len(DAG_IDS)
     whole = time.perf_counter() - started
-    assert seconds < 2.0, f"parsing dags/ took {seconds:.2f} s (whole process {whole:.1f} s)"
+    assert seconds < 2.0, f"parsing dags/ took {seconds:.2f} CPU s (whole process {whole:.1f} s wall)"
 
 
 def test_dag_files_do_not_import_heavy_libraries_at_top_level() -> None:
