@@ -12,6 +12,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@echo "==> creating $(VENV) with $(PYTHON) and installing pinned requirements"
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check pip==26.3
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	@touch $(STAMP)
 
