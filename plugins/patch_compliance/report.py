@@ -110,8 +110,8 @@ def resolve_scope(lake: Lake, month: str, as_of: date | None) -> ReportScope:
     month_dates = tuple(d for d in candidates if d not in excluded)
     if not month_dates:
         known = ", ".join(d.isoformat() for d in all_dates[-5:]) or "none"
-        failed = f"; failed data-quality checks: {', '.join(map(str, excluded))}" if excluded else ""
-        raise InputError(f"no usable committed snapshot in {month} on or before {cutoff} in lake {lake.uri} "
+        failed = f"; not used, failed critical data-quality checks: {', '.join(map(str, excluded))}" if excluded else ""
+        raise InputError(f"no committed snapshot in {month} on or before {cutoff} in lake {lake.uri} "
                          f"(latest snapshots: {known}{failed})")
     report_date = month_dates[-1]
 
