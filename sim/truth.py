@@ -126,10 +126,10 @@ def instance_truth(world: World, on: date, views: dict[str, Scan | None], tracke
         row["non_compliant_items"] = len(non_compliant)
         if scan.instance_status == "Terminated":
             row.update(status="TERMINATED", in_population=False)
+        elif not items:  # as the ingest classifies: no patch items at all is NO_DATA, stale or not
+            row["status"] = "NO_DATA"
         elif threshold is not None and parse_timestamp(scan.capture_time) < threshold:
             row["status"] = "STALE"
-        elif not items:
-            row["status"] = "NO_DATA"
         else:
             row["status"] = "NON_COMPLIANT" if non_compliant else "COMPLIANT"
         if row["in_population"]:
