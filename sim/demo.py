@@ -62,20 +62,30 @@ def demo_config(home: Path) -> Path:
     return path
 
 
-def airflow_env(home: Path, config: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment every Airflow command of the demo (and ``make ui``) runs with."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
-    env.update({
+def local_airflow_settings(home: Path) -> dict[str, str]:
+    """A local Airflow over this repository: SQLite in ``home``, its DAGs and plugins, every user admin.
+
+    Shared by the demo, ``make ui`` and the DAG tests, so all three run the same Airflow.
+    """
+    return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
+    }
+
+
+def airflow_env(home: Path, config: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment every Airflow command of the demo (and ``make ui``) runs with."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+    env.update({
+        **local_airflow_settings(home),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "PATCH_COMPLIANCE_CONFIG": str(config),
-        "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
         # `airflow standalone` starts its components as `airflow …` from PATH: the virtualenv's first.
         "PATH": os.pathsep.join([str(AIRFLOW_BIN.parent), os.environ.get("PATH", "")]),
         **(extra or {}),

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from sim.demo import local_airflow_settings
+
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW_BIN = Path(sys.executable).with_name("airflow")
 
@@ -95,14 +97,8 @@ def airflow_home(tmp_path_factory) -> AirflowHome:
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("AIRFLOW", "AWS_", "PATCH_COMPLIANCE"))}
     env.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        **local_airflow_settings(home),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "eu-west-1",
