@@ -217,7 +217,8 @@ def _classify(con: duckdb.DuckDBPyConnection, instances: pa.Table, reference_tim
                    params={"stale_before": stale_before, "reference_time": reference_time}).to_arrow_table()
 
 
-def _listing_digest(listing: rds.SourceListing, digests: dict[str, str]) -> str:
+def _sources_digest(digests: dict[str, str]) -> str:
+    """One SHA-256 over every source object's key and SHA-256: what the snapshot was built from."""
     lines = sorted(f"{path}\t{digest}" for path, digest in digests.items())
     return sha256("\n".join(lines).encode())
 
@@ -309,7 +310,7 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
         manifest = writer.commit({
             "source": {"uri": source.uri, "objects": listing.object_count, "bytes": listing.total_bytes,
                        "skipped_keys": len(listing.skipped_keys), "other_types": listing.other_types,
-                       "objects_sha256": _listing_digest(listing, digests)},
+                       "objects_sha256": _sources_digest(digests)},
             "reference_time": reference_time.isoformat().replace("+00:00", "Z"),
             "freshness_hours": settings.ingest.freshness_hours,
             "lines": total_lines,
