@@ -1,7 +1,8 @@
 """
 ### Daily patch compliance snapshot
 
-Every day at 00:00 UTC, for every account x Region in `config/fleet.yaml`:
+Every day at 00:00 UTC, **choose_sync_source** starts a *live* run; then, for every account x Region
+in `config/fleet.yaml`:
 
 1. **send_scan** sends `AWS-RunPatchBaseline` (Operation=Scan, one SnapshotId for the whole run) to the
    nodes tagged `scan.target_tag_key` = `scan.target_tag_values`; the command's Comment names this run.
@@ -16,6 +17,12 @@ Then, once for the run: **snapshot_ec2_inventory** (coverage: instances without 
 a critical failure fails the run and posts to Slack), **record_baselines** (patch baselines in force)
 and **publish** (updates the `patch_compliance` lake asset, which downstream DAGs can be scheduled on).
 
+**Archived run:** trigger with `rds_source` set to a kept copy of Resource Data Sync output
+(`s3://bucket/prefix` or a local directory) and the run ingests that copy for its logical date
+instead of scanning: scan, waits, EC2 inventory and baselines are skipped (they describe the fleet
+today, not that day); ingest, validate and publish run as usual. This is how saved sync copies become
+history, and how `make demo` builds its month of runs.
+
 **Rerun a day:** clear the run; a snapshot is replaced, never duplicated. **Backfill:**
 `airflow backfill create --dag-id patch_compliance_daily --from-date … --to-date …` (one run at a time;
 RDS keeps no history, so a backfilled day snapshots what the sync bucket holds when it runs).
@@ -26,7 +33,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import DAG, Asset, task
+from airflow.sdk import DAG, Asset, Param, task
 
 from patch_compliance import pipeline
 from patch_compliance.config import load_settings
@@ -47,7 +54,18 @@ with DAG(
     tags=["patch-compliance", "daily", "aws-ssm"],
     doc_md=__doc__,
     on_failure_callback=pipeline.task_failure_alert,
+    params={
+        "rds_source": Param(None, type=["null", "string"], maxLength=1024, title="Archived sync copy (optional)",
+                            description="Leave empty to scan and wait for the live sync. Set to s3://bucket/prefix "
+                                        "or a local directory holding a kept copy of Resource Data Sync output to "
+                                        "ingest that copy for this run's date instead."),
+    },
 ) as dag:
+
+    @task.branch
+    def choose_sync_source(params=None, logical_date=None, dag_run=None) -> list[str]:
+        """Live run (scan, wait, inventory, ingest, baselines) or archived run (ingest the given copy)."""
+        return pipeline.choose_sync_source(params, pipeline.run_snapshot_date(logical_date, dag_run))
 
     @task
     def resolve_targets() -> list[dict[str, str]]:
@@ -82,10 +100,11 @@ with DAG(
         """Every EC2 instance (managed or not) into the lake's ec2_inventory."""
         return pipeline.inventory_day(targets, pipeline.run_snapshot_date(logical_date, dag_run))
 
-    @task
-    def ingest(logical_date=None, dag_run=None) -> dict:
-        """Sync bucket -> the day's lake snapshot (patch_compliance, instances, quarantine)."""
-        return pipeline.ingest_day(pipeline.run_snapshot_date(logical_date, dag_run))
+    # Runs after the inventory in a live run, straight after the branch in an archived one.
+    @task(trigger_rule="none_failed_min_one_success")
+    def ingest(params=None, logical_date=None, dag_run=None) -> dict:
+        """Sync bucket (or the archived copy) -> the day's lake snapshot (patch_compliance, instances, quarantine)."""
+        return pipeline.ingest_day(pipeline.run_snapshot_date(logical_date, dag_run), pipeline.archived_source(params))
 
     @task
     def validate(manifest: dict, logical_date=None, dag_run=None) -> dict:
@@ -93,23 +112,26 @@ with DAG(
         return pipeline.validate_day(pipeline.run_snapshot_date(logical_date, dag_run))
 
     @task
-    def record_baselines(logical_date=None, dag_run=None) -> dict:
-        """Patch baselines in force per account/Region (and drift from the declared policy)."""
-        return pipeline.record_baselines_day(pipeline.run_snapshot_date(logical_date, dag_run))
+    def record_baselines(params=None, logical_date=None, dag_run=None) -> dict:
+        """Patch baselines in force per account/Region (and drift from the declared policy); skipped if archived."""
+        return pipeline.record_baselines_day(pipeline.run_snapshot_date(logical_date, dag_run),
+                                             archived=pipeline.archived_source(params) is not None)
 
-    @task(outlets=[LAKE_ASSET])
+    @task(outlets=[LAKE_ASSET], trigger_rule="none_failed_min_one_success")  # baselines skip in archived runs
     def publish(manifest: dict, quality: dict, outlet_events=None) -> dict:
         """Mark the lake asset updated for this snapshot date."""
         outlet_events[LAKE_ASSET].extra = {"snapshot_date": manifest["snapshot_date"],
                                            "rows": manifest["rows"], "quality": quality.get("status")}
         return manifest
 
+    source = choose_sync_source()
     targets = resolve_targets()
     scans = send_scan.expand(target=targets)
     finished = wait_for_command.expand(scan=scans)
     synced = wait_for_rds_output.expand(scan=finished)
     inventory = snapshot_ec2_inventory(targets, synced)
     manifest = ingest()
+    source >> [targets, manifest]
     inventory >> manifest
     quality = validate(manifest)
     baselines = record_baselines()

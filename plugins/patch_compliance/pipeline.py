@@ -88,15 +88,46 @@ def lake_asset_uri(settings: Settings | None = None) -> str:
 # --- daily -------------------------------------------------------------------------------------------
 
 
-def ingest_day(snapshot_date: date, settings: Settings | None = None) -> dict[str, Any]:
-    """RDS JSON in the sync bucket -> the day's lake snapshot, on the connection's identity."""
+# The daily DAG's branch: which tasks follow ``choose_sync_source`` directly in each kind of run.
+LIVE_RUN_TASKS = ["resolve_targets", "ingest"]
+ARCHIVED_RUN_TASKS = ["ingest"]
+
+
+def archived_source(params: dict[str, Any] | None) -> str | None:
+    """The run's validated ``rds_source`` param: a kept copy of a sync to ingest, or None for a live run."""
+    from patch_compliance.inputs import parse_location
+
+    value = (params or {}).get("rds_source")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return parse_location(value, "rds_source").uri
+
+
+def choose_sync_source(params: dict[str, Any] | None, snapshot_date: date) -> list[str]:
+    """Branch: a live run scans and waits for the sync; an archived run ingests the given copy only.
+
+    An archived run takes no EC2 inventory and records no baselines: both would describe the fleet
+    as it is now, not as it was on the snapshot date.
+    """
+    source = archived_source(params)
+    if source is None:
+        log.info("live run for %s: scan every target, wait for Resource Data Sync, ingest %s", snapshot_date,
+                 load_settings().storage.sync_uri)
+        return LIVE_RUN_TASKS
+    log.info("archived run for %s: ingest the kept sync copy %s; no scan, no EC2 inventory, no baselines",
+             snapshot_date, source)
+    return ARCHIVED_RUN_TASKS
+
+
+def ingest_day(snapshot_date: date, source_uri: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
+    """RDS JSON (the sync bucket, or an archived copy) -> the day's lake snapshot, on the connection's identity."""
     from patch_compliance.ingest import ingest_snapshot
     from patch_compliance.scan import aws_environment
 
     settings = settings or load_settings()
     with aws_environment(settings) as endpoint:
-        manifest = ingest_snapshot(settings.storage.sync_uri, settings.storage.lake_uri, snapshot_date,
-                                   settings=settings, endpoint_url=endpoint, progress=log.info)
+        manifest = ingest_snapshot(source_uri or settings.storage.sync_uri, settings.storage.lake_uri,
+                                   snapshot_date, settings=settings, endpoint_url=endpoint, progress=log.info)
     return _manifest_summary(manifest)
 
 
@@ -222,11 +253,19 @@ def validate_day(snapshot_date: date, run_url: str | None = None, settings: Sett
             "warnings": len(result.warnings), "results": result.results_path}
 
 
-def record_baselines_day(snapshot_date: date, settings: Settings | None = None) -> dict[str, Any]:
-    """Patch baselines in force per account/Region (and their drift) into the lake's ``baselines``."""
+def record_baselines_day(snapshot_date: date, archived: bool = False,
+                         settings: Settings | None = None) -> dict[str, Any]:
+    """Patch baselines in force per account/Region (and their drift) into the lake's ``baselines``.
+
+    Skipped in an archived run: the baselines in force now say nothing about the snapshot date.
+    """
+    from airflow.sdk.exceptions import AirflowSkipException
+
     from patch_compliance.policy import airflow_client_factory, record_baselines
     from patch_compliance.scan import aws_environment
 
+    if archived:
+        raise AirflowSkipException(f"archived run: the baselines in force today are not those of {snapshot_date}")
     settings = settings or load_settings()
     factory, endpoint = airflow_client_factory(settings)
     with aws_environment(settings) as s3_endpoint:

@@ -22,8 +22,10 @@ import pytest
 from patch_compliance.lake import Lake
 from sim.agent import Agent, AgentRunner
 from sim.fleet import create_buckets, seed_moto
+from sim.history import DayWriter
+from sim.rds_writer import Renderer, sink_for
 from sim.state import SimState, build_world
-from sim.truth import ground_truth
+from sim.truth import ground_truth, views_on
 from tests.dags.conftest import AIRFLOW_BIN, AirflowHome, write_test_config
 from tests.slack_receiver import SlackReceiver
 
@@ -56,6 +58,27 @@ def dags_test(airflow: AirflowHome, env: dict[str, str], logical_date: str, dag_
               conf: dict | None = None) -> subprocess.CompletedProcess[str]:
     args = ["dags", "test", dag_id, logical_date] + (["-c", json.dumps(conf)] if conf else [])
     return airflow.run(*args, extra_env=env, timeout=420, check=False)
+
+
+def assert_snapshot_matches_truth(lake: Lake, world, on: date) -> None:
+    """The lake's ``instances`` for ``on`` against the simulator's own ground truth, node by node."""
+    rows = {r["instance_id"]: r for r in lake.read("instances", [on]).to_pylist()}
+    truth = ground_truth(world, on)
+    checked = 0
+    for expected in truth["instances"]:
+        row = rows.get(expected["instance_id"])
+        if expected["status"] == "UNMANAGED":
+            assert row is None, expected["instance_id"]
+            continue
+        if expected["status"] == "TERMINATED":
+            assert row["in_population"] is False
+            continue
+        assert row["compliance_status"] == expected["status"], expected["instance_id"]
+        assert (row["team"] or "(untagged)") == expected["team"]
+        assert row["non_compliant_items"] == expected["non_compliant_items"]
+        checked += 1
+    assert checked >= FLEET_SIZE // 2
+    assert len(rows) == sum(1 for e in truth["instances"] if e["status"] != "UNMANAGED")
 
 
 @pytest.fixture(scope="module")
@@ -93,23 +116,7 @@ def test_daily_run_succeeds_and_matches_ground_truth(completed_daily_run, airflo
 
     lake = Lake(LAKE_URI, run["endpoint_url"])
     assert lake.snapshot_dates() == [ON]
-    rows = {r["instance_id"]: r for r in lake.read("instances", [ON]).to_pylist()}
-    truth = ground_truth(world, ON)
-    checked = 0
-    for expected in truth["instances"]:
-        row = rows.get(expected["instance_id"])
-        if expected["status"] == "UNMANAGED":
-            assert row is None, expected["instance_id"]
-            continue
-        if expected["status"] == "TERMINATED":
-            assert row["in_population"] is False
-            continue
-        assert row["compliance_status"] == expected["status"], expected["instance_id"]
-        assert (row["team"] or "(untagged)") == expected["team"]
-        assert row["non_compliant_items"] == expected["non_compliant_items"]
-        checked += 1
-    assert checked >= FLEET_SIZE // 2
-    assert len(rows) == sum(1 for e in truth["instances"] if e["status"] != "UNMANAGED")
+    assert_snapshot_matches_truth(lake, world, ON)
 
     # Coverage: the EC2 inventory holds every seeded EC2 instance (hybrid mi- nodes are not EC2).
     inventory = lake.read("ec2_inventory", [ON])
@@ -147,6 +154,56 @@ def test_never_syncing_run_fails_with_a_slack_alert(airflow_home: AirflowHome, a
     assert alerts, [p.body for p in posts]
     body = json.dumps(alerts[0].body)
     assert "Resource Data Sync output is not fresh" in body and "0 of" in body
+    assert Lake(LAKE_URI, aws_env.endpoint_url).snapshot_dates() == []
+
+
+ARCHIVED_ON = date(2026, 11, 20)
+LIVE_ONLY_TASKS = {"resolve_targets", "send_scan", "wait_for_command", "wait_for_rds_output",
+                   "snapshot_ec2_inventory", "record_baselines"}
+
+
+def test_archived_run_ingests_a_kept_sync_copy_without_scanning(airflow_home: AirflowHome, aws_env,
+                                                                 tmp_path) -> None:
+    """``rds_source`` set: the branch skips scan, waits, inventory and baselines; the snapshot is the day's truth."""
+    state, world = seed_world(aws_env.endpoint_url, tmp_path)
+    kept = tmp_path / "kept-sync"
+    written = DayWriter(world, sink_for(str(kept)), Renderer(state.seed)).write(ARCHIVED_ON,
+                                                                                 views_on(world, ARCHIVED_ON))
+    assert written > FLEET_SIZE
+    env = {"AIRFLOW_CONN_AWS_DEFAULT": aws_connection(aws_env.endpoint_url),
+           "PATCH_COMPLIANCE_CONFIG": str(write_test_config(tmp_path))}
+    with SlackReceiver() as slack:
+        env["AIRFLOW_CONN_SLACK_WEBHOOK"] = slack.connection_json()
+        result = dags_test(airflow_home, env, f"{ARCHIVED_ON}T00:00:00+00:00", conf={"rds_source": str(kept)})
+    assert result.returncode == 0, result.stdout[-8000:]
+    run_id = airflow_home.latest_run_id(DAILY)
+    assert airflow_home.run_state(DAILY, run_id) == "success"
+    states = airflow_home.task_states(DAILY, run_id)
+    assert {task for (task, _), s in states.items() if s == "skipped"} == LIVE_ONLY_TASKS, sorted(states.items())
+    assert {task for (task, _), s in states.items() if s == "success"} == {
+        "choose_sync_source", "ingest", "validate", "publish"}, states
+
+    lake = Lake(LAKE_URI, aws_env.endpoint_url)
+    assert lake.snapshot_dates() == [ARCHIVED_ON]
+    assert_snapshot_matches_truth(lake, world, ARCHIVED_ON)
+    assert lake.manifest(ARCHIVED_ON)["source"]["uri"] == str(kept)
+    # send_scan was skipped unexpanded (nothing sent); nothing describing today was filed under that date.
+    assert ("send_scan", -1) in states
+    assert lake.snapshot_dates("ec2_inventory") == [] and lake.snapshot_dates("baselines") == []
+
+
+def test_archived_run_rejects_a_source_that_is_not_s3_or_a_directory(airflow_home: AirflowHome, aws_env,
+                                                                     tmp_path) -> None:
+    env = {"AIRFLOW_CONN_AWS_DEFAULT": aws_connection(aws_env.endpoint_url),
+           "PATCH_COMPLIANCE_CONFIG": str(write_test_config(tmp_path))}
+    result = dags_test(airflow_home, env, "2026-11-19T00:00:00+00:00",
+                       conf={"rds_source": "https://sync.example.com/rds"})
+    assert result.returncode != 0
+    run_id = airflow_home.latest_run_id(DAILY)
+    states = airflow_home.task_states(DAILY, run_id)
+    assert states[("choose_sync_source", -1)] == "failed"
+    assert states[("ingest", -1)] in {"upstream_failed", None}
+    assert "rds_source: only s3:// URIs and local paths are supported" in result.stdout + result.stderr
     assert Lake(LAKE_URI, aws_env.endpoint_url).snapshot_dates() == []
 
 
