@@ -1,26 +1,29 @@
-"""``make demo`` / ``make ui``: a month of patch compliance history, run through the real DAGs locally.
+"""``make demo`` / ``make ui``: a month of patch compliance history, every day a run of the real daily DAG.
 
 ``python -m sim.demo run`` (what ``make demo`` calls):
 
 1. starts a moto server on 127.0.0.1 and a local Slack receiver, seeds the simulated fleet's EC2
-   instances and the buckets into moto;
-2. builds the older history (``--days`` minus ``--dag-days``) with the simulator's history builder:
-   local RDS trees through the same ``ingest_snapshot`` into the lake in moto S3 (an 800-node day
-   through moto's S3 costs ~18 s of HTTP alone, so older days take the fast path);
-3. runs the real ``patch_compliance_daily`` DAG (``airflow dags test``) for the most recent
-   ``--dag-days`` days: scan commands sent through the SsmHook, the simulated agents answering them by
-   writing RDS JSON into moto S3, the sensors, ingest, validation, baselines, the asset;
+   instances and the buckets into moto, migrates Airflow's SQLite database in ``./airflow_home``;
+2. runs ``patch_compliance_daily`` with ``dag.test()`` in this process for each older day as an
+   *archived run*: the simulator renders the day's RDS tree on local disk (and the day's EC2
+   inventory into the lake), and the run ingests that tree (``rds_source``) and validates it. An
+   800-node day through moto's S3 costs over a minute of HTTP, so only the newest days go live;
+3. runs the most recent ``--live-days`` days *live*: scan commands sent through the SsmHook, the
+   simulated agents answering them by writing RDS JSON into moto S3, the sensors, the inventory,
+   ingest, validation, baselines, the asset;
 4. runs ``patch_compliance_monthly_report`` for the month, copies the report to ``./out/``, prints
    the Team x Environment table and the paths, and stops what it started.
 
-Airflow runs with SQLite in ``./airflow_home``; ``python -m sim.demo ui`` (``make ui``) starts
-``airflow standalone`` on 127.0.0.1 over that home, so the demo's runs show in the UI.
+``python -m sim.demo ui`` (``make ui``) starts ``airflow standalone`` on 127.0.0.1 over that home,
+so the month of runs shows in the UI.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import importlib.util
 import io
 import json
 import os
@@ -30,6 +33,7 @@ import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any, TextIO
 
 import yaml
 
@@ -41,9 +45,13 @@ AIRFLOW_BIN = Path(sys.executable).with_name("airflow")
 STARTED = time.monotonic()
 
 
+DAILY, MONTHLY = "patch_compliance_daily", "patch_compliance_monthly_report"
+CONSOLE: TextIO = sys.stdout  # the terminal, even while a DAG run's output goes to its log file
+
+
 def say(message: str) -> None:
     elapsed = time.monotonic() - STARTED
-    print(f"[demo {int(elapsed // 60):02d}:{int(elapsed % 60):02d}] {message}", flush=True)
+    print(f"[demo {int(elapsed // 60):02d}:{int(elapsed % 60):02d}] {message}", file=CONSOLE, flush=True)
 
 
 def demo_config(home: Path) -> Path:
@@ -93,13 +101,72 @@ def airflow_env(home: Path, config: Path, extra: dict[str, str] | None = None) -
     return env
 
 
-def airflow(env: dict[str, str], *args: str, log: Path | None = None, timeout: float = 900) -> int:
-    with open(log, "a") if log else open(os.devnull, "w") as out:
-        return subprocess.run([str(AIRFLOW_BIN), *args], env=env, stdout=out, stderr=subprocess.STDOUT,
-                              timeout=timeout, cwd=REPO).returncode
+class InProcessAirflow:
+    """Runs the DAGs with ``dag.test()`` inside this process: one Airflow start-up for the whole demo.
+
+    A run of ``airflow dags test`` pays Airflow's import and DAG-folder parse each time (seconds);
+    a month of daily runs pays it once here. Each run's output (its task logs) goes to its own file,
+    while the console keeps the demo's progress lines. ``os.environ`` must already hold the demo's
+    Airflow environment: Airflow reads it when first imported.
+    """
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self._dags: dict[str, Any] = {}
+
+    def dag(self, dag_id: str) -> Any:
+        if dag_id not in self._dags:
+            spec = importlib.util.spec_from_file_location(f"demo_dag_{dag_id}", REPO / "dags" / f"{dag_id}.py")
+            module = importlib.util.module_from_spec(spec)
+            with self.output_to(self.logs / "airflow-import.log"):
+                spec.loader.exec_module(module)
+            self._dags[dag_id] = module.dag
+        return self._dags[dag_id]
+
+    def test(self, dag_id: str, logical_date: datetime, conf: dict[str, Any] | None, log_name: str) -> str:
+        """One ``dag.test()`` run; returns its final state ("success" or "failed")."""
+        dag = self.dag(dag_id)
+        with self.output_to(self.logs / log_name):
+            run = dag.test(logical_date=logical_date, run_conf=conf)
+        return str(getattr(run.state, "value", run.state))
+
+    @staticmethod
+    @contextlib.contextmanager
+    def output_to(path: Path):
+        """Point this process's stdout and stderr (file descriptors 1 and 2) at ``path`` for a while."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = os.dup(1), os.dup(2)
+        with open(path, "ab") as sink:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+                os.close(saved[0])
+                os.close(saved[1])
+
+
+def keep_copy(tree: Path, archive: Path, day: date) -> Path:
+    """``archive/<day>``: the day's RDS tree as a kept sync copy (hard links: the simulator replaces
+    changed files, never rewrites them, so each copy keeps its day's content at almost no cost)."""
+    kept = archive / day.isoformat()
+    shutil.copytree(tree, kept, copy_function=os.link)
+    return kept
+
+
+def enter_environment(env: dict[str, str]) -> None:
+    """Make ``env`` this process's whole environment (the in-process Airflow reads it on import)."""
+    os.environ.clear()
+    os.environ.update(env)
 
 
 def run(args: argparse.Namespace) -> int:
+    global CONSOLE
     from patch_compliance.lake import Lake
     from sim.agent import Agent, AgentRunner
     from sim.fleet import CLEAN_FLEET, create_buckets, seed_moto
@@ -108,41 +175,43 @@ def run(args: argparse.Namespace) -> int:
     from sim.state import SimState, build_world
     from tests.slack_receiver import SlackReceiver
 
-    home, out, work = (REPO / "airflow_home"), (REPO / "out"), (REPO / ".demo")
+    root = Path(args.root).resolve()
+    home, out, work = (root / "airflow_home"), (root / "out"), (root / ".demo")
     end = parse_date(args.end, "--end") if args.end else datetime.now(UTC).date()
-    if not 1 <= args.dag_days <= args.days:
-        raise SystemExit("--dag-days must be between 1 and --days")
-    history_end = end - timedelta(days=args.dag_days)
-    dag_days = [end - timedelta(days=n) for n in range(args.dag_days - 1, -1, -1)]
+    if not 1 <= args.live_days <= args.days:
+        raise SystemExit("--live-days must be between 1 and --days")
+    archived_end = end - timedelta(days=args.live_days)
+    live_days = [end - timedelta(days=n) for n in range(args.live_days - 1, -1, -1)]
     for directory in (home, work):
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
     out.mkdir(exist_ok=True)
     logs = work / "logs"
     logs.mkdir()
+    CONSOLE = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)  # stays on the terminal during runs
     os.environ.update(LOCAL_CREDENTIALS)
     config = demo_config(home)
-    os.environ["PATCH_COMPLIANCE_CONFIG"] = str(config)
 
-    say(f"{args.days} simulated days ending {end} ({args.fleet} fleet of {args.size}): "
-        f"{args.days - args.dag_days} via the history builder (local RDS trees -> ingest), "
-        f"the last {args.dag_days} through the real daily DAG and moto")
+    archived_days = args.days - args.live_days
+    say(f"{args.days} simulated days ending {end} ({args.fleet} fleet of {args.size}), every one a run of the "
+        f"real patch_compliance_daily DAG: {archived_days} archived runs (the simulator's RDS tree of the day "
+        f"-> ingest -> validate), the last {args.live_days} live (SSM scan, sync into moto S3, sensors)")
     with MotoServer() as moto, SlackReceiver() as slack:
         endpoint = moto.endpoint_url
         say(f"moto server on {endpoint}; Slack receiver on {slack.base_url}")
-        env = airflow_env(home, config, {
+        enter_environment(airflow_env(home, config, {
             **LOCAL_CREDENTIALS,
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({
                 "conn_type": "aws", "login": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                 "password": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
                 "extra": {"endpoint_url": endpoint, "region_name": "eu-west-1"}}),
             "AIRFLOW_CONN_SLACK_WEBHOOK": slack.connection_json(),
-        })
+        }))
         migrate_log = (logs / "airflow-db-migrate.log").open("w")  # closed after migrate.wait()
-        migrate = subprocess.Popen([str(AIRFLOW_BIN), "db", "migrate"], env=env, cwd=REPO,
+        migrate = subprocess.Popen([str(AIRFLOW_BIN), "db", "migrate"], cwd=REPO,
                                    stdout=migrate_log, stderr=subprocess.STDOUT)
 
-        state = SimState(seed=args.seed, size=args.size, sim_date=history_end, endpoint_url=endpoint,
+        state = SimState(seed=args.seed, size=args.size, sim_date=archived_end, endpoint_url=endpoint,
                          fleet=dict(CLEAN_FLEET) if args.fleet == "clean" else {})
         state.save(work / "sim-state.json")
         world = build_world(state)
@@ -152,43 +221,53 @@ def run(args: argparse.Namespace) -> int:
         world = build_world(state)
         say(f"seeded {len(state.id_map)} EC2 instances ({len(world.fleet.nodes)} nodes incl. on-prem mi-) "
             f"in {len(world.settings.accounts)} accounts")
-
-        lake_uri = world.settings.storage.lake_uri
-        history_days = args.days - args.dag_days
-        paths: dict[date, str] = {}
-        if history_days:
-            say(f"history builder: {history_days} days {history_end - timedelta(days=history_days - 1)} .. "
-                f"{history_end} into {lake_uri}")
-            result = build_history(world, history_days, history_end, lake_uri, work / "history", catalog=True,
-                                   endpoint_url=endpoint, progress=lambda m: say(f"  history {m}"))
-            for n in range(history_days):
-                paths[history_end - timedelta(days=n)] = "history builder (local RDS tree -> ingest)"
-            say(f"history built in {result['seconds']:.0f} s ({result['objects']} RDS objects)")
         migrated = migrate.wait()
         migrate_log.close()
         if migrated != 0:
             raise SystemExit(f"airflow db migrate failed; see {logs / 'airflow-db-migrate.log'}")
+        airflow = InProcessAirflow(logs)
+        airflow.dag(DAILY)
+        say("Airflow metadata database migrated (SQLite); DAGs loaded")
 
-        failures = 0
+        lake_uri = world.settings.storage.lake_uri
+        paths: dict[date, str] = {}
+        failed: list[str] = []
+
+        def daily_run(day: date, conf: dict[str, Any] | None, path: str) -> None:
+            started = time.monotonic()
+            verdict = airflow.test(DAILY, datetime(day.year, day.month, day.day, tzinfo=UTC), conf,
+                                   f"{DAILY}-{day}.log")
+            paths[day] = f"{path} run, {verdict}" + (f": rds_source {conf['rds_source']}" if conf.get("rds_source") else
+                                                       ": SSM scan, Resource Data Sync into moto S3")
+            if verdict != "success":
+                failed.append(f"{DAILY} {day} (see {logs}/{DAILY}-{day}.log)")
+            say(f"  {day}: {path} run {verdict} in {time.monotonic() - started:.1f} s")
+
+        archive = work / "sync-archive"
+        if archived_days:
+            say(f"archived runs: {archived_days} days {archived_end - timedelta(days=archived_days - 1)} .. "
+                f"{archived_end} into {lake_uri}")
+            result = build_history(
+                world, archived_days, archived_end, lake_uri, work / "history", catalog=True, endpoint_url=endpoint,
+                progress=lambda _message: None,
+                ingest_day=lambda day, tree: daily_run(day, {"rds_source": str(keep_copy(tree, archive, day))},
+                                                       "archived"))
+            say(f"archived runs done in {result['seconds']:.0f} s ({result['objects']} RDS objects written)")
+
         with AgentRunner(Agent(endpoint, state.path), interval=0.5) as agent:
-            for day in dag_days:
+            for day in live_days:
                 state.sim_date = day
                 state.save()  # the agent re-reads the state file: it answers scans as of this day
-                say(f"daily DAG for {day}: scan -> wait -> RDS sync -> inventory -> ingest -> validate")
-                started = time.monotonic()
-                code = airflow(env, "dags", "test", "patch_compliance_daily", f"{day}T00:00:00+00:00",
-                               log=logs / f"patch_compliance_daily-{day}.log")
-                verdict = "success" if code == 0 else f"FAILED (see {logs}/patch_compliance_daily-{day}.log)"
-                failures += code != 0
-                paths[day] = "Airflow patch_compliance_daily (SSM scan, RDS in moto S3, ingest, validate)"
-                say(f"  {day}: {verdict} in {time.monotonic() - started:.0f} s; "
-                    f"agent answered {len(agent.agent.reports)} scan commands so far")
+                say(f"live run for {day}: scan -> wait -> RDS sync -> inventory -> ingest -> validate")
+                daily_run(day, {"rds_source": None}, "live")  # explicit: in-process runs share the DAG's params
+                say(f"  agent answered {len(agent.agent.reports)} scan commands so far")
 
         month = f"{end.year:04d}-{end.month:02d}"
         say(f"monthly report DAG for {month}")
-        code = airflow(env, "dags", "test", "patch_compliance_monthly_report", f"{end}T08:00:00+00:00",
-                       "-c", json.dumps({"month": month}), log=logs / "patch_compliance_monthly_report.log")
-        failures += code != 0
+        verdict = airflow.test(MONTHLY, datetime(end.year, end.month, end.day, 8, tzinfo=UTC), {"month": month},
+                               f"{MONTHLY}.log")
+        if verdict != "success":
+            failed.append(f"{MONTHLY} (see {logs}/{MONTHLY}.log)")
         report_dir = out / f"report-{month}"
         copied = copy_report(world.settings.storage.reports_uri, month, endpoint, report_dir)
         snapshots = Lake(lake_uri, endpoint).snapshot_dates()
@@ -199,21 +278,23 @@ def run(args: argparse.Namespace) -> int:
             (slack_dir / f"message-{n:02d}.json").write_text(json.dumps(request.body, indent=2))
         messages = len(slack.requests)
 
-    say("which path each day took:")
+    say("how each day's snapshot was made (every day is a patch_compliance_daily run in Airflow):")
     for day in sorted(paths):
-        print(f"    {day}  {paths[day]}")
-    print(f"\nLake snapshots: {len(snapshots)} ({snapshots[0]} .. {snapshots[-1]})" if snapshots else "no snapshots")
+        print(f"    {day}  {paths[day]}", file=CONSOLE)
+    print(f"\nLake snapshots: {len(snapshots)} ({snapshots[0]} .. {snapshots[-1]})" if snapshots else "no snapshots",
+          file=CONSOLE)
     summary = report_dir / "team_environment_summary.csv"
     if summary.exists():
-        print(f"\nTeam x Environment, {month} (from {summary}):\n")
-        print(format_summary(summary.read_text()))
-    print("\nPaths:")
-    print(f"  report          {report_dir}/ ({', '.join(copied)})")
-    print(f"  Slack messages  {slack_dir}/ ({messages} captured)")
-    print(f"  Airflow home    {home} (SQLite; `make ui` shows these runs)")
-    print(f"  logs            {logs}/")
-    say("done; moto server and Slack receiver stopped" + (f"; {failures} run(s) FAILED" if failures else ""))
-    return 1 if failures else 0
+        print(f"\nTeam x Environment, {month} (from {summary}):\n", file=CONSOLE)
+        print(format_summary(summary.read_text()), file=CONSOLE)
+    print("\nPaths:", file=CONSOLE)
+    print(f"  report          {report_dir}/ ({', '.join(copied)})", file=CONSOLE)
+    print(f"  Slack messages  {slack_dir}/ ({messages} captured)", file=CONSOLE)
+    print(f"  Airflow home    {home} (SQLite, {len(paths) + 1} DAG runs; `make ui` shows them)", file=CONSOLE)
+    print(f"  logs            {logs}/", file=CONSOLE)
+    say("done; moto server and Slack receiver stopped"
+        + (f"; {len(failed)} run(s) FAILED: {'; '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
 
 
 def copy_report(reports_uri: str, month: str, endpoint: str, target: Path) -> list[str]:
@@ -245,7 +326,7 @@ def format_summary(text: str) -> str:
 
 def ui(args: argparse.Namespace) -> int:
     """``airflow standalone`` on 127.0.0.1 over the demo's Airflow home (DAGs stay paused)."""
-    home = REPO / "airflow_home"
+    home = Path(args.root).resolve() / "airflow_home"
     if not (home / "airflow.db").exists():
         raise SystemExit(f"no Airflow database in {home}: run `make demo` first")
     config = home / "fleet.yaml"
@@ -264,7 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("run", help="build the history, run the DAGs, copy the report to ./out")
     demo.add_argument("--days", type=int, default=35, help="simulated days in all (default 35)")
-    demo.add_argument("--dag-days", type=int, default=2, help="most recent days run by the daily DAG")
+    demo.add_argument("--live-days", type=int, default=1,
+                      help="most recent days run live: SSM scans answered by the simulated agents, RDS output "
+                           "into moto S3, the sensors (default 1; the days before run as archived runs)")
     demo.add_argument("--size", type=int, default=800, help="EC2 instances in the fleet")
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--fleet", choices=("clean", "defects"), default="defects",
@@ -272,9 +355,12 @@ def main(argv: list[str] | None = None) -> int:
                            "agents and unmanaged hosts, which the daily DAG's validation reports to Slack as "
                            "warnings; clean: a fleet without them")
     demo.add_argument("--end", help="last simulated day YYYY-MM-DD (default: today, UTC)")
+    demo.add_argument("--root", default=str(REPO),
+                      help="where airflow_home/, out/ and .demo/ go (default: the project directory)")
     demo.set_defaults(func=run)
     show = sub.add_parser("ui", help="airflow standalone over ./airflow_home on 127.0.0.1")
     show.add_argument("--port", type=int, default=8080)
+    show.add_argument("--root", default=str(REPO), help="the directory `run --root` used")
     show.set_defaults(func=ui)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -111,22 +111,29 @@ class DayWriter:
 
 def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: str | Path,
                   ingest: bool = True, catalog: bool = False, endpoint_url: str | None = None,
-                  progress: Callable[[str], None] = print) -> dict[str, Any]:
+                  progress: Callable[[str], None] = print,
+                  ingest_day: Callable[[date, Path], object] | None = None) -> dict[str, Any]:
     """Simulate ``days`` days ending ``end``; returns timings and the ground truth of ``end``.
+
+    Each day's RDS tree becomes the day's snapshot through ``ingest_day(day, tree)`` when given (the
+    demo runs the daily DAG on it), else through ``ingest_snapshot`` directly; the day's EC2 inventory
+    is in the lake before that, as the daily DAG's own inventory task would have put it.
 
     Day N+1 is simulated and rendered in a worker thread while day N is ingested (DuckDB and pyarrow
     release the GIL), so ``simulate`` overlaps ``ingest``; ``waiting`` is the part that did not.
     """
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
-    ingest_snapshot = None
-    if ingest:
-        from patch_compliance.ingest import ingest_snapshot
     work = Path(work_dir)
     tree = work / "rds"
     if tree.exists() and any(tree.iterdir()):
         raise ValueError(f"work directory {tree} is not empty; history starts from an empty RDS tree")
     lake = Lake(lake_uri, endpoint_url)
+    if ingest and ingest_day is None:
+        from patch_compliance.ingest import ingest_snapshot
+
+        def ingest_day(day: date, rds_tree: Path) -> object:
+            return ingest_snapshot(str(rds_tree), lake.uri, day, endpoint_url=endpoint_url)
     writer = DayWriter(world, LocalSink(tree), Renderer(world.state.seed, world.faults.malformed_share))
     tracker = HistoryTracker()
     timings = {"simulate": 0.0, "write": 0.0, "ingest": 0.0, "inventory": 0.0, "waiting": 0.0}
@@ -155,15 +162,15 @@ def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: s
             if n + 1 < len(dates):
                 upcoming = pool.submit(prepare, dates[n + 1])
             t2 = time.perf_counter()
-            if ingest_snapshot is not None:
-                ingest_snapshot(str(tree), lake.uri, day, endpoint_url=endpoint_url)
-            t3 = time.perf_counter()
             lake.write_table_snapshot("ec2_inventory", day, ec2_inventory_table(world, day), {"source": "simulator"})
             if catalog:
                 lake.write_table_snapshot("patch_catalog", day, patch_catalog_table(world, day),
                                           {"source": "simulator"})
+            t3 = time.perf_counter()
+            if ingest and ingest_day is not None:
+                ingest_day(day, tree)
             t4 = time.perf_counter()
-            for name, spent in (("waiting", t1 - t0), ("write", t2 - t1), ("ingest", t3 - t2), ("inventory", t4 - t3)):
+            for name, spent in (("waiting", t1 - t0), ("write", t2 - t1), ("inventory", t3 - t2), ("ingest", t4 - t3)):
                 timings[name] += spent
             progress(f"{day}: {written} objects written, day took {t4 - t0:.2f} s")
     truth = ground_truth(world, end, dates, catalog, tracker=tracker, views=views)

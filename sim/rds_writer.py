@@ -146,6 +146,17 @@ def probe_key(account_id: str) -> str:
 PROBE_BODY = b'{"test":"resource data sync probe"}\n'
 
 
+def _replace_file(path: Path, data: bytes) -> None:
+    """Write a new file and rename it over the old one, as S3 replaces an object whole.
+
+    The old inode is left alone, so hard-linked copies of yesterday's tree (the demo's kept sync
+    copies) keep yesterday's content.
+    """
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
 class LocalSink:
     """An RDS tree in a local directory (the fast path for history)."""
 
@@ -164,10 +175,10 @@ class LocalSink:
             self._made.add(parent)
         if len(paths) < 64:
             for path, data in zip(paths, objects.values(), strict=True):
-                path.write_bytes(data)
+                _replace_file(path, data)
         else:
             with ThreadPoolExecutor(max_workers=threads) as pool:
-                list(pool.map(Path.write_bytes, paths, objects.values()))
+                list(pool.map(_replace_file, paths, objects.values()))
         return len(objects)
 
     def exists(self, key: str) -> bool:

@@ -5,7 +5,9 @@ not from the code paths under test."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 from collections import Counter
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -16,7 +18,7 @@ from patch_compliance import rds
 from sim.catalog import second_tuesday
 from sim.fleet import Node
 from sim.model import Item, Scan
-from sim.rds_writer import Renderer, execution_id
+from sim.rds_writer import LocalSink, Renderer, execution_id
 from sim.state import SimState, build_world
 from sim.truth import HistoryTracker, ground_truth
 
@@ -425,3 +427,15 @@ def test_baseline_lists_rejections_and_approval_rules(big_world):
 
     assert parse_weekly_cron("cron(0 2 ? * SAT *)") == (5, 2, 0)
     assert parse_weekly_cron("cron(10 3 * * ? *)") is None
+
+
+def test_local_sink_replaces_files_so_hard_linked_copies_keep_their_day(tmp_path):
+    """The demo keeps each day's RDS tree as hard links; a later day's write must not reach into them."""
+    key = "AWS:PatchSummary/accountid=111111111111/region=eu-west-1/resourcetype=ManagedInstanceInventory/i-0.json"
+    sink = LocalSink(tmp_path / "rds")
+    sink.put_many({key: b"day 1\n"})
+    shutil.copytree(tmp_path / "rds", tmp_path / "kept-day-1", copy_function=os.link)
+    assert sink.put_many({key: b"day 2\n"}) == 1
+    assert (tmp_path / "rds" / key).read_bytes() == b"day 2\n"
+    assert (tmp_path / "kept-day-1" / key).read_bytes() == b"day 1\n"
+    assert not list((tmp_path / "rds").rglob("*.partial"))
