@@ -151,14 +151,6 @@ class InProcessAirflow:
                 os.close(saved[1])
 
 
-def keep_copy(tree: Path, archive: Path, day: date) -> Path:
-    """``archive/<day>``: the day's RDS tree as a kept sync copy (hard links: the simulator replaces
-    changed files, never rewrites them, so each copy keeps its day's content at almost no cost)."""
-    kept = archive / day.isoformat()
-    shutil.copytree(tree, kept, copy_function=os.link)
-    return kept
-
-
 def enter_environment(env: dict[str, str]) -> None:
     """Make ``env`` this process's whole environment (the in-process Airflow reads it on import)."""
     os.environ.clear()
@@ -243,15 +235,14 @@ def run(args: argparse.Namespace) -> int:
                 failed.append(f"{DAILY} {day} (see {logs}/{DAILY}-{day}.log)")
             say(f"  {day}: {path} run {verdict} in {time.monotonic() - started:.1f} s")
 
-        archive = work / "sync-archive"
         if archived_days:
             say(f"archived runs: {archived_days} days {archived_end - timedelta(days=archived_days - 1)} .. "
                 f"{archived_end} into {lake_uri}")
             result = build_history(
                 world, archived_days, archived_end, lake_uri, work / "history", catalog=True, endpoint_url=endpoint,
                 progress=lambda _message: None,
-                ingest_day=lambda day, tree: daily_run(day, {"rds_source": str(keep_copy(tree, archive, day))},
-                                                       "archived"))
+                keep_copies=work / "sync-archive",
+                ingest_day=lambda day, kept: daily_run(day, {"rds_source": str(kept)}, "archived"))
             say(f"archived runs done in {result['seconds']:.0f} s ({result['objects']} RDS objects written)")
 
         with AgentRunner(Agent(endpoint, state.path), interval=0.5) as agent:

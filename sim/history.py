@@ -8,6 +8,8 @@ publishes an ``ec2_inventory`` snapshot (every EC2 instance, managed or not) and
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -112,7 +114,8 @@ class DayWriter:
 def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: str | Path,
                   ingest: bool = True, catalog: bool = False, endpoint_url: str | None = None,
                   progress: Callable[[str], None] = print,
-                  ingest_day: Callable[[date, Path], object] | None = None) -> dict[str, Any]:
+                  ingest_day: Callable[[date, Path], object] | None = None,
+                  keep_copies: Path | None = None) -> dict[str, Any]:
     """Simulate ``days`` days ending ``end``; returns timings and the ground truth of ``end``.
 
     Each day's RDS tree becomes the day's snapshot through ``ingest_day(day, tree)`` when given (the
@@ -120,7 +123,10 @@ def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: s
     is in the lake before that, as the daily DAG's own inventory task would have put it.
 
     Day N+1 is simulated and rendered in a worker thread while day N is ingested (DuckDB and pyarrow
-    release the GIL), so ``simulate`` overlaps ``ingest``; ``waiting`` is the part that did not.
+    release the GIL), so ``simulate`` overlaps ``ingest``; ``waiting`` is the part that did not. With
+    ``keep_copies``, each day's tree is also kept as ``keep_copies/<day>`` (hard links: the sink
+    replaces files, never rewrites them) and that copy is ingested, so the worker writes day N+1's
+    tree and inventory while day N is ingested too.
     """
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
@@ -140,14 +146,31 @@ def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: s
     started = time.perf_counter()
     dates = [end - timedelta(days=days - 1 - n) for n in range(days)]
 
-    def prepare(day: date) -> tuple[dict[str, Scan | None], dict[str, bytes]]:
+    def publish_inputs(day: date, rendered: dict[str, bytes]) -> tuple[int, Path]:
+        """Write the day's RDS tree (and kept copy) and its inventory; returns objects written, tree to ingest."""
+        t0 = time.perf_counter()
+        written = writer.sink.put_many(rendered)
+        source = tree
+        if keep_copies is not None:
+            source = keep_copies / day.isoformat()
+            shutil.copytree(tree, source, copy_function=os.link)
+        t1 = time.perf_counter()
+        lake.write_table_snapshot("ec2_inventory", day, ec2_inventory_table(world, day), {"source": "simulator"})
+        if catalog:
+            lake.write_table_snapshot("patch_catalog", day, patch_catalog_table(world, day), {"source": "simulator"})
+        timings["write"] += t1 - t0
+        timings["inventory"] += time.perf_counter() - t1
+        return written, source
+
+    def prepare(day: date) -> tuple[dict[str, Scan | None], dict[str, bytes], tuple[int, Path] | None]:
         # Runs in one worker thread, day after day, overlapping the previous day's ingest.
         t0 = time.perf_counter()
         day_views = views_on(world, day)
         tracker.feed(day, day_views)
         rendered = writer.render(day, day_views)
         timings["simulate"] += time.perf_counter() - t0
-        return day_views, rendered
+        # Without kept copies the working tree is ingested, so it may only change between ingests.
+        return day_views, rendered, publish_inputs(day, rendered) if keep_copies is not None else None
 
     views: dict[str, Scan | None] = {}
     objects = 0
@@ -155,24 +178,17 @@ def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: s
         upcoming = pool.submit(prepare, dates[0])
         for n, day in enumerate(dates):
             t0 = time.perf_counter()
-            views, rendered = upcoming.result()
-            t1 = time.perf_counter()
-            written = writer.sink.put_many(rendered)
+            views, rendered, published = upcoming.result()
+            timings["waiting"] += time.perf_counter() - t0
+            written, source = published or publish_inputs(day, rendered)
             objects += written
             if n + 1 < len(dates):
                 upcoming = pool.submit(prepare, dates[n + 1])
-            t2 = time.perf_counter()
-            lake.write_table_snapshot("ec2_inventory", day, ec2_inventory_table(world, day), {"source": "simulator"})
-            if catalog:
-                lake.write_table_snapshot("patch_catalog", day, patch_catalog_table(world, day),
-                                          {"source": "simulator"})
-            t3 = time.perf_counter()
+            t1 = time.perf_counter()
             if ingest and ingest_day is not None:
-                ingest_day(day, tree)
-            t4 = time.perf_counter()
-            for name, spent in (("waiting", t1 - t0), ("write", t2 - t1), ("inventory", t3 - t2), ("ingest", t4 - t3)):
-                timings[name] += spent
-            progress(f"{day}: {written} objects written, day took {t4 - t0:.2f} s")
+                ingest_day(day, source)
+            timings["ingest"] += time.perf_counter() - t1
+            progress(f"{day}: {written} objects written, day took {time.perf_counter() - t0:.2f} s")
     truth = ground_truth(world, end, dates, catalog, tracker=tracker, views=views)
     elapsed = time.perf_counter() - started
     return {"days": days, "end": end.isoformat(), "instances": len(world.fleet.nodes), "objects": objects,
