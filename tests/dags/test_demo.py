@@ -44,8 +44,8 @@ def demo_root(tmp_path_factory):
 def test_every_day_is_a_successful_daily_run_in_the_ui_home(demo_root) -> None:
     root, _ = demo_root
     with sqlite3.connect(root / "airflow_home" / "airflow.db") as con:
-        runs = con.execute("SELECT logical_date, state, conf FROM dag_run WHERE dag_id = 'patch_compliance_daily' "
-                           "ORDER BY logical_date").fetchall()
+        runs = con.execute("SELECT logical_date, state, conf, julianday(end_date) - julianday(start_date) "
+                           "FROM dag_run WHERE dag_id = 'patch_compliance_daily' ORDER BY logical_date").fetchall()
         monthly = con.execute("SELECT state FROM dag_run WHERE dag_id = 'patch_compliance_monthly_report'").fetchall()
         skipped = con.execute("SELECT DISTINCT task_id FROM task_instance WHERE dag_id = 'patch_compliance_daily' "
                               "AND state = 'skipped'").fetchall()
@@ -56,6 +56,8 @@ def test_every_day_is_a_successful_daily_run_in_the_ui_home(demo_root) -> None:
     sources = [(json.loads(r[2]) if r[2] else {}).get("rds_source") for r in runs]
     assert sources[:-1] == [str(root / ".demo" / "sync-archive" / str(d)) for d in days[:-1]]
     assert sources[-1] is None
+    # The UI shows real durations (seconds to minutes), not the days since the logical date.
+    assert all(0 < r[3] * 86400 < 900 for r in runs), [r[3] * 86400 for r in runs]
     assert monthly == [("success",)]
     assert ("send_scan",) in skipped  # the archived runs skipped the scan
 
