@@ -127,7 +127,8 @@ class InProcessAirflow:
         """One ``dag.test()`` run; returns its final state ("success" or "failed")."""
         dag = self.dag(dag_id)
         with self.output_to(self.logs / log_name):
-            run = dag.test(logical_date=logical_date, run_conf=conf)
+            # run_after = logical date, as for a scheduled run: the run id and the UI's "Run After" name the day.
+            run = dag.test(logical_date=logical_date, run_after=logical_date, run_conf=conf)
         self._record_real_start(run.id)
         return str(getattr(run.state, "value", run.state))
 

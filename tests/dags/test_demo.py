@@ -44,13 +44,14 @@ def demo_root(tmp_path_factory):
 def test_every_day_is_a_successful_daily_run_in_the_ui_home(demo_root) -> None:
     root, _ = demo_root
     with sqlite3.connect(root / "airflow_home" / "airflow.db") as con:
-        runs = con.execute("SELECT logical_date, state, conf, julianday(end_date) - julianday(start_date) "
+        runs = con.execute("SELECT logical_date, state, conf, julianday(end_date) - julianday(start_date), run_id "
                            "FROM dag_run WHERE dag_id = 'patch_compliance_daily' ORDER BY logical_date").fetchall()
         monthly = con.execute("SELECT state FROM dag_run WHERE dag_id = 'patch_compliance_monthly_report'").fetchall()
         skipped = con.execute("SELECT DISTINCT task_id FROM task_instance WHERE dag_id = 'patch_compliance_daily' "
                               "AND state = 'skipped'").fetchall()
     days = [END - timedelta(days=n) for n in range(DAYS - 1, -1, -1)]
     assert [r[0][:10] for r in runs] == [str(d) for d in days]
+    assert [r[4] for r in runs] == [f"manual__{d}T00:00:00+00:00" for d in days]  # the UI lists runs by these
     assert {r[1] for r in runs} == {"success"}
     # Archived runs, each of its own kept copy of the day's sync output, then the live run.
     sources = [(json.loads(r[2]) if r[2] else {}).get("rds_source") for r in runs]
