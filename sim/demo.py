@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import functools
 import importlib.util
 import io
 import json
@@ -286,19 +287,19 @@ def run(args: argparse.Namespace) -> int:
         messages = len(slack.requests)
 
     say("how each day's snapshot was made (every day is a patch_compliance_daily run in Airflow):")
+    echo = functools.partial(print, file=CONSOLE)
     for day in sorted(paths):
-        print(f"    {day}  {paths[day]}", file=CONSOLE)
-    print(f"\nLake snapshots: {len(snapshots)} ({snapshots[0]} .. {snapshots[-1]})" if snapshots else "no snapshots",
-          file=CONSOLE)
+        echo(f"    {day}  {paths[day]}")
+    echo(f"\nLake snapshots: {len(snapshots)} ({snapshots[0]} .. {snapshots[-1]})" if snapshots else "no snapshots")
     summary = report_dir / "team_environment_summary.csv"
     if summary.exists():
-        print(f"\nTeam x Environment, {month} (from {summary}):\n", file=CONSOLE)
-        print(format_summary(summary.read_text()), file=CONSOLE)
-    print("\nPaths:", file=CONSOLE)
-    print(f"  report          {report_dir}/ ({', '.join(copied)})", file=CONSOLE)
-    print(f"  Slack messages  {slack_dir}/ ({messages} captured)", file=CONSOLE)
-    print(f"  Airflow home    {home} (SQLite, {len(paths) + 1} DAG runs; `make ui` shows them)", file=CONSOLE)
-    print(f"  logs            {logs}/", file=CONSOLE)
+        echo(f"\nTeam x Environment, {month} (from {summary}):\n")
+        echo(format_summary(summary.read_text()))
+    echo("\nPaths:")
+    echo(f"  report          {report_dir}/ ({', '.join(copied)})")
+    echo(f"  Slack messages  {slack_dir}/ ({messages} captured)")
+    echo(f"  Airflow home    {home} (SQLite, {len(paths) + 1} DAG runs; `make ui` shows them)")
+    echo(f"  logs            {logs}/")
     say("done; moto server and Slack receiver stopped"
         + (f"; {len(failed)} run(s) FAILED: {'; '.join(failed)}" if failed else ""))
     return 1 if failed else 0

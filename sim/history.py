@@ -135,7 +135,9 @@ def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: s
     if tree.exists() and any(tree.iterdir()):
         raise ValueError(f"work directory {tree} is not empty; history starts from an empty RDS tree")
     lake = Lake(lake_uri, endpoint_url)
-    if ingest and ingest_day is None:
+    if not ingest:
+        ingest_day = None
+    elif ingest_day is None:
         from patch_compliance.ingest import ingest_snapshot
 
         def ingest_day(day: date, rds_tree: Path) -> object:
@@ -185,7 +187,7 @@ def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: s
             if n + 1 < len(dates):
                 upcoming = pool.submit(prepare, dates[n + 1])
             t1 = time.perf_counter()
-            if ingest and ingest_day is not None:
+            if ingest_day is not None:
                 ingest_day(day, source)
             timings["ingest"] += time.perf_counter() - t1
             progress(f"{day}: {written} objects written, day took {time.perf_counter() - t0:.2f} s")

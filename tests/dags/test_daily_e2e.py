@@ -163,15 +163,14 @@ LIVE_ONLY_TASKS = {"resolve_targets", "send_scan", "wait_for_command", "wait_for
 
 
 def test_archived_run_ingests_a_kept_sync_copy_without_scanning(airflow_home: AirflowHome, aws_env,
-                                                                 tmp_path) -> None:
+                                                                 airflow_run_env, tmp_path) -> None:
     """``rds_source`` set: the branch skips scan, waits, inventory and baselines; the snapshot is the day's truth."""
     state, world = seed_world(aws_env.endpoint_url, tmp_path)
     kept = tmp_path / "kept-sync"
     written = DayWriter(world, sink_for(str(kept)), Renderer(state.seed)).write(ARCHIVED_ON,
                                                                                  views_on(world, ARCHIVED_ON))
     assert written > FLEET_SIZE
-    env = {"AIRFLOW_CONN_AWS_DEFAULT": aws_connection(aws_env.endpoint_url),
-           "PATCH_COMPLIANCE_CONFIG": str(write_test_config(tmp_path))}
+    env = dict(airflow_run_env)
     with SlackReceiver() as slack:
         env["AIRFLOW_CONN_SLACK_WEBHOOK"] = slack.connection_json()
         result = dags_test(airflow_home, env, f"{ARCHIVED_ON}T00:00:00+00:00", conf={"rds_source": str(kept)})
@@ -193,10 +192,8 @@ def test_archived_run_ingests_a_kept_sync_copy_without_scanning(airflow_home: Ai
 
 
 def test_archived_run_rejects_a_source_that_is_not_s3_or_a_directory(airflow_home: AirflowHome, aws_env,
-                                                                     tmp_path) -> None:
-    env = {"AIRFLOW_CONN_AWS_DEFAULT": aws_connection(aws_env.endpoint_url),
-           "PATCH_COMPLIANCE_CONFIG": str(write_test_config(tmp_path))}
-    result = dags_test(airflow_home, env, "2026-11-19T00:00:00+00:00",
+                                                                     airflow_run_env) -> None:
+    result = dags_test(airflow_home, airflow_run_env, "2026-11-19T00:00:00+00:00",
                        conf={"rds_source": "https://sync.example.com/rds"})
     assert result.returncode != 0
     run_id = airflow_home.latest_run_id(DAILY)
