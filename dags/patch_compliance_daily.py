@@ -13,9 +13,11 @@ in `config/fleet.yaml`:
    `scan.sync_wait_minutes` it fails with an alert saying how many nodes synced.
 
 Then, once for the run: **snapshot_ec2_inventory** (coverage: instances without the SSM Agent),
-**ingest** (RDS JSON -> the Parquet lake for the run's logical date), **validate** (Great Expectations;
+**ingest** (RDS JSON -> the Iceberg lake for the run's logical date), **validate** (Great Expectations;
 a critical failure fails the run and posts to Slack), **record_baselines** (patch baselines in force)
-and **publish** (updates the `patch_compliance` lake asset, which downstream DAGs can be scheduled on).
+and **publish** (updates the `patch_compliance` lake asset, which downstream DAGs can be scheduled on),
+then **lake_housekeeping** (expires Iceberg snapshots older than `storage.retention_days`, removes
+orphan files; live runs only).
 
 **Archived run:** trigger with `rds_source` set to a kept copy of Resource Data Sync output
 (`s3://bucket/prefix` or a local directory) and the run ingests that copy for its logical date
@@ -124,6 +126,11 @@ with DAG(
                                            "rows": manifest["rows"], "quality": quality.get("status")}
         return manifest
 
+    @task
+    def lake_housekeeping(params=None) -> dict:
+        """Expire old Iceberg snapshots and remove orphan files; skipped in archived runs."""
+        return pipeline.lake_housekeeping(archived=pipeline.archived_source(params) is not None)
+
     source = choose_sync_source()
     targets = resolve_targets()
     scans = send_scan.expand(target=targets)
@@ -136,4 +143,4 @@ with DAG(
     quality = validate(manifest)
     baselines = record_baselines()
     quality >> baselines
-    baselines >> publish(manifest, quality)
+    baselines >> publish(manifest, quality) >> lake_housekeeping()

@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from patch_compliance.lake import TABLES, Lake
+from patch_compliance.lake import SPECS, Lake
 from sim.model import Scan
 from sim.rds_writer import PROBE_BODY, LocalSink, Renderer, execution_id, probe_key
 from sim.state import World
@@ -79,7 +79,7 @@ def patch_catalog_table(world: World, on: date) -> pa.Table:
 
 
 def _with_partitions(table: str) -> pa.Schema:
-    return TABLES[table].append(pa.field("account_id", pa.string())).append(pa.field("region", pa.string()))
+    return SPECS[table].undated_schema
 
 
 @dataclass

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 
-from patch_compliance.lake import TABLES, Lake
+from patch_compliance.lake import SPECS, Lake
 
 ACCOUNTS = {"111111111111": "dev", "222222222222": "staging", "333333333333": "prod"}
 REGION = "eu-west-1"
@@ -56,7 +56,7 @@ def make_fleet(size: int, patches_per_host: int, reference: datetime, seed: int 
 
 
 def _table(name: str, columns: dict[str, list], rows: int) -> pa.Table:
-    schema = TABLES[name]
+    schema = SPECS[name].row_schema
     arrays = {f.name: pa.array(columns[f.name], f.type) if f.name in columns else pa.nulls(rows, f.type)
               for f in schema}
     return pa.table(arrays)
@@ -64,13 +64,13 @@ def _table(name: str, columns: dict[str, list], rows: int) -> pa.Table:
 
 def write_snapshot(lake_uri: str, day: date, hosts: list[Host], reference: datetime) -> None:
     """Commit instances + patch_compliance for ``day`` (ingest's tables, ingest's status rules)."""
-    writer = Lake(lake_uri).snapshot_writer(day)
+    writer = Lake(lake_uri).day_writer(day)
     for account_id in ACCOUNTS:
         mine = [h for h in hosts if h.account_id == account_id]
         if not mine:
             continue
         patch_rows = [(h, p) for h in mine for p in h.patches]
-        writer.write("patch_compliance", account_id, REGION, _table("patch_compliance", {
+        writer.write("patch_compliance", account_id=account_id, region=REGION, table=_table("patch_compliance", {
             "instance_id": [h.instance_id for h, _ in patch_rows],
             "resource_type": ["EC2Instance"] * len(patch_rows),
             "capture_time": [h.last_capture for h, _ in patch_rows],
@@ -94,7 +94,7 @@ def write_snapshot(lake_uri: str, day: date, hosts: list[Host], reference: datet
                 return "STALE"
             return "NON_COMPLIANT" if any(p[2] == "NON_COMPLIANT" for p in counted) else "COMPLIANT"
 
-        writer.write("instances", account_id, REGION, _table("instances", {
+        writer.write("instances", account_id=account_id, region=REGION, table=_table("instances", {
             "instance_id": [h.instance_id for h in mine],
             "resource_type": ["EC2Instance"] * len(mine),
             "platform_type": ["Linux" if h.platform == "linux" else "Windows" for h in mine],

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from patch_compliance import rds
 from patch_compliance.ingest import ingest_snapshot
-from patch_compliance.lake import TABLES, Lake
+from patch_compliance.lake import SPECS, Lake
 
 ACCOUNT_A = "111111111111"
 ACCOUNT_B = "222222222222"
@@ -112,7 +112,7 @@ def ec2_table(day: date, instances: list[Ec2Instance]) -> pa.Table:
              "team": e.tags.get("Team"), "environment": e.tags.get("Environment"),
              "patch_group": e.tags.get("PatchGroup"), "tags": list(e.tags.items()), "name": e.instance_id,
              "captured_at": reference_time(day)} for e in instances]
-    schema = pa.schema([("account_id", pa.string()), ("region", pa.string()), *TABLES["ec2_inventory"]])
+    schema = SPECS["ec2_inventory"].undated_schema
     return pa.Table.from_pylist(rows, schema=schema)
 
 
@@ -128,12 +128,12 @@ def catalog_table(rows: list[CatalogRow]) -> pa.Table:
     full = [{"account_id": ACCOUNT_A, "region": REGION, "patch_id": pid, "title": title,
              "product": "AmazonLinux2023", "classification": "Security", "severity": "Critical", "release_date": rel,
              "cve_ids": cves, "source": "test"} for pid, title, rel, cves in rows]
-    schema = pa.schema([("account_id", pa.string()), ("region", pa.string()), *TABLES["patch_catalog"]])
+    schema = SPECS["patch_catalog"].undated_schema
     return pa.Table.from_pylist(full, schema=schema)
 
 
 def baselines_table(day: date, rows: list[dict[str, object]]) -> pa.Table:
-    schema = pa.schema([("account_id", pa.string()), ("region", pa.string()), *TABLES["baselines"]])
+    schema = SPECS["baselines"].undated_schema
     full = [{"account_id": ACCOUNT_A, "region": REGION, "patch_groups": [], "is_default": False,
              "approval_rules": "{}", "approved_patches": [], "rejected_patches": [],
              "rejected_patches_action": "ALLOW_AS_DEPENDENCY", "declared_name": None, "drift": "in_sync",
@@ -141,9 +141,9 @@ def baselines_table(day: date, rows: list[dict[str, object]]) -> pa.Table:
     return pa.Table.from_pylist(full, schema=schema)
 
 
-def land(tmp: Path, days: dict[date, list[Node]]) -> Lake:
+def land(tmp: Path, days: dict[date, list[Node]], lake_dir: Path | None = None) -> Lake:
     """Ingest every day (each from its own sync prefix, as RDS overwrites in place) into one lake."""
-    lake_dir = tmp / "lake"
+    lake_dir = lake_dir or tmp / "lake"
     for day, nodes in sorted(days.items()):
         source = tmp / f"rds-{day.isoformat()}"
         write_rds_day(source, day, nodes)

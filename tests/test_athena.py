@@ -29,7 +29,7 @@ from patch_compliance import rds
 from patch_compliance.config import load_settings, parse_settings, sql_dir
 from patch_compliance.evidence import collect_evidence
 from patch_compliance.inputs import InputError
-from patch_compliance.lake import TABLES, Lake
+from patch_compliance.lake import SPECS, TABLES, Lake
 from patch_compliance.query import (
     ATHENA_DDL_ORDER,
     AthenaEngine,
@@ -82,16 +82,24 @@ def _ddl_schema(relative: str) -> tuple[list[tuple[str, str]], list[str]]:
     return columns, partitions
 
 
-@pytest.mark.parametrize("table", sorted(TABLES))
-def test_lake_ddl_matches_the_lake_contract(table):
-    columns, partitions = _ddl_schema(f"athena/lake_{table}.sql")
-    assert [name for name, _ in columns] == TABLES[table].names
-    for (name, hive_type), field in zip(columns, TABLES[table], strict=True):
-        assert HIVE_TYPES[hive_type.replace(",", ", ").replace(",  ", ", ")] == field.type, name
-    assert partitions == ["snapshot_date", "account_id", "region"]
-    text = (sql_dir() / f"athena/lake_{table}.sql").read_text()
-    assert "'projection.snapshot_date.type' = 'date'" in text
-    assert f"/{table}/snapshot_date=${{snapshot_date}}/account_id=${{account_id}}/region=${{region}}" in text
+def test_lake_tables_are_iceberg_tables_in_glue_that_athena_reads_as_they_are(aws_env):
+    """No lake DDL and no partition projection: pyiceberg registers each table in Glue as Iceberg."""
+    boto3.client("s3", region_name="eu-west-1").create_bucket(
+        Bucket="glue-lake", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    lake = Lake("s3://glue-lake/lake")
+    assert lake.config.kind == "glue"
+    lake.ensure_tables()
+    glue = boto3.client("glue", region_name="eu-west-1")
+    for name, schema in TABLES.items():
+        table = glue.get_table(DatabaseName="patch_compliance", Name=name)["Table"]
+        assert table["Parameters"]["table_type"].upper() == "ICEBERG"
+        assert table["Parameters"]["metadata_location"].startswith(f"s3://glue-lake/lake/{name}/metadata/")
+        assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == schema.names
+        iceberg = lake.table(name)
+        assert [f.name for f in iceberg.spec().fields] == list(SPECS[name].partition_by)
+        assert [iceberg.schema().find_column_name(f.source_id) for f in iceberg.sort_order().fields] == list(
+            SPECS[name].sort_by)
+    assert not [p for p in ALL_SQL if p.startswith("athena/lake_")]
 
 
 def test_rds_ddl_avoids_the_duplicate_resourcetype_column():
@@ -109,15 +117,14 @@ def test_rds_ddl_avoids_the_duplicate_resourcetype_column():
 
 def test_render_ddl_fills_only_validated_config_values():
     settings = load_settings()
-    text = render_athena_ddl("athena/lake_instances.sql", settings, date(2026, 1, 1))
+    text = render_athena_ddl("athena/rds_compliance_item.sql", settings, date(2026, 1, 1))
     assert "{{" not in text
-    assert "'projection.account_id.values' = '111111111111,222222222222,333333333333'" in text
-    assert "LOCATION 's3://patch-compliance-lake/lake/instances/'" in text
-    assert "'2026-01-01,NOW'" in text
+    assert "'projection.accountid.values' = '111111111111,222222222222,333333333333'" in text
+    assert "LOCATION 's3://patch-rds-sync/rds/AWS:ComplianceItem/'" in text
     sqlglot.parse_one(text, read="athena")
     local = parse_settings({**settings.raw, "storage": {"lake_uri": "/tmp/lake"}})
     with pytest.raises(InputError, match="need s3://"):
-        render_athena_ddl("athena/lake_instances.sql", local, date(2026, 1, 1))
+        render_athena_ddl("athena/rds_compliance_item.sql", local, date(2026, 1, 1))
 
 
 def test_athena_literals_and_result_conversion():
@@ -192,7 +199,7 @@ def run_snapshot_sql_on_duckdb(source: Path, run_id: str) -> dict[str, pa.Table]
     staging_extra = [("run_id", pa.string()), ("snapshot_date", pa.date32()), ("account_id", pa.string()),
                      ("region", pa.string())]
     for name in ("patch_compliance", "instances"):
-        con.register("empty", pa.schema([*TABLES[name], *staging_extra]).empty_table())
+        con.register("empty", pa.schema([*SPECS[name].row_schema, *staging_extra]).empty_table())
         con.execute(f"CREATE TABLE staging_{name} AS SELECT * FROM empty")
     tags = load_settings().tags
     con.execute(to_duckdb((sql_dir() / "athena/snapshot_patch_compliance.sql").read_text()),
@@ -228,7 +235,7 @@ def snapshot_fixture(tmp_path_factory):
 def test_athena_snapshot_sql_equals_the_embedded_ingest(snapshot_fixture, table):
     _, embedded, staged = snapshot_fixture
     lake_rows = embedded.read(table, [SNAPSHOT_DAY])
-    columns = ["account_id", "region", *TABLES[table].names]
+    columns = SPECS[table].undated_schema.names
     key = ["account_id", "instance_id", "patch_id"] if table == "patch_compliance" else ["account_id", "instance_id"]
     expected = _normalised(lake_rows, columns, key)
     actual = _normalised(staged[table], columns, key)
@@ -348,7 +355,7 @@ def test_create_tables_and_athena_snapshot_publish_a_lake_snapshot(athena_engine
         for (account_id, region) in {(r["account_id"], r["region"]) for r in rows.select(["account_id", "region"])
                                      .to_pylist()}:
             part = rows.filter(pc.and_(pc.equal(rows["account_id"], account_id), pc.equal(rows["region"], region)))
-            part = part.select(TABLES[table].names)
+            part = part.select(SPECS[table].row_schema.names)
             buffer = io.BytesIO()
             pq.write_table(part, buffer, use_deprecated_int96_timestamps=True)
             s3.put_object(Bucket="patch-compliance-lake", Body=buffer.getvalue(),
@@ -360,7 +367,7 @@ def test_create_tables_and_athena_snapshot_publish_a_lake_snapshot(athena_engine
     assert manifest["engine"] == "athena" and len(manifest["athena_query_ids"]) == 2
     assert lake.snapshot_dates() == [SNAPSHOT_DAY]
     for table in ("patch_compliance", "instances"):
-        columns = ["account_id", "region", *TABLES[table].names]
+        columns = SPECS[table].undated_schema.names
         key = ["account_id", "instance_id", "patch_id"][: 3 if table == "patch_compliance" else 2]
         assert _normalised(lake.read(table), columns, key) == _normalised(embedded.read(table), columns, key)
     assert not list_files(lake.fs, lake.location.join("_athena_staging"))

@@ -11,7 +11,6 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
-from patch_compliance import ingest as ingest_module
 from patch_compliance.config import Settings, TagKeys, load_settings
 from patch_compliance.ingest import QuarantineThresholdError, SourceError, ingest_snapshot
 from patch_compliance.inputs import InputError
@@ -169,68 +168,77 @@ def test_url_encoded_colons_are_accepted(tmp_path: Path) -> None:
     assert (row["instance_id"], row["team"], row["compliance_status"]) == (node, "web", "COMPLIANT")
 
 
-def test_rerun_replaces_never_duplicates(tree: Path, tmp_path: Path) -> None:
+def test_rerun_supersedes_and_keeps_the_old_version_by_time_travel(tree: Path, tmp_path: Path) -> None:
     lake = Lake(str(tmp_path / "lake"))
     first = ingest_snapshot(str(tree), lake.uri, DAY)
+    write_node(tree, "i-00000000000000099", node_tags=tags(Team="x"), items=[item("zsh", "Missing", "NON_COMPLIANT")])
     second = ingest_snapshot(str(tree), lake.uri, DAY)
     assert first["run_id"] != second["run_id"]
-    assert lake.read("patch_compliance").num_rows == first["tables"]["patch_compliance"]["rows"] == 9
-    files = sorted(p.name for p in (tmp_path / "lake" / "patch_compliance").rglob("*.parquet"))
-    assert files and all(second["run_id"] in name for name in files)  # the first run's files are gone
     assert lake.snapshot_dates() == [DAY]
+    assert lake.manifest(DAY)["run_id"] == second["run_id"]
+    ids = lake.read("patch_compliance").column("patch_id").to_pylist()
+    assert len(ids) == second["tables"]["patch_compliance"]["rows"] == 10 and "zsh" in ids  # replaced, not added
+    # The superseded version stays readable at its own Iceberg snapshot until retention expires it.
+    old = lake.record_of_run(DAY, "ingest", first["run_id"])
+    assert sorted(lake.read("patch_compliance", records=[old]).column("patch_id").to_pylist()) == sorted(
+        i for i in ids if i != "zsh")
+    history = [s.snapshot_id for s in lake.table("patch_compliance").metadata.snapshots]
+    assert old.tables["patch_compliance"]["iceberg_snapshot_id"] in history
 
 
-def test_manifest_checksums_match_files(tree: Path, tmp_path: Path) -> None:
+def test_day_record_checksums_match_files(tree: Path, tmp_path: Path) -> None:
     import hashlib
 
     lake = Lake(str(tmp_path / "lake"))
     manifest = ingest_snapshot(str(tree), lake.uri, DAY)
-    on_disk = json.loads((tmp_path / "lake" / "_manifests" / "snapshot_date=2026-11-02.json").read_text())
-    assert on_disk == manifest
+    assert Lake(lake.uri).manifest(DAY) == manifest  # what was returned is what the snapshots table holds
     for table in ("patch_compliance", "instances"):
         for entry in manifest["tables"][table]["files"]:
-            data = (tmp_path / "lake" / entry["path"]).read_bytes()
-            assert hashlib.sha256(data).hexdigest() == entry["sha256"]
-            assert pq.read_metadata(tmp_path / "lake" / entry["path"]).num_rows == entry["rows"]
+            path = lake.fs_path(entry["path"])
+            assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == entry["sha256"]
+            assert pq.read_metadata(path).num_rows == entry["rows"]
     assert manifest["source"]["objects"] == 33
 
 
 def test_crash_before_commit_keeps_previous_snapshot(tree: Path, tmp_path: Path, monkeypatch) -> None:
+    from patch_compliance.lake import DayWriter
+
     lake = Lake(str(tmp_path / "lake"))
     ingest_snapshot(str(tree), lake.uri, DAY)
     before = sorted(map(str, lake.read("patch_compliance").column("patch_id").to_pylist()))
 
-    # The next day's source changes, and the run dies after writing data files, before its manifest.
+    # The next day's source changes, and the run dies after writing data files, before its commit.
     write_node(tree, "i-00000000000000099", node_tags=tags(Team="x"), items=[item("zsh", "Missing", "NON_COMPLIANT")])
-    real_write = ingest_module.Lake.snapshot_writer
 
-    def failing_writer(self, snapshot_date, table=None):
-        writer = real_write(self, snapshot_date, table)
+    def commit(self, details):
+        raise OSError("simulated crash before the commit")
 
-        def commit(details):
-            raise OSError("simulated crash before the manifest is written")
-        writer.commit = commit
-        return writer
-
-    monkeypatch.setattr(ingest_module.Lake, "snapshot_writer", failing_writer)
+    monkeypatch.setattr(DayWriter, "commit", commit)
     with pytest.raises(OSError, match="simulated crash"):
         ingest_snapshot(str(tree), lake.uri, DAY)
     monkeypatch.undo()
-    after = sorted(map(str, lake.read("patch_compliance").column("patch_id").to_pylist()))
+    after = sorted(map(str, Lake(lake.uri).read("patch_compliance").column("patch_id").to_pylist()))
     assert after == before and "zsh" not in after
 
 
-def test_orphans_of_a_killed_run_stay_invisible(tree: Path, tmp_path: Path) -> None:
+def test_orphans_of_a_killed_run_stay_invisible_until_housekeeping(tree: Path, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from patch_compliance.lake import housekeeping
+
     lake = Lake(str(tmp_path / "lake"))
     ingest_snapshot(str(tree), lake.uri, DAY)
     rows = lake.read("patch_compliance").num_rows
-    # A run killed mid-write leaves uncommitted part files beside the committed ones.
-    partition = next((tmp_path / "lake" / "patch_compliance").rglob("part-*.parquet"))
-    orphan = partition.with_name("part-19990101T000000-deadbeef-00001.parquet")
-    orphan.write_bytes(partition.read_bytes())
-    assert lake.read("patch_compliance").num_rows == rows
-    ingest_snapshot(str(tree), lake.uri, DAY)  # the next commit removes it
-    assert not orphan.exists()
+    # A run killed mid-write leaves data files no Iceberg snapshot references.
+    committed = Path(lake.fs_path(lake.committed_files("patch_compliance", [DAY])[0]))
+    orphan = committed.with_name("19990101T000000-deadbeef-00001.parquet")
+    orphan.write_bytes(committed.read_bytes())
+    assert Lake(lake.uri).read("patch_compliance").num_rows == rows
+    kept = housekeeping(lake)  # inside the grace period: an in-flight writer's file is never touched
+    assert orphan.exists() and kept.orphan_files_removed["patch_compliance"] == 0
+    result = housekeeping(lake, orphan_grace=timedelta(0))
+    assert not orphan.exists() and result.orphan_files_removed["patch_compliance"] == 1
+    assert committed.exists() and Lake(lake.uri).read("patch_compliance").num_rows == rows
 
 
 def test_malformed_lines_are_quarantined_and_counted(tree: Path, tmp_path: Path) -> None:
@@ -313,7 +321,11 @@ def test_same_data_from_moto_s3_over_http(tree: Path, tmp_path: Path, aws_env) -
     for table in ("patch_compliance", "instances"):
         assert canonical(remote, table) == canonical(local, table)
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="lake-test")["Contents"]]
-    assert "lake/_manifests/snapshot_date=2026-11-02.json" in keys
+    assert any(k.startswith("lake/patch_compliance/metadata/") and k.endswith(".metadata.json") for k in keys)
+    assert any(k.startswith("lake/patch_compliance/data/snapshot_date=2026-11-02/") for k in keys)
+    glue = boto3.client("glue", endpoint_url=aws_env.endpoint_url, region_name="eu-west-1")
+    table = glue.get_table(DatabaseName="patch_compliance", Name="patch_compliance")["Table"]
+    assert table["Parameters"]["table_type"].upper() == "ICEBERG"
     assert manifest["source"]["objects"] == 33
 
 

@@ -1,53 +1,214 @@
-"""Lake tables published on their own (inventory, catalog, baselines): manifests, re-runs, reads."""
+"""The Iceberg lake: table contracts, day records, reruns and time travel, housekeeping, concurrent writers.
+
+The concurrency tests start real processes (the product's CLI) against one lake, on the SQL catalog
+(SQLite beside a local lake) and on the Glue catalog of the local stand-in, and check what a reader
+sees afterwards against the two runs' own inputs.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import os
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
+import boto3
 import pyarrow as pa
 import pytest
 
 from patch_compliance.inputs import InputError
-from patch_compliance.lake import TABLES, TAGS, Lake
+from patch_compliance.lake import GROUPS, SPECS, TABLES, TAGS, Lake, housekeeping
+from patch_compliance.report import build_report
+from tests import report_lakes as sc
+
+DAY = date(2026, 11, 2)
+NOW = datetime(2026, 11, 2, 4, tzinfo=UTC)
 
 
 def inventory(rows: list[tuple[str, str, str]]) -> pa.Table:
-    now = datetime(2026, 11, 2, 4, tzinfo=UTC)
-    return pa.table({
-        "account_id": [r[0] for r in rows], "region": ["eu-west-1"] * len(rows),
-        "instance_id": [r[1] for r in rows], "state": [r[2] for r in rows], "platform": ["Linux"] * len(rows),
-        "launch_time": [now] * len(rows), "team": ["web"] * len(rows), "environment": ["prod"] * len(rows),
-        "patch_group": [None] * len(rows), "tags": pa.array([[("Team", "web")]] * len(rows), TAGS),
-        "name": [None] * len(rows),
-        "captured_at": [now] * len(rows),
-    })
+    return pa.Table.from_pylist([{
+        "account_id": account, "region": "eu-west-1", "instance_id": instance, "state": state,
+        "platform": "Linux", "launch_time": NOW, "team": "web", "environment": "prod", "patch_group": None,
+        "tags": [("Team", "web")], "name": None, "captured_at": NOW} for account, instance, state in rows],
+        schema=SPECS["ec2_inventory"].undated_schema)
 
 
-def test_table_snapshots_partition_replace_and_read_back(tmp_path) -> None:
+ROWS = [("111111111111", "i-0000000a", "running"), ("222222222222", "i-0000000b", "stopped")]
+
+
+def test_every_table_has_its_contract_partitions_and_sort_order(tmp_path) -> None:
     lake = Lake(str(tmp_path))
-    day = date(2026, 11, 2)
-    rows = [("111111111111", "i-0000000a", "running"), ("222222222222", "i-0000000b", "stopped")]
-    first = lake.write_table_snapshot("ec2_inventory", day, inventory(rows))
+    assert sorted(lake.ensure_tables()) == sorted([*TABLES, "snapshots"])
+    assert (tmp_path / "catalog.db").is_file()  # a local lake keeps its SQL catalog beside it
+    for name, spec in SPECS.items():
+        table = lake.table(name)
+        assert table.metadata.format_version == 2
+        assert table.schema().as_arrow().names == spec.schema.names
+        assert [f.name for f in table.spec().fields] == list(spec.partition_by)
+        assert [table.schema().find_column_name(f.source_id) for f in table.sort_order().fields] == list(
+            spec.sort_by)
+        assert table.location() == f"file://{tmp_path}/{name}"
+    assert {t for tables in GROUPS.values() for t in tables} == set(TABLES)
+
+
+def test_a_day_is_replaced_by_a_rerun_and_the_old_version_stays_readable(tmp_path) -> None:
+    lake = Lake(str(tmp_path))
+    first = lake.write_table_snapshot("ec2_inventory", DAY, inventory(ROWS))
     assert first["tables"]["ec2_inventory"]["rows"] == 2
-    assert {f["path"].split("/")[2] for f in first["tables"]["ec2_inventory"]["files"]} == {
-        "account_id=111111111111", "account_id=222222222222"}
-    lake.write_table_snapshot("ec2_inventory", day, inventory(rows[:1]))  # a re-run replaces
-    table = lake.read("ec2_inventory")
-    assert table.num_rows == 1
-    assert table.column("snapshot_date").to_pylist() == [day]
-    assert table.schema.field("tags").type == TABLES["ec2_inventory"].field("tags").type
-    # Separately published tables do not create ingest snapshots, and vice versa.
-    assert lake.snapshot_dates("ec2_inventory") == [day]
+    files = first["tables"]["ec2_inventory"]["files"]
+    assert sorted(f["path"].split("/")[-3] for f in files) == ["account_id=111111111111", "account_id=222222222222"]
+    second = lake.write_table_snapshot("ec2_inventory", DAY, inventory(ROWS[:1]))  # a rerun replaces
+    table = Lake(str(tmp_path)).read("ec2_inventory")
+    assert table.num_rows == 1 and table.column("snapshot_date").to_pylist() == [DAY]
+    assert table.schema.field("tags").type == TAGS
+    assert lake.manifest(DAY, "ec2_inventory")["run_id"] == second["run_id"]
+    old = lake.record_of_run(DAY, "ec2_inventory", first["run_id"])
+    assert lake.read("ec2_inventory", records=[old]).num_rows == 2  # time travel
+    # Tables published on their own do not create ingest days, and vice versa.
+    assert lake.snapshot_dates("ec2_inventory") == [DAY]
     assert lake.snapshot_dates("patch_compliance") == []
     assert lake.read("patch_compliance").num_rows == 0
+
+
+def test_same_rows_in_any_order_write_the_same_bytes(tmp_path) -> None:
+    lake = Lake(str(tmp_path))
+    one = lake.write_table_snapshot("ec2_inventory", DAY, inventory(ROWS))
+    two = lake.write_table_snapshot("ec2_inventory", DAY, inventory(ROWS[::-1]))
+    assert [f["sha256"] for f in one["tables"]["ec2_inventory"]["files"]] == [
+        f["sha256"] for f in two["tables"]["ec2_inventory"]["files"]]
 
 
 def test_only_contract_columns_and_known_tables(tmp_path) -> None:
     lake = Lake(str(tmp_path))
     with pytest.raises(ValueError, match="lacks contract columns"):
-        lake.write_table_snapshot("ec2_inventory", date(2026, 11, 2), inventory([("111111111111", "i-1", "x")])
-                                  .drop(["state"]))
+        lake.write_table_snapshot("ec2_inventory", DAY, inventory(ROWS).drop(["state"]))
     with pytest.raises(InputError, match="unknown lake table"):
         lake.read("nope")
     with pytest.raises(InputError):
-        lake.write_table_snapshot("ec2_inventory", date(2026, 11, 2), inventory([("12", "i-1", "x")]))
+        lake.write_table_snapshot("ec2_inventory", DAY, inventory([("12", "i-1", "x")]))
+    assert lake.snapshot_dates("ec2_inventory") == []
+    assert not list(tmp_path.rglob("*.parquet"))  # a refused write leaves no data files behind
+
+
+def test_an_s3_lake_on_the_sql_catalog_needs_its_uri(tmp_path) -> None:
+    from patch_compliance.lake import CatalogConfig
+
+    lake = Lake("s3://some-lake/lake", catalog=CatalogConfig(kind="sql"))
+    with pytest.raises(InputError, match=r"storage\.catalog_uri"):
+        lake.table("instances")
+
+
+def test_housekeeping_expires_superseded_versions_and_keeps_every_current_day(tmp_path) -> None:
+    lake = Lake(str(tmp_path))
+    first = lake.write_table_snapshot("ec2_inventory", DAY, inventory(ROWS))
+    lake.write_table_snapshot("ec2_inventory", DAY + timedelta(days=1), inventory(ROWS))
+    lake.write_table_snapshot("ec2_inventory", DAY, inventory(ROWS[:1]))  # supersedes the first version
+    superseded = [Path(lake.fs_path(f["path"])) for f in first["tables"]["ec2_inventory"]["files"]]
+    assert all(p.exists() for p in superseded)
+
+    result = housekeeping(Lake(str(tmp_path)), now=datetime.now(UTC) + timedelta(days=401),
+                          orphan_grace=timedelta(0))
+    assert result.expired_snapshots["ec2_inventory"] >= 2
+    assert not any(p.exists() for p in superseded)
+    fresh = Lake(str(tmp_path))
+    assert fresh.read("ec2_inventory", [DAY]).num_rows == 1
+    assert fresh.read("ec2_inventory", [DAY + timedelta(days=1)]).num_rows == 2  # its snapshot expired, not its rows
+    with pytest.raises(ValueError, match="Snapshot not found"):
+        fresh.table("ec2_inventory").scan(snapshot_id=first["tables"]["ec2_inventory"]["iceberg_snapshot_id"]
+                                          ).to_arrow()
+
+
+# --- Two real writers of one date ------------------------------------------------------------------
+
+def _nodes(patch_id: str, count: int = 40) -> list[sc.Node]:
+    return [sc.Node(f"i-{n:017x}", tags={"Team": "web", "Environment": "prod", "PatchGroup": "prod-linux"},
+                    items=[sc.Item(patch_id, "Missing"), sc.Item("bash.x86_64", "Installed")])
+            for n in range(1, count + 1)]
+
+
+def _race(sources: dict[str, Path], lake_uri: str, env: dict[str, str]) -> dict[str, subprocess.CompletedProcess]:
+    """Start one ``ingest`` per source at the same moment; wait for both."""
+    processes = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "patch_compliance", "ingest", "--source", str(source), "--lake", lake_uri,
+             "--date", DAY.isoformat(), "--reference-time", sc.reference_time(DAY).isoformat()],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name, source in sources.items()}
+    return {name: subprocess.CompletedProcess(p.args, p.wait(timeout=120), *p.communicate())
+            for name, p in processes.items()}
+
+
+def _check_round(lake: Lake, outcomes: dict[str, subprocess.CompletedProcess]) -> int:
+    """What a reader sees is one whole run; a loser exits 3 naming the date and the winner. Returns losses."""
+    winners = {name for name, o in outcomes.items() if o.returncode == 0}
+    losers = {name for name, o in outcomes.items() if o.returncode != 0}
+    assert winners, {name: o.stderr[-2000:] for name, o in outcomes.items()}
+    record = lake.record(DAY)
+    for name in losers:
+        error = outcomes[name].stderr.strip().splitlines()[-1]
+        assert outcomes[name].returncode == 3, outcomes[name].stderr[-2000:]
+        assert error.startswith("error: snapshot 2026-11-02") and "run 2026" in error and "Rerun" in error
+        assert "Traceback" not in outcomes[name].stderr
+    patch_ids = set(lake.read("patch_compliance", [DAY], columns=["patch_id"]).column("patch_id").to_pylist())
+    day_of = {"alpha": "alpha.x86_64", "beta": "beta.x86_64"}
+    (source,) = [name for name, patch in day_of.items() if patch in patch_ids]  # never a mix of the two
+    assert source in winners and patch_ids == {day_of[source], "bash.x86_64"}
+    assert f"(run {record.run_id})" in outcomes[source].stdout  # the record is the winner's run
+    for table in ("patch_compliance", "instances"):
+        assert lake.read(table, [DAY]).num_rows == record.rows(table) > 0
+        assert all(record.run_id in path for path in record.files(table))
+    return len(losers)
+
+
+@pytest.fixture
+def racing_sources(tmp_path) -> dict[str, Path]:
+    sources = {"alpha": tmp_path / "rds-alpha", "beta": tmp_path / "rds-beta"}
+    sc.write_rds_day(sources["alpha"], DAY, _nodes("alpha.x86_64"))
+    sc.write_rds_day(sources["beta"], DAY, _nodes("beta.x86_64"))
+    return sources
+
+
+def _env(**extra: str) -> dict[str, str]:
+    root = Path(__file__).resolve().parents[1]
+    return {**os.environ, "PYTHONPATH": f"{root / 'plugins'}{os.pathsep}{root}", **extra}
+
+
+def test_concurrent_writers_on_the_sql_catalog(tmp_path, racing_sources) -> None:
+    lake_uri = str(tmp_path / "lake")
+    losses = 0
+    for _ in range(4):
+        losses += _check_round(Lake(lake_uri), _race(racing_sources, lake_uri, _env()))
+    assert losses >= 1  # started together, the runs overlap: Iceberg refused the second writer
+    # Readers work afterwards: validation and the report see the winner's whole day.
+    from patch_compliance.quality import validate_snapshot
+
+    validate_snapshot(lake_uri, DAY)
+    manifest = build_report(lake_uri, "2026-11", None, str(tmp_path / "out"))
+    assert manifest["inputs"]["instances"][0]["run_id"] == Lake(lake_uri).record(DAY).run_id
+
+
+def test_concurrent_writers_on_the_glue_catalog(tmp_path, racing_sources, aws_env) -> None:
+    boto3.client("s3").create_bucket(Bucket="race-lake",
+                                     CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    lake_uri = "s3://race-lake/lake"
+    Lake(lake_uri).ensure_tables()  # table creation is not what races here
+    losses = 0
+    for _ in range(3):
+        losses += _check_round(Lake(lake_uri), _race(racing_sources, lake_uri, _env(**aws_env.env())))
+    assert losses >= 1
+    build_report(lake_uri, "2026-11", None, str(tmp_path / "out"))
+
+
+def test_cli_housekeeping_reports_what_it_did_and_rejects_bad_input(tmp_path, capsys) -> None:
+    from patch_compliance.cli import main
+
+    lake = Lake(str(tmp_path / "lake"))
+    lake.write_table_snapshot("ec2_inventory", DAY, inventory(ROWS))
+    lake.write_table_snapshot("ec2_inventory", DAY, inventory(ROWS[:1]))
+    assert main(["housekeeping", "--lake", lake.uri]) == 0
+    out = capsys.readouterr()
+    assert "expired 0 snapshot(s) older than 400 days, removed 0 orphan file(s)" in out.out
+    assert "ec2_inventory: expired 0 snapshot(s)" in out.err  # progress per table
+    assert main(["housekeeping", "--lake", lake.uri, "--retention-days", "0"]) == 2
+    assert "--retention-days must be at least 1" in capsys.readouterr().err

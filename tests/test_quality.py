@@ -65,21 +65,24 @@ def test_clean_snapshot_passes_and_stores_evidence(tmp_path):
     assert suites == {"patch_compliance", "instances", "instances_by_environment", "ec2_inventory",
                       "snapshot_volume", "lake_schema"}
     assert {c.severity for c in result.checks} == {"critical", "warning"}
-    evidence = json.loads((tmp_path / "lake/quality/snapshot_date=2026-11-02/results.json").read_text())
+    evidence = json.loads((tmp_path / "lake/validation/results/snapshot_date=2026-11-02/results.json").read_text())
     assert evidence["success"] is True and evidence["parameters"]["tag_coverage_min"] == 0.99
     patch_run = next(s for s in evidence["suites"] if s["suite"] == "patch_compliance")
     assert patch_run["rows"] == 90 * 12
     summary = load_summary(uri, [DAY])
     assert summary.num_rows == len(result.checks)
     assert set(summary["success"].to_pylist()) == {True}
-    index = tmp_path / "lake/quality/data_docs/index.html"
+    index = tmp_path / "lake/validation/data_docs/index.html"
     assert result.data_docs_index == str(index) and "patch_compliance" in index.read_text()
 
-    # Re-validating replaces the evidence instead of adding to it.
-    before = sorted(p.name for p in (tmp_path / "lake/quality/snapshot_date=2026-11-02").iterdir())
+    # Re-validating supersedes the day's results instead of adding to them.
+    first = Lake(uri).manifest(DAY, "quality")
+    assert first["success"] is True and first["checks"] == len(result.checks)
     validate_snapshot(uri, DAY)
-    after = sorted(p.name for p in (tmp_path / "lake/quality/snapshot_date=2026-11-02").iterdir())
-    assert before == after == ["results.json", "summary.parquet"]
+    assert load_summary(uri, [DAY]).num_rows == len(result.checks)
+    assert Lake(uri).manifest(DAY, "quality")["run_id"] != first["run_id"]
+    assert sorted(p.name for p in (tmp_path / "lake/validation/results/snapshot_date=2026-11-02").iterdir()) == [
+        "results.json"]
 
 
 def test_dropped_team_tags_fail_coverage_and_slack_names_last_known_teams(tmp_path, slack_webhook):  # noqa: F811
@@ -316,19 +319,18 @@ def test_s3_lake_on_the_local_stand_in(tmp_path, aws_env):
     assert [o["instance_id"] for o in result.offenders] == [today[7].instance_id]
     assert result.offenders[0]["team"] == hosts[7].team
     s3 = boto3.client("s3")
-    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="quality-lake", Prefix="lake/quality/")["Contents"]
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="quality-lake", Prefix="lake/validation/")["Contents"]
             if not o["Key"].endswith("/")}  # pyarrow leaves directory markers
-    assert keys == {"lake/quality/snapshot_date=2026-11-02/results.json",
-                    "lake/quality/snapshot_date=2026-11-02/summary.parquet"}
+    assert keys == {"lake/validation/results/snapshot_date=2026-11-02/results.json"}
     assert load_summary(uri, [DAY]).num_rows == len(result.checks)
     assert (tmp_path / "docs/index.html").is_file()
 
     # Without a local directory, the Data Docs of an S3 lake are published into the lake itself.
     again = validate_snapshot(uri, DAY)
-    assert again.data_docs_index == "s3://quality-lake/lake/quality/data_docs/index.html"
-    index = s3.get_object(Bucket="quality-lake", Key="lake/quality/data_docs/index.html")["Body"].read()
+    assert again.data_docs_index == "s3://quality-lake/lake/validation/data_docs/index.html"
+    index = s3.get_object(Bucket="quality-lake", Key="lake/validation/data_docs/index.html")["Body"].read()
     assert b"snapshot_date=2026-11-02" in index
-    pages = s3.list_objects_v2(Bucket="quality-lake", Prefix="lake/quality/data_docs/validations/")["Contents"]
+    pages = s3.list_objects_v2(Bucket="quality-lake", Prefix="lake/validation/data_docs/validations/")["Contents"]
     assert {p["Key"].split("/")[4] for p in pages if p["Key"].endswith(".html")} == {
         "patch_compliance", "instances", "instances_by_environment", "snapshot_volume", "lake_schema"}
 

@@ -13,6 +13,7 @@ import pytest
 
 from patch_compliance.config import sql_dir
 from patch_compliance.inputs import InputError
+from patch_compliance.lake import Lake
 from patch_compliance.report import build_report
 from tests import report_lakes as sc
 
@@ -228,10 +229,42 @@ def test_manifest_records_inputs_sql_and_outputs(report_15th, lake_dir):
     inputs = manifest["inputs"]
     assert [p["snapshot_date"] for p in inputs["patch_compliance"]] == manifest["history_snapshot_dates"]
     assert [p["snapshot_date"] for p in inputs["patch_catalog"]] == ["2026-11-01"]
-    for read in inputs["patch_compliance"]:
-        assert read["rows"] == sum(f["rows"] for f in read["files"])
-        for f in read["files"]:
-            assert hashlib.sha256((lake_dir / f["path"]).read_bytes()).hexdigest() == f["sha256"]
+    lake = Lake(str(lake_dir))
+    for table, reads in inputs.items():
+        history = {s.snapshot_id for s in lake.table(table).metadata.snapshots}
+        for read in reads:  # each day read is one day record: its run and the Iceberg snapshot of the table
+            record = lake.record_of_run(date.fromisoformat(read["snapshot_date"]), read["table_group"], read["run_id"])
+            assert read["iceberg_snapshot_id"] == record.tables[table]["iceberg_snapshot_id"] in history
+            assert read["rows"] == record.rows(table) == lake.read(table, records=[record]).num_rows
+
+
+def test_from_manifest_regenerates_the_report_exactly_after_reruns(tmp_path):
+    """A rerun of a day changes what a new report says, never what a regenerated one says."""
+    days = {date(2026, 11, 2): [sc.Node(f"i-{n:017x}", tags={"Team": "web", "Environment": "prod"},
+                                        items=[sc.Item("openssl.x86_64", "Missing")]) for n in range(1, 6)]}
+    lake = sc.land(tmp_path, days)
+    first = tmp_path / "first"
+    build_report(lake.uri, "2026-11", None, str(first))
+    # The day is rerun from a different source: every host now has the patch.
+    fixed = {date(2026, 11, 2): [sc.Node(n.instance_id, tags=n.tags, items=[sc.Item("openssl.x86_64", "Installed")])
+                                 for n in days[date(2026, 11, 2)]]}
+    sc.land(tmp_path / "rerun", fixed, lake_dir=tmp_path / "lake")
+    fresh, again = tmp_path / "fresh", tmp_path / "again"
+    build_report(lake.uri, "2026-11", None, str(fresh))
+    assert (fresh / "instance_status.csv").read_bytes() != (first / "instance_status.csv").read_bytes()
+    manifest = build_report(lake.uri, None, None, str(again), from_manifest=str(first / "manifest.json"))
+    for name in ("team_environment_summary.csv", "instance_status.csv", "missing_critical_patches.csv"):
+        assert (again / name).read_bytes() == (first / name).read_bytes(), name
+    original = json.loads((first / "manifest.json").read_text())
+    assert manifest["inputs"] == original["inputs"] and manifest["parameters"]["month"] == "2026-11"
+
+    from patch_compliance.cli import main
+
+    assert main(["report", "--lake", lake.uri, "--from-manifest", str(first / "manifest.json"),
+                 "--out", str(tmp_path / "cli")]) == 0
+    assert (tmp_path / "cli" / "instance_status.csv").read_bytes() == (first / "instance_status.csv").read_bytes()
+    assert main(["report", "--lake", lake.uri, "--from-manifest", str(tmp_path / "absent.json"),
+                 "--out", str(tmp_path / "cli")]) == 2
 
 
 def test_html_is_self_contained_with_chart_and_methodology(report_15th):

@@ -1,7 +1,8 @@
 """Command line: ``python -m patch_compliance <command>`` (the same code the DAGs run).
 
 Each command validates its arguments, prints progress on stderr and a summary on stdout, and
-exits 0 on success, 1 when the data fails a check, 2 on bad input.
+exits 0 on success, 1 when the data fails a check, 2 on bad input, 3 when another run published the
+same day first (nothing of this run was published).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _add_ingest_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("ingest", help="snapshot Resource Data Sync JSON into the Parquet lake")
+    parser = sub.add_parser("ingest", help="snapshot Resource Data Sync JSON into the Iceberg lake")
     parser.add_argument("--source", required=True, help="RDS sync prefix: s3://bucket/prefix or a local directory")
     parser.add_argument("--lake", required=True, help="lake root: s3://bucket/prefix or a local directory")
     parser.add_argument("--date", required=True, help="snapshot date, YYYY-MM-DD")
@@ -90,7 +91,7 @@ def _add_validate_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--date", required=True, help="snapshot date, YYYY-MM-DD")
     parser.add_argument("--reference-time", help="freshness reference (ISO-8601); default: the snapshot's")
     parser.add_argument("--data-docs-dir", help="local directory for the GX Data Docs site "
-                                                "(default: <lake>/quality/data_docs)")
+                                                "(default: <lake>/validation/data_docs)")
     parser.add_argument("--slack-conn-id", help="post an alert through this Airflow Slack webhook connection "
                                                 "when a check fails")
     _add_common(parser)
@@ -146,9 +147,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     engine, athena = query_settings(settings, args.engine)
+    if not args.month and not args.from_manifest:
+        raise InputError("report needs --month YYYY-MM, or --from-manifest FILE to regenerate an earlier report")
     manifest = build_report(args.lake, args.month, args.as_of, args.out, settings=settings, engine=engine,
-                            endpoint_url=args.endpoint_url, athena=athena)
-    print(f"report {args.month} on snapshot {manifest['report_snapshot_date']} "
+                            endpoint_url=args.endpoint_url, athena=athena, from_manifest=args.from_manifest)
+    print(f"report {manifest['parameters']['month']} on snapshot {manifest['report_snapshot_date']} "
           f"({len(manifest['trend_snapshot_dates'])} snapshot(s) in the month, engine {engine}) written to {args.out}")
     for name, entry in manifest["outputs"].items():
         print(f"  {name:<32} {entry['bytes']:>10,} bytes")
@@ -161,7 +164,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _add_report_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("report", help="monthly compliance report: CSVs, HTML, manifest")
     parser.add_argument("--lake", required=True, help="lake root: s3://bucket/prefix or a local directory")
-    parser.add_argument("--month", required=True, help="report month, YYYY-MM")
+    parser.add_argument("--month", help="report month, YYYY-MM")
+    parser.add_argument("--from-manifest", help="regenerate exactly the report this manifest.json describes "
+                                                "(the same lake snapshots and thresholds)")
     parser.add_argument("--as-of", help="use the latest snapshot of the month on or before this date (YYYY-MM-DD)")
     parser.add_argument("--out", required=True, help="output directory: local path or s3://bucket/prefix")
     parser.add_argument("--engine", choices=("duckdb", "athena"), help="query engine (default: config query.engine)")
@@ -194,6 +199,38 @@ def _add_evidence_parser(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_cmd_evidence)
 
 
+def _cmd_housekeeping(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from patch_compliance.config import load_settings
+    from patch_compliance.lake import CatalogConfig, Lake, housekeeping
+
+    settings = load_settings(args.config)
+    catalog = CatalogConfig.from_settings(settings)
+    if args.retention_days is not None:
+        if args.retention_days < 1:
+            raise InputError(f"--retention-days must be at least 1, got {args.retention_days}")
+        catalog = CatalogConfig(catalog.kind, catalog.uri, catalog.database, catalog.region, args.retention_days)
+    if args.orphan_grace_hours < 0:
+        raise InputError(f"--orphan-grace-hours must not be negative, got {args.orphan_grace_hours}")
+    lake = Lake(args.lake, args.endpoint_url, catalog=catalog)
+    result = housekeeping(lake, orphan_grace=timedelta(hours=args.orphan_grace_hours), progress=_progress)
+    print(f"housekeeping of {lake.uri}: expired {sum(result.expired_snapshots.values())} snapshot(s) older than "
+          f"{catalog.retention_days} days, removed {sum(result.orphan_files_removed.values())} orphan file(s)")
+    return 0
+
+
+def _add_housekeeping_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("housekeeping", help="expire old Iceberg snapshots and remove orphan files")
+    parser.add_argument("--lake", required=True, help="lake root: s3://bucket/prefix or a local directory")
+    parser.add_argument("--retention-days", type=int, help="keep snapshots this long (default: "
+                                                           "storage.retention_days, 400)")
+    parser.add_argument("--orphan-grace-hours", type=float, default=72.0,
+                        help="only remove unreferenced files older than this (default 72: in-flight writers)")
+    _add_common(parser)
+    parser.set_defaults(func=_cmd_housekeeping)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m patch_compliance", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -202,14 +239,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_policy_parser(sub)
     _add_report_parser(sub)
     _add_evidence_parser(sub)
+    _add_housekeeping_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.func
+    from patch_compliance.lake import ConcurrentWriteError
+
     try:
         return handler(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ConcurrentWriteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3

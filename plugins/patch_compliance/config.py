@@ -82,6 +82,10 @@ class StorageSettings:
     sync_uri: str = "s3://patch-rds-sync/rds"
     lake_uri: str = "s3://patch-compliance-lake/lake"
     reports_uri: str = "s3://patch-compliance-reports/reports"
+    catalog: str = "sql"  # the lake's Iceberg catalog: sql | glue (a local lake always keeps SQLite beside it)
+    catalog_uri: str = ""  # SQLAlchemy URI of the sql catalog (needed for an s3:// lake)
+    catalog_database: str = "patch_compliance"  # Glue database / catalog namespace of the lake tables
+    retention_days: int = 400  # Iceberg snapshots older than this are expired by housekeeping
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,34 @@ def _location(value: Any, where: str) -> str:
     return parse_location(_string(value, where), f"config {where}").uri
 
 
+def _choice(*allowed: str):
+    def convert(value: Any, where: str) -> str:
+        if value not in allowed:
+            raise InputError(f"config {where}: expected one of {list(allowed)}, got {value!r}")
+        return value
+    return convert
+
+
+def _pattern(regex: str, example: str):
+    import re
+
+    compiled = re.compile(regex)
+
+    def convert(value: Any, where: str) -> str:
+        if not isinstance(value, str) or not compiled.fullmatch(value):
+            raise InputError(f"config {where}: expected {example}, got {value!r}")
+        return value
+    return convert
+
+
+def _integer(minimum: int, maximum: int):
+    def convert(value: Any, where: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise InputError(f"config {where}: expected a whole number in [{minimum}, {maximum}], got {value!r}")
+        return value
+    return convert
+
+
 def _accounts(raw: Any) -> tuple[Account, ...]:
     if raw is None:
         return ()
@@ -181,8 +213,14 @@ def parse_settings(raw: dict[str, Any]) -> Settings:
     return Settings(
         aws=_section(raw, "aws", AwsSettings, {"connection_id": _string, "region": _string}),
         accounts=_accounts(raw.get("accounts")),
-        storage=_section(raw, "storage", StorageSettings, dict.fromkeys(StorageSettings.__dataclass_fields__,
-                                                                        _location)),
+        storage=_section(raw, "storage", StorageSettings, {
+            **dict.fromkeys(("sync_uri", "lake_uri", "reports_uri"), _location),
+            "catalog": _choice("sql", "glue"),
+            "catalog_uri": _pattern(r"(sqlite|postgresql(\+\w+)?|mysql(\+\w+)?)://.*",
+                                    "a SQLAlchemy URI such as postgresql+psycopg2://user@host/db"),
+            "catalog_database": _pattern(r"[a-z_][a-z0-9_]{0,254}", "a Glue database name (a-z, 0-9, _)"),
+            "retention_days": _integer(1, 3650),
+        }),
         scan=_section(raw, "scan", ScanSettings, {
             "target_tag_key": _string,
             "target_tag_values": _as_tuple,

@@ -1,10 +1,11 @@
-"""Resource Data Sync JSON -> one day's snapshot in the Parquet lake.
+"""Resource Data Sync JSON -> one day's snapshot in the Iceberg lake.
 
 Per account/Region (so memory is bounded by the largest one, not the day): read the node objects
 concurrently, parse each type's JSON Lines with pyarrow's multi-threaded reader (one buffer per
-type), type, join and classify them in DuckDB (``sql/ingest/``), and write Parquet aside. The
-snapshot is published by one manifest write at the end, so a failure anywhere leaves the previous
-snapshot of that date untouched. Lines that cannot be parsed are kept verbatim in ``quarantine``.
+type), type, join and classify them in DuckDB (``sql/ingest/``), and write Parquet data files aside.
+The day is published at the end by the lake's ``DayWriter`` (one Iceberg commit per table, then the
+day record), so a failure anywhere leaves the previous snapshot of that date untouched. Lines that
+cannot be parsed are kept verbatim in ``quarantine``.
 """
 
 from __future__ import annotations
@@ -20,18 +21,17 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from patch_compliance import rds
 from patch_compliance.config import Settings, load_settings, load_sql
 from patch_compliance.inputs import InputError
-from patch_compliance.lake import TABLES, Lake, sha256
+from patch_compliance.lake import SPECS, Lake, sha256
 from patch_compliance.storage import open_location, read_many
 
 Progress = Callable[[str], None]
 STATUSES = ("COMPLIANT", "NON_COMPLIANT", "STALE", "NO_DATA")
-QUARANTINE_SCHEMA = TABLES["quarantine"]
+QUARANTINE_SCHEMA = SPECS["quarantine"].row_schema
 
 
 class SourceError(InputError):
@@ -231,7 +231,7 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     source, source_fs = open_location(source_uri, endpoint_url, "source")
-    lake = Lake(lake_uri, endpoint_url)
+    lake = Lake(lake_uri, endpoint_url, settings)
     listing = rds.list_source(source_fs, source.fs_path)
     if listing.object_count == 0:
         hint = f"; found {len(listing.skipped_keys)} other keys, e.g. {listing.skipped_keys[:3]}" \
@@ -243,7 +243,7 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
     say(f"source {source.uri}: {listing.object_count} objects ({listing.total_bytes / 1e6:.1f} MB) in "
         f"{len(listing.groups)} account/Region groups; {len(listing.skipped_keys)} non-node keys skipped")
 
-    writer = lake.snapshot_writer(snapshot_date)
+    writer = lake.day_writer(snapshot_date)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.register("tag_roles", _tag_roles(settings))
@@ -267,11 +267,12 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
                 digests.update(zip((o.path for o in objects), group_digests, strict=True))
                 result = process_group(con, account_id, region, objects, batches)
                 del batches
-                writes.append(background.submit(writer.write, "patch_compliance", account_id, region,
-                                                result.patch_compliance))
+                writes.append(background.submit(writer.write, "patch_compliance", result.patch_compliance,
+                                                account_id=account_id, region=region))
                 if result.quarantine:
-                    writes.append(background.submit(writer.write, "quarantine", account_id, region,
-                                                    pa.Table.from_pylist(result.quarantine, schema=QUARANTINE_SCHEMA)))
+                    rows = pa.Table.from_pylist(result.quarantine, schema=QUARANTINE_SCHEMA)
+                    writes.append(background.submit(writer.write, "quarantine", rows,
+                                                    account_id=account_id, region=region))
                 instances_parts.append(result.instances)
                 quarantine += result.quarantine
                 total_lines += result.lines
@@ -298,16 +299,13 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
         reference_time = reference_time.astimezone(UTC)
         instances = _classify(con, pa.concat_tables(instances_parts), reference_time,
                               settings.ingest.freshness_hours)
-        for (account_id, region) in listing.groups:
-            mask = pc.and_(pc.equal(instances["account_id"], account_id),
-                                   pc.equal(instances["region"], region))
-            writer.write("instances", account_id, region, instances.filter(mask))
+        writer.write("instances", instances)
 
         status_counts = dict.fromkeys(STATUSES, 0)
         population = instances.filter(instances["in_population"])
         for status in population["compliance_status"].to_pylist():
             status_counts[status] += 1
-        manifest = writer.commit({
+        record = writer.commit({
             "source": {"uri": source.uri, "objects": listing.object_count, "bytes": listing.total_bytes,
                        "skipped_keys": len(listing.skipped_keys), "other_types": listing.other_types,
                        "objects_sha256": _sources_digest(digests)},
@@ -326,6 +324,6 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
         raise
     finally:
         con.close()
-    say(f"committed snapshot {snapshot_date} to {lake.uri}: {instances.num_rows} instances, {items} patch items, "
-        f"{len(quarantine)} quarantined lines in {time.perf_counter() - started:.2f} s")
-    return manifest
+    say(f"committed snapshot {snapshot_date} to {lake.uri} (run {record.run_id}): {instances.num_rows} instances, "
+        f"{items} patch items, {len(quarantine)} quarantined lines in {time.perf_counter() - started:.2f} s")
+    return record.as_manifest()

@@ -15,10 +15,10 @@ from typing import Any
 import pyarrow as pa
 
 from patch_compliance.config import Settings
-from patch_compliance.lake import TABLES, Lake
+from patch_compliance.lake import SPECS, Lake
 from patch_compliance.scan import ScanTarget, account_hook
 
-INVENTORY_SCHEMA = pa.schema([*TABLES["ec2_inventory"], ("account_id", pa.string()), ("region", pa.string())])
+INVENTORY_SCHEMA = SPECS["ec2_inventory"].undated_schema
 
 
 def _first_tag(tags: dict[str, str], keys: Iterable[str]) -> str | None:
@@ -70,6 +70,6 @@ def snapshot_inventory(settings: Settings, targets: list[dict[str, str]], snapsh
     """Describe every target and publish the day's ``ec2_inventory`` snapshot; return its manifest."""
     rows = [row for target in targets for row in describe_target(settings, target)]
     table = pa.Table.from_pylist(rows, schema=INVENTORY_SCHEMA)
-    lake = Lake(lake_uri or settings.storage.lake_uri, endpoint_url)
+    lake = Lake(lake_uri or settings.storage.lake_uri, endpoint_url, settings)
     return lake.write_table_snapshot("ec2_inventory", snapshot_date, table,
                                      {"targets": [ScanTarget(**t).label for t in targets]})

@@ -1,26 +1,39 @@
-"""The Parquet lake: table schemas, atomic snapshot publishing, and manifest-driven reads.
+"""The lake: Apache Iceberg tables (format v2) through pyiceberg, and the day record that makes a day whole.
 
-Layout: ``<lake>/<table>/snapshot_date=YYYY-MM-DD/account_id=…/region=…/part-<run>-<n>.parquet``
-(Hive partitions, zstd). The partition columns live only in the path, as Athena requires.
+Every table is declared once here (``SPECS``: schema, identity partitions, sort order) and lives in
+an Iceberg catalog: a SQL catalog (SQLite beside a local lake, or any SQLAlchemy URI) or the AWS
+Glue Data Catalog, whose tables Athena queries as they are.
 
-A snapshot is committed by its manifest: data files are written under a run id, then the manifest
-(``_manifests/snapshot_date=…json`` for the ingest tables, ``_manifests/<table>/snapshot_date=…json``
-for tables published on their own) is written in one atomic PUT/rename, and only then are files of
-earlier runs of that date deleted. Readers here list files from the manifest, so a crash before the
-commit leaves the previous snapshot exactly as it was and a re-run replaces, never duplicates.
+Iceberg commits one table at a time, so a day is published in two steps (``DayWriter``):
+
+1. each table of the day's *group* (``GROUPS``) is replaced for that ``snapshot_date`` in one
+   Iceberg transaction (delete the date, add the new files), validated against every commit made
+   since the run began: a concurrent writer of the same date is refused by Iceberg itself;
+2. one row is added to the ``snapshots`` table, by compare-and-swap: the run id, the Iceberg
+   snapshot id and data files of every table written, and the run's facts (source digest,
+   quarantine counts, reference time, code version).
+
+Readers resolve a date through ``snapshots`` (the newest row of the date and group) and read the
+files that row lists, i.e. each table at the recorded snapshot id: never a half-written day, never
+a mix of two runs. A rerun adds a newer row; the older version stays readable by time travel until
+retention expires it (``housekeeping``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
-import re
+import random
+import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,23 +41,55 @@ import pyarrow.parquet as pq
 
 from patch_compliance import __version__
 from patch_compliance.inputs import InputError, Location, validate_account_id, validate_region
-from patch_compliance.storage import delete_files, list_files, open_location, read_bytes, write_bytes
+from patch_compliance.storage import delete_files, list_files, open_location, s3_endpoint, write_bytes
 
-if TYPE_CHECKING:  # pyarrow.dataset pulls in pandas: import it only where datasets are read
-    import pyarrow.dataset as ds
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table
+
+    from patch_compliance.config import Settings, StorageSettings
 
 TS = pa.timestamp("us", tz="UTC")
 TAGS = pa.map_(pa.string(), pa.string())
 COUNT = pa.int64()
-
-PARTITIONING = pa.schema([("snapshot_date", pa.date32()), ("account_id", pa.string()), ("region", pa.string())])
-
+SNAPSHOT_DATE = ("snapshot_date", pa.date32())
+ACCOUNT_REGION = [("account_id", pa.string()), ("region", pa.string())]
 _TAG_COLUMNS = [("team", pa.string()), ("environment", pa.string()), ("patch_group", pa.string()),
                 ("tags", TAGS)]
+RUN_ID_PROPERTY = "patch-compliance.run-id"
+DATE_PROPERTY = "patch-compliance.snapshot-date"
 
-TABLES: dict[str, pa.Schema] = {
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One lake table: its contract schema, identity partition columns and sort order."""
+
+    name: str
+    schema: pa.Schema
+    partition_by: tuple[str, ...]
+    sort_by: tuple[str, ...]
+
+    @property
+    def row_schema(self) -> pa.Schema:
+        """The columns a writer is given (partition values come from the writer)."""
+        return pa.schema([f for f in self.schema if f.name not in self.partition_by])
+
+    @property
+    def undated_schema(self) -> pa.Schema:
+        """The columns of rows that carry their own account and Region (the writer adds the date)."""
+        return pa.schema([f for f in self.schema if f.name != "snapshot_date"])
+
+
+def _spec(name: str, columns: list[tuple[str, pa.DataType]], sort_by: tuple[str, ...],
+          by_account: bool = True) -> TableSpec:
+    partition = [SNAPSHOT_DATE, *(ACCOUNT_REGION if by_account else [])]
+    return TableSpec(name, pa.schema([*partition, *columns]), tuple(n for n, _ in partition),
+                     tuple(n for n, _ in partition) + sort_by)
+
+
+SPECS: dict[str, TableSpec] = {spec.name: spec for spec in (
     # One row per (snapshot, instance, patch item) of compliance type Patch.
-    "patch_compliance": pa.schema([
+    _spec("patch_compliance", [
         ("instance_id", pa.string()), ("resource_type", pa.string()),
         ("capture_time", TS), ("execution_id", pa.string()), ("execution_type", pa.string()),
         ("execution_time", TS), ("patch_id", pa.string()), ("title", pa.string()),
@@ -55,9 +100,10 @@ TABLES: dict[str, pa.Schema] = {
         ("cve_ids", pa.list_(pa.string())),
         *_TAG_COLUMNS,
         ("platform_type", pa.string()), ("platform_name", pa.string()),
-    ]),
+    ], ("instance_id", "patch_id", "title", "patch_state", "status", "capture_time", "installed_time",
+        "baseline_id", "execution_id")),
     # One row per (snapshot, node) seen in any RDS type, Terminated included (in_population false).
-    "instances": pa.schema([
+    _spec("instances", [
         ("instance_id", pa.string()), ("resource_type", pa.string()), ("computer_name", pa.string()),
         ("ip_address", pa.string()), ("platform_type", pa.string()), ("platform_name", pa.string()),
         ("platform_version", pa.string()), ("agent_type", pa.string()), ("agent_version", pa.string()),
@@ -75,25 +121,25 @@ TABLES: dict[str, pa.Schema] = {
         ("patch_items", COUNT), ("non_compliant_items", COUNT),
         ("summary_status", pa.string()), ("compliance_status", pa.string()),
         ("is_stale", pa.bool_()), ("in_population", pa.bool_()), ("reference_time", TS),
-    ]),
+    ], ("instance_id",)),
     # Lines that could not be ingested, kept verbatim so nothing is lost.
-    "quarantine": pa.schema([
+    _spec("quarantine", [
         ("source_key", pa.string()), ("rds_type", pa.string()), ("line_number", COUNT),
         ("error", pa.string()), ("raw_line", pa.string()),
-    ]),
+    ], ("source_key", "line_number", "error")),
     # Every EC2 instance of an account/Region, managed or not (coverage, UNMANAGED).
-    "ec2_inventory": pa.schema([
+    _spec("ec2_inventory", [
         ("instance_id", pa.string()), ("state", pa.string()), ("platform", pa.string()),
         ("launch_time", TS), *_TAG_COLUMNS, ("name", pa.string()), ("captured_at", TS),
-    ]),
+    ], ("instance_id",)),
     # Patch release dates and CVEs where a catalog is known (SSM DescribeAvailablePatches or a vendor feed).
-    "patch_catalog": pa.schema([
+    _spec("patch_catalog", [
         ("patch_id", pa.string()), ("title", pa.string()), ("product", pa.string()),
         ("classification", pa.string()), ("severity", pa.string()), ("release_date", pa.date32()),
         ("cve_ids", pa.list_(pa.string())), ("source", pa.string()),
-    ]),
+    ], ("patch_id", "product", "title")),
     # Patch baselines in force per account/Region, and their drift from the declared policy.
-    "baselines": pa.schema([
+    _spec("baselines", [
         ("baseline_id", pa.string()), ("name", pa.string()), ("operating_system", pa.string()),
         ("patch_groups", pa.list_(pa.string())), ("is_default", pa.bool_()),
         ("approval_rules", pa.string()),  # JSON, as SSM returns it
@@ -101,15 +147,48 @@ TABLES: dict[str, pa.Schema] = {
         ("rejected_patches_action", pa.string()), ("declared_name", pa.string()),
         ("drift", pa.string()),  # in_sync | drifted | undeclared | missing
         ("drift_details", pa.string()), ("captured_at", TS),
-    ]),
-}
+    ], ("baseline_id", "name")),
+    # Data-quality results per day: one row per expectation (the verdict is in the day record).
+    _spec("quality", [
+        ("reference_time", TS), ("suite", pa.string()), ("expectation_type", pa.string()),
+        ("column", pa.string()), ("check", pa.string()), ("severity", pa.string()), ("success", pa.bool_()),
+        ("description", pa.string()), ("observed", pa.string()), ("expected", pa.string()),
+        ("unexpected_count", COUNT), ("element_count", COUNT),
+    ], ("suite", "check", "column", "expectation_type"), by_account=False),
+)}
+TABLES: dict[str, pa.Schema] = {name: spec.schema for name, spec in SPECS.items()}
 
+# Tables published together: a day of a group is one row of the ``snapshots`` table.
 INGEST_TABLES = ("patch_compliance", "instances", "quarantine")
-SNAPSHOT_DIR_RE = re.compile(r"snapshot_date=(\d{4}-\d{2}-\d{2})")
+GROUPS: dict[str, tuple[str, ...]] = {
+    "ingest": INGEST_TABLES,
+    **{name: (name,) for name in ("ec2_inventory", "patch_catalog", "baselines", "quality")},
+}
+GROUP_OF = {table: group for group, tables in GROUPS.items() for table in tables}
+
+DATA_FILE = pa.struct([("path", pa.string()), ("rows", COUNT), ("bytes", COUNT), ("sha256", pa.string())])
+TABLE_VERSION = pa.struct([("table_name", pa.string()), ("iceberg_snapshot_id", COUNT), ("rows", COUNT),
+                           ("files", pa.list_(DATA_FILE))])
+# The day record: one row per committed (date, group) run; newer rows supersede older ones.
+SNAPSHOTS_SCHEMA = pa.schema([
+    ("sequence", COUNT), SNAPSHOT_DATE, ("table_group", pa.string()), ("run_id", pa.string()), ("committed_at", TS),
+    ("code_version", pa.string()), ("reference_time", TS), ("source_uri", pa.string()),
+    ("source_objects", COUNT), ("source_sha256", pa.string()), ("quarantined_lines", COUNT),
+    ("tables", pa.list_(TABLE_VERSION)), ("details", pa.string()),
+])
+SNAPSHOTS = "snapshots"
+
+
+class ConcurrentWriteError(RuntimeError):
+    """Another run published the same date (and group) while this one was writing; this run lost."""
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -120,175 +199,528 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return table.select(schema.names).cast(schema)
 
 
-@dataclass
-class SnapshotWriter:
-    """Writes one snapshot's files under a run id; nothing is visible until ``commit``."""
+def _parquet(table: pa.Table) -> bytes:
+    """Fixed writer settings, so the same rows always give the same bytes (and checksum)."""
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd", compression_level=1, row_group_size=256_000,
+                   use_dictionary=True, write_statistics=True)
+    return buffer.getvalue()
 
-    lake: Lake
+
+@dataclass(frozen=True)
+class DayRecord:
+    """One row of ``snapshots``: what a run committed for a date and group."""
+
     snapshot_date: date
-    tables: tuple[str, ...]
-    manifest_path: str
-    run_id: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}")
-    files: dict[str, list[dict[str, object]]] = field(default_factory=dict)
-    _sequence: int = 0
+    table_group: str
+    run_id: str
+    committed_at: datetime
+    code_version: str
+    tables: dict[str, dict[str, Any]]  # table -> {iceberg_snapshot_id, rows, files: [{path, rows, bytes, sha256}]}
+    details: dict[str, Any]
+    reference_time: datetime | None = None
+    sequence: int = 0
 
-    def write(self, table_name: str, account_id: str, region: str, table: pa.Table) -> None:
-        if table_name not in self.tables:
-            raise ValueError(f"{table_name!r} is not one of this snapshot's tables {self.tables}")
-        if table.num_rows == 0:
-            return
-        validate_account_id(account_id)
-        validate_region(region)
-        table = conform(table, TABLES[table_name])
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression="zstd", compression_level=1, row_group_size=256_000)
-        data = buffer.getvalue()
-        self._sequence += 1
-        relative = (f"{table_name}/snapshot_date={self.snapshot_date.isoformat()}/account_id={account_id}"
-                    f"/region={region}/part-{self.run_id}-{self._sequence:05d}.parquet")
-        write_bytes(self.lake.fs, self.lake.location.join(relative), data)
-        self.files.setdefault(table_name, []).append(
-            {"path": relative, "rows": table.num_rows, "bytes": len(data), "sha256": sha256(data)})
-
-    def commit(self, details: dict[str, object]) -> dict[str, object]:
-        """Publish the snapshot atomically, then remove files of any earlier run of the date."""
-        manifest = {
-            "snapshot_date": self.snapshot_date.isoformat(),
-            "run_id": self.run_id,
-            "committed_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "code_version": __version__,
-            "tables": {name: {"rows": sum(int(f["rows"]) for f in self.files.get(name, [])),
-                              "files": self.files.get(name, [])} for name in self.tables},
-            **details,
+    def as_manifest(self) -> dict[str, Any]:
+        """The record as the JSON-able mapping the CLI prints and the report's manifest keeps."""
+        return {
+            "snapshot_date": self.snapshot_date.isoformat(), "table_group": self.table_group,
+            "run_id": self.run_id, "committed_at": _iso(self.committed_at), "code_version": self.code_version,
+            "tables": self.tables, **self.details,
         }
-        write_bytes(self.lake.fs, self.manifest_path, json.dumps(manifest, indent=2, sort_keys=True).encode())
-        keep = {f["path"] for files in self.files.values() for f in files}
-        for name in self.tables:
-            prefix = f"{name}/snapshot_date={self.snapshot_date.isoformat()}"
-            stale = [info.path for info in list_files(self.lake.fs, self.lake.location.join(prefix))
-                     if self.lake.relative(info.path) not in keep]
-            delete_files(self.lake.fs, stale)
-        return manifest
 
-    def abort(self) -> None:
-        """Best-effort removal of this run's uncommitted files (readers never see them anyway)."""
-        delete_files(self.lake.fs, [self.lake.location.join(f["path"]) for files in self.files.values()
-                                    for f in files])
-        self.files.clear()
+    def files(self, table: str) -> list[str]:
+        return [f["path"] for f in self.tables.get(table, {}).get("files", [])]
+
+    def rows(self, table: str) -> int:
+        return int(self.tables.get(table, {}).get("rows", 0))
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z") if moment else None
+
+
+def _record_row(record: DayRecord) -> dict[str, Any]:
+    details = record.details
+    source = details.get("source") if isinstance(details.get("source"), dict) else {}
+    return {
+        "sequence": record.sequence,
+        "snapshot_date": record.snapshot_date, "table_group": record.table_group, "run_id": record.run_id,
+        "committed_at": record.committed_at, "code_version": record.code_version,
+        "reference_time": record.reference_time, "source_uri": source.get("uri"),
+        "source_objects": source.get("objects"), "source_sha256": source.get("objects_sha256"),
+        "quarantined_lines": details.get("quarantined_lines"),
+        "tables": [{"table_name": name, **info} for name, info in record.tables.items()],
+        "details": json.dumps(details, sort_keys=True, default=str),
+    }
+
+
+def _record_from_row(row: dict[str, Any]) -> DayRecord:
+    tables = {t["table_name"]: {"iceberg_snapshot_id": t["iceberg_snapshot_id"], "rows": t["rows"],
+                                "files": t["files"]} for t in row["tables"]}
+    return DayRecord(row["snapshot_date"], row["table_group"], row["run_id"], row["committed_at"],
+                     row["code_version"], tables, json.loads(row["details"] or "{}"), row["reference_time"],
+                     row["sequence"])
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    """Where the lake's Iceberg catalog is (from ``storage`` in fleet.yaml)."""
+
+    kind: str = "sql"  # sql | glue
+    uri: str = ""  # SQLAlchemy URI of a SQL catalog; default: SQLite beside a local lake
+    database: str = "patch_compliance"  # the Glue database / SQL catalog namespace
+    region: str = "eu-west-1"
+    retention_days: int = 400
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CatalogConfig:
+        storage: StorageSettings = settings.storage
+        return cls(storage.catalog, storage.catalog_uri, storage.catalog_database, settings.aws.region,
+                   int(storage.retention_days))
 
 
 class Lake:
-    """A lake at a local path or ``s3://bucket/prefix``."""
+    """The lake at a local path or ``s3://bucket/prefix``, its Iceberg catalog and its day records."""
 
-    def __init__(self, uri: str, endpoint_url: str | None = None) -> None:
+    def __init__(self, uri: str, endpoint_url: str | None = None, settings: Settings | None = None,
+                 catalog: CatalogConfig | None = None) -> None:
         self.location: Location
         self.location, self.fs = open_location(uri, endpoint_url, "lake")
+        if catalog is None:
+            from patch_compliance.config import load_settings
+
+            catalog = CatalogConfig.from_settings(settings or load_settings())
+        self.config = catalog
+        self.endpoint_url = s3_endpoint(endpoint_url) if self.location.scheme == "s3" else None
+        self._tables: dict[str, Table] = {}
+        self._records: list[DayRecord] | None = None
 
     @property
     def uri(self) -> str:
         return self.location.uri
 
-    def relative(self, fs_path: str) -> str:
-        return fs_path[len(self.location.fs_path) + 1:]
+    # --- catalog and tables ---------------------------------------------------------------------
 
-    def manifest_path(self, snapshot_date: date, table: str | None = None) -> str:
-        name = f"snapshot_date={snapshot_date.isoformat()}.json"
-        return self.location.join("_manifests", table, name) if table else self.location.join("_manifests", name)
+    def table_uri(self, table: str) -> str:
+        return self.file_uri(self.location.join(table))
 
-    def snapshot_writer(self, snapshot_date: date, table: str | None = None) -> SnapshotWriter:
-        """A writer for the ingest tables (``table=None``) or for one separately published table."""
-        if table is not None and table not in TABLES:
-            raise ValueError(f"unknown lake table {table!r}")
-        tables = (table,) if table else INGEST_TABLES
-        return SnapshotWriter(self, snapshot_date, tables, self.manifest_path(snapshot_date, table))
+    def file_uri(self, fs_path: str) -> str:
+        return ("s3://" if self.location.scheme == "s3" else "file://") + fs_path
 
-    def write_table_snapshot(self, table_name: str, snapshot_date: date, table: pa.Table,
-                             details: dict[str, object] | None = None) -> dict[str, object]:
-        """Publish a whole table snapshot (rows carry ``account_id`` and ``region`` columns)."""
-        writer = self.snapshot_writer(snapshot_date, table_name)
-        for (account_id, region), part in _split_by_partition(table):
-            writer.write(table_name, account_id, region, part)
-        return writer.commit(details or {})
+    def fs_path(self, uri: str) -> str:
+        """A file URI of this lake as its pyarrow filesystem names it."""
+        for scheme in ("s3://", "file://"):
+            if uri.startswith(scheme):
+                return uri[len(scheme):]
+        return uri
 
-    def _manifest_group(self, table: str) -> str | None:
-        return None if table in INGEST_TABLES else table
+    def relative(self, path: str) -> str:
+        return self.fs_path(path)[len(self.location.fs_path) + 1:]
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """The Iceberg catalog: a local lake keeps its SQLite catalog beside it, an S3 lake uses config."""
+        io_props: dict[str, str] = {}
+        if self.location.scheme == "s3":
+            io_props["s3.region"] = self.config.region
+            if self.endpoint_url:
+                io_props["s3.endpoint"] = self.endpoint_url
+        if self.location.scheme == "file" or self.config.kind == "sql":
+            from pyiceberg.catalog.sql import SqlCatalog
+
+            uri = self.config.uri
+            if self.location.scheme == "file" and not uri:
+                self.fs.create_dir(self.location.fs_path, recursive=True)
+                uri = f"sqlite:///{self.location.join('catalog.db')}"
+            if not uri:
+                raise InputError(f"lake {self.uri}: an s3:// lake with the sql catalog needs storage.catalog_uri "
+                                 "(e.g. postgresql+psycopg2://user@host/db), or set storage.catalog: glue")
+            return SqlCatalog("lake", uri=uri, warehouse=self.file_uri(self.location.fs_path), **io_props)
+        from pyiceberg.catalog.glue import GlueCatalog
+
+        glue = {"glue.region": self.config.region, "warehouse": self.uri}
+        if self.endpoint_url:
+            glue["glue.endpoint"] = self.endpoint_url
+        return GlueCatalog("lake", **glue, **io_props)
+
+    def identifier(self, table: str) -> tuple[str, str]:
+        return (self.config.database, table)
+
+    def table(self, name: str, refresh: bool = False) -> Table:
+        """Load one lake table, creating it on first use (writers only call this; readers ask ``exists``)."""
+        if name not in SPECS and name != SNAPSHOTS:
+            raise InputError(f"unknown lake table {name!r}; known: {sorted(SPECS)}")
+        if name in self._tables and not refresh:
+            return self._tables[name]
+        loaded = self._load(name) or self._create(name)
+        self._tables[name] = loaded
+        return loaded
+
+    def _load(self, name: str) -> Table | None:
+        from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
+        try:
+            return self.catalog.load_table(self.identifier(name))
+        except (NoSuchTableError, NoSuchNamespaceError):
+            return None
+
+    def _create(self, name: str) -> Table:
+        from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
+        from pyiceberg.transforms import IdentityTransform
+
+        with contextlib.suppress(NamespaceAlreadyExistsError):  # created by a concurrent first run
+            self.catalog.create_namespace_if_not_exists(self.config.database)
+        schema = SNAPSHOTS_SCHEMA if name == SNAPSHOTS else SPECS[name].schema
+        properties = {
+            "format-version": "2",
+            "write.metadata.delete-after-commit.enabled": "true",
+            "write.metadata.previous-versions-max": "20",
+            "history.expire.max-snapshot-age-ms": str(self.config.retention_days * 86_400_000),
+            # The day record is a compare-and-swap: a lost race is decided here, not retried blindly.
+            "commit.retry.num-retries": "0" if name == SNAPSHOTS else "4",
+        }
+        try:
+            transaction = self.catalog.create_table_transaction(
+                self.identifier(name), schema=schema, location=self.table_uri(name), properties=properties)
+            if name in SPECS:
+                with transaction.update_spec() as spec:
+                    for column in SPECS[name].partition_by:
+                        spec.add_identity(column)
+                with transaction.update_sort_order() as order:
+                    for column in SPECS[name].sort_by:
+                        order.asc(column, IdentityTransform())
+            transaction.commit_transaction()
+        except TableAlreadyExistsError:  # created by a concurrent first run
+            pass
+        return self.catalog.load_table(self.identifier(name))
+
+    def ensure_tables(self) -> list[str]:
+        """Create every lake table that does not exist yet (idempotent); returns the table names."""
+        for name in (*SPECS, SNAPSHOTS):
+            self.table(name)
+        return [*SPECS, SNAPSHOTS]
+
+    # --- day records ----------------------------------------------------------------------------
+
+    def records(self, refresh: bool = False) -> list[DayRecord]:
+        """Every committed day record, oldest commit first (the ``sequence`` the compare-and-swap gave)."""
+        if self._records is None or refresh:
+            table = self._load(SNAPSHOTS)  # a reader never creates tables: no table is no records
+            if table is None:
+                return []
+            self._tables[SNAPSHOTS] = table
+            rows = table.scan().to_arrow()
+            self._records = sorted((_record_from_row(r) for r in rows.to_pylist()), key=lambda r: r.sequence)
+        return self._records
+
+    def latest_records(self, group: str) -> dict[date, DayRecord]:
+        """The record in force for each date of a group (the newest commit wins)."""
+        latest: dict[date, DayRecord] = {}
+        for record in self.records():
+            if record.table_group == group:
+                latest[record.snapshot_date] = record
+        return latest
+
+    def record(self, snapshot_date: date, table: str = "patch_compliance") -> DayRecord | None:
+        return self.latest_records(GROUP_OF[_known(table)]).get(snapshot_date)
+
+    def record_of_run(self, snapshot_date: date, group: str, run_id: str) -> DayRecord:
+        """A specific, possibly superseded, version of a day (reproducing an old report)."""
+        for record in self.records():
+            if (record.snapshot_date, record.table_group, record.run_id) == (snapshot_date, group, run_id):
+                return record
+        raise InputError(f"lake {self.uri} has no {group} record of run {run_id} for {snapshot_date}")
+
+    def manifest(self, snapshot_date: date, table: str = "patch_compliance") -> dict[str, Any] | None:
+        record = self.record(snapshot_date, table)
+        return record.as_manifest() if record else None
 
     def snapshot_dates(self, table: str = "patch_compliance") -> list[date]:
         """Committed snapshot dates of a table, ascending."""
-        group = self._manifest_group(table)
-        base = self.location.join("_manifests", group) if group else self.location.join("_manifests")
-        dates = set()
-        for info in list_files(self.fs, base):
-            rest = self.relative(info.path)[len("_manifests/"):]
-            if (group and not rest.startswith(group + "/")) or (not group and "/" in rest):
-                continue
-            match = SNAPSHOT_DIR_RE.search(rest)
-            if match and rest.endswith(".json"):
-                dates.add(date.fromisoformat(match[1]))
-        return sorted(dates)
-
-    def manifest(self, snapshot_date: date, table: str = "patch_compliance") -> dict | None:
-        path = self.manifest_path(snapshot_date, self._manifest_group(table))
-        try:
-            return json.loads(read_bytes(self.fs, path))
-        except FileNotFoundError:
-            return None
-
-    def quality_results_path(self, snapshot_date: date) -> str:
-        """Where a snapshot's data-quality evidence lives (written by ``quality.validate_snapshot``)."""
-        return self.location.join("quality", f"snapshot_date={snapshot_date.isoformat()}", "results.json")
+        return sorted(self.latest_records(GROUP_OF[_known(table)]))
 
     def failed_validation_dates(self, dates: Iterable[date]) -> list[date]:
-        """Snapshots whose stored validation failed a critical check: they are not used as report input.
+        """Snapshots whose validation failed a critical check: they are not used as report input.
 
         A snapshot that was never validated is not in the list (the report says which were).
         """
-        failed = []
-        for day in dates:
-            try:
-                verdict = json.loads(read_bytes(self.fs, self.quality_results_path(day)))
-            except FileNotFoundError:
-                continue
-            if verdict.get("success") is False:
-                failed.append(day)
-        return failed
+        verdicts = self.latest_records("quality")
+        return [d for d in dates if d in verdicts and verdicts[d].details.get("success") is False]
 
-    def committed_files(self, table: str, dates: Iterable[date] | None = None) -> list[str]:
-        if table not in TABLES:
-            raise InputError(f"unknown lake table {table!r}; known: {sorted(TABLES)}")
-        chosen = self.snapshot_dates(table) if dates is None else list(dates)
-        paths = []
-        for day in chosen:
-            manifest = self.manifest(day, table)
-            if manifest is None:
-                continue
-            paths += [self.location.join(f["path"]) for f in manifest["tables"][table]["files"]]
-        return paths
+    def committed_files(self, table: str, dates: Iterable[date] | None = None,
+                        records: Sequence[DayRecord] | None = None) -> list[str]:
+        """Data file URIs of a table for some dates (default all), as their day records list them."""
+        chosen = list(records) if records is not None else self._records_for(table, dates)
+        return [path for record in chosen for path in record.files(table)]
 
-    def dataset(self, table: str, dates: Iterable[date] | None = None) -> ds.Dataset:
-        """The committed files of a table (optionally some dates) with partition columns from paths."""
-        import pyarrow.dataset as ds
-
-        files = self.committed_files(table, dates)
-        schema = pa.schema(list(PARTITIONING) + list(TABLES[table]))
-        return ds.dataset(
-            files, schema=schema, format="parquet", filesystem=self.fs,
-            partitioning=ds.partitioning(PARTITIONING, flavor="hive"),
-            partition_base_dir=self.location.join(table),
-        )
+    def _records_for(self, table: str, dates: Iterable[date] | None) -> list[DayRecord]:
+        latest = self.latest_records(GROUP_OF[_known(table)])
+        return [latest[d] for d in (sorted(latest) if dates is None else dates) if d in latest]
 
     def read(self, table: str, dates: Iterable[date] | None = None, columns: list[str] | None = None,
-             filter: ds.Expression | None = None) -> pa.Table:
-        return self.dataset(table, dates).to_table(columns=columns, filter=filter)
+             records: Sequence[DayRecord] | None = None) -> pa.Table:
+        """Rows of a table for some dates, each date scanned by pyiceberg at its recorded snapshot."""
+        from pyiceberg.expressions import EqualTo
+
+        spec = SPECS[_known(table)]
+        chosen = list(records) if records is not None else self._records_for(table, dates)
+        selected = tuple(columns) if columns else ("*",)
+        parts = []
+        iceberg = self.table(table) if chosen else None
+        for record in chosen:
+            version = record.tables.get(table)
+            if version is None or version["iceberg_snapshot_id"] is None:
+                continue
+            if iceberg is None or iceberg.metadata.snapshot_by_id(version["iceberg_snapshot_id"]) is None:
+                # Expired by housekeeping: the record's files are still the date's data while it is current.
+                import pyarrow.dataset as ds
+
+                files = ds.dataset([self.fs_path(p) for p in record.files(table)], schema=spec.schema,
+                                   format="parquet", filesystem=self.fs)
+                parts.append(files.to_table(columns=list(columns) if columns else None))
+                continue
+            scan = iceberg.scan(row_filter=EqualTo("snapshot_date", record.snapshot_date),
+                                snapshot_id=version["iceberg_snapshot_id"], selected_fields=selected)
+            parts.append(scan.to_arrow())
+        schema = spec.schema if not columns else pa.schema([spec.schema.field(c) for c in columns])
+        return pa.concat_tables([p.select(schema.names).cast(schema) for p in parts]) if parts else \
+            schema.empty_table()
+
+    def day_writer(self, snapshot_date: date, group: str = "ingest", run_id: str | None = None) -> DayWriter:
+        if group not in GROUPS:
+            raise ValueError(f"unknown table group {group!r}; known: {sorted(GROUPS)}")
+        return DayWriter(self, snapshot_date, group, run_id or new_run_id())
+
+    def write_table_snapshot(self, table_name: str, snapshot_date: date, table: pa.Table,
+                             details: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Publish one table's day on its own (inventory, catalog, baselines, quality)."""
+        writer = self.day_writer(snapshot_date, GROUP_OF[_known(table_name)])
+        try:
+            writer.write(table_name, table)
+            return writer.commit(details or {}).as_manifest()
+        except BaseException:
+            writer.abort()
+            raise
+
+    def _append_record(self, record: DayRecord, base: DayRecord | None) -> DayRecord:
+        """Add the record unless another run committed the date since ``base``: a compare-and-swap."""
+        from pyiceberg.exceptions import CommitFailedException, ValidationException
+
+        for attempt in range(30):
+            records = self.records(refresh=True)
+            current = self.latest_records(record.table_group).get(record.snapshot_date)
+            if current is not None and (base is None or current.run_id != base.run_id):
+                raise ConcurrentWriteError(
+                    f"snapshot {record.snapshot_date} ({record.table_group}) was committed by run "
+                    f"{current.run_id} at {_iso(current.committed_at)} while run {record.run_id} was writing; "
+                    f"the day stays run {current.run_id}'s and this run published nothing. Rerun to replace it.")
+            numbered = replace(record, sequence=(records[-1].sequence + 1) if records else 1)
+            rows = [_record_row(r) for r in [*records, numbered]]
+            try:  # the whole table is one small file: cheap to rewrite, one read for every reader
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # the first record: "did not match any records"
+                    self.table(SNAPSHOTS).overwrite(pa.Table.from_pylist(rows, schema=SNAPSHOTS_SCHEMA))
+                self._records = None
+                return numbered
+            except (CommitFailedException, ValidationException):
+                time.sleep(random.uniform(0.02, 0.2) * (attempt + 1))  # noqa: S311 - jitter, not security
+        raise ConcurrentWriteError(f"could not record snapshot {record.snapshot_date}: the snapshots table kept "
+                                   "changing under 30 attempts; retry the run")
 
 
-def _split_by_partition(table: pa.Table) -> list[tuple[tuple[str, str], pa.Table]]:
-    if table.num_rows == 0:
-        return []
-    keys = table.select(["account_id", "region"]).group_by(["account_id", "region"]).aggregate([])
+def _known(table: str) -> str:
+    if table not in SPECS:
+        raise InputError(f"unknown lake table {table!r}; known: {sorted(SPECS)}")
+    return table
+
+
+@dataclass
+class WrittenFile:
+    uri: str
+    rows: int
+    size: int
+    sha256: str
+
+
+@dataclass
+class DayWriter:
+    """Writes one date of a table group; nothing is visible to readers until ``commit``.
+
+    The tables and the date's current record are loaded when the writer is created, so Iceberg's
+    conflict check spans the whole run: any commit of this date by another run since then refuses ours.
+    """
+
+    lake: Lake
+    snapshot_date: date
+    group: str
+    run_id: str
+    files: dict[str, list[WrittenFile]] = field(default_factory=dict)
+    committed: set[str] = field(default_factory=set)
+    _sequence: int = 0
+
+    def __post_init__(self) -> None:
+        self.tables = {name: self.lake.table(name, refresh=True) for name in GROUPS[self.group]}
+        self.lake.records(refresh=True)
+        self.base = self.lake.latest_records(self.group).get(self.snapshot_date)
+
+    def write(self, table_name: str, table: pa.Table, **constants: str) -> None:
+        """Write rows of one table (split per partition, sorted); ``constants`` fill partition columns."""
+        if table_name not in self.tables:
+            raise ValueError(f"{table_name!r} is not one of this group's tables {tuple(self.tables)}")
+        if table.num_rows == 0:
+            return
+        spec = SPECS[table_name]
+        table = _with_column(table, "snapshot_date", pa.scalar(self.snapshot_date, pa.date32()))
+        for name, value in constants.items():
+            table = _with_column(table, name, pa.scalar(value, pa.string()))
+        table = conform(table, spec.schema)
+        dates = pc.unique(table["snapshot_date"]).to_pylist()
+        if dates != [self.snapshot_date]:
+            raise ValueError(f"rows for {dates} in a writer of {self.snapshot_date}")
+        for values, part in _split(table, spec.partition_by[1:]):
+            for column, value in zip(spec.partition_by[1:], values, strict=True):
+                (validate_account_id if column == "account_id" else validate_region)(value)
+            part = part.sort_by([(c, "ascending") for c in spec.sort_by if c in part.column_names])
+            data = _parquet(part)
+            self._sequence += 1
+            directory = "/".join(f"{c}={v}" for c, v in
+                                 zip(spec.partition_by, [self.snapshot_date.isoformat(), *values], strict=True))
+            path = self.lake.location.join(table_name, "data", directory,
+                                           f"{self.run_id}-{self._sequence:05d}.parquet")
+            write_bytes(self.lake.fs, path, data)
+            self.files.setdefault(table_name, []).append(
+                WrittenFile(self.lake.file_uri(path), part.num_rows, len(data), sha256(data)))
+
+    def commit(self, details: dict[str, Any]) -> DayRecord:
+        """Replace the date in every table of the group, then record the day (compare-and-swap)."""
+        from pyiceberg.exceptions import CommitFailedException, ValidationException
+        from pyiceberg.expressions import EqualTo
+
+        properties = {RUN_ID_PROPERTY: self.run_id, DATE_PROPERTY: self.snapshot_date.isoformat()}
+        versions: dict[str, dict[str, Any]] = {}
+        for name, table in self.tables.items():
+            files = self.files.get(name, [])
+            transaction = table.transaction()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "did not match any records": the date's first write
+                transaction.delete(EqualTo("snapshot_date", self.snapshot_date), snapshot_properties=properties)
+            if files:
+                transaction.add_files([f.uri for f in files], snapshot_properties=properties,
+                                      check_duplicate_files=False)
+            try:
+                updated = transaction.commit_transaction()
+            except (CommitFailedException, ValidationException) as exc:
+                raise ConcurrentWriteError(self._conflict_message(name)) from exc
+            self.committed.add(name)
+            snapshot = updated.current_snapshot()
+            versions[name] = {
+                "iceberg_snapshot_id": snapshot.snapshot_id if snapshot else None,
+                "rows": sum(f.rows for f in files),
+                "files": [{"path": f.uri, "rows": f.rows, "bytes": f.size, "sha256": f.sha256} for f in files],
+            }
+        reference = details.get("reference_time")
+        record = DayRecord(self.snapshot_date, self.group, self.run_id, datetime.now(UTC), __version__, versions,
+                           details, datetime.fromisoformat(reference.replace("Z", "+00:00"))
+                           if isinstance(reference, str) else None)
+        return self.lake._append_record(record, self.base)
+
+    def _conflict_message(self, table: str) -> str:
+        current = self.lake.table(table, refresh=True)
+        winner = "another run"
+        for snapshot in sorted(current.metadata.snapshots, key=lambda s: -s.timestamp_ms):
+            props = snapshot.summary.additional_properties if snapshot.summary else {}
+            if props.get(DATE_PROPERTY) == self.snapshot_date.isoformat():
+                winner = f"run {props.get(RUN_ID_PROPERTY)}"
+                break
+        return (f"snapshot {self.snapshot_date}: {winner} committed {table} for this date while run {self.run_id} "
+                f"was writing, and Iceberg refused the concurrent overwrite; the day stays {winner}'s. "
+                "Rerun to replace it.")
+
+    def abort(self) -> None:
+        """Remove this run's files that no commit references (readers never see them anyway)."""
+        delete_files(self.lake.fs, [self.lake.fs_path(f.uri) for name, files in self.files.items()
+                                    if name not in self.committed for f in files])
+        self.files = {name: files for name, files in self.files.items() if name in self.committed}
+
+
+def _with_column(table: pa.Table, name: str, value: pa.Scalar) -> pa.Table:
+    column = pa.array([value.as_py()] * table.num_rows, value.type) if table.num_rows else pa.array([], value.type)
+    index = table.schema.get_field_index(name)
+    if index >= 0:
+        existing = table[name].cast(value.type)
+        if existing.null_count or not pc.all(pc.equal(existing, value)).as_py():
+            raise ValueError(f"rows carry a different {name} than {value.as_py()}")
+        return table
+    return table.append_column(name, column)
+
+
+def _split(table: pa.Table, columns: Sequence[str]) -> list[tuple[tuple[str, ...], pa.Table]]:
+    """The table split by the distinct values of ``columns`` (sorted), or whole when there are none."""
+    if not columns:
+        return [((), table)]
+    if any(table[c].null_count for c in columns):
+        raise InputError(f"rows without {', '.join(columns)}: every row needs its partition values")
+    keys = table.select(list(columns)).group_by(list(columns)).aggregate([]).sort_by(
+        [(c, "ascending") for c in columns])
     parts = []
-    for account_id, region in zip(keys["account_id"].to_pylist(), keys["region"].to_pylist(), strict=True):
-        mask = pc.and_(pc.equal(table["account_id"], account_id),
-                               pc.equal(table["region"], region))
-        parts.append(((account_id, region), table.filter(mask)))
+    for values in zip(*(keys[c].to_pylist() for c in columns), strict=True):
+        mask = pc.and_(*[pc.equal(table[c], v) for c, v in zip(columns, values, strict=True)]) \
+            if len(columns) > 1 else pc.equal(table[columns[0]], values[0])
+        parts.append((tuple(values), table.filter(mask)))
     return parts
+
+
+# --- housekeeping ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HousekeepingResult:
+    expired_snapshots: dict[str, int]
+    orphan_files_removed: dict[str, int]
+
+
+def housekeeping(lake: Lake, now: datetime | None = None, orphan_grace: timedelta = timedelta(days=3),
+                 progress: Any = None) -> HousekeepingResult:
+    """Expire snapshots older than the retention, then remove files no snapshot references.
+
+    pyiceberg expires snapshots in metadata only and has no orphan-file removal, so the second step
+    is ours: a file under a table's location that no live snapshot, manifest or metadata file
+    references, and that is older than ``orphan_grace`` (so an in-flight writer's files are safe),
+    is deleted. Both steps are logged through ``progress``.
+    """
+    say = progress or (lambda _msg: None)
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(days=lake.config.retention_days)
+    expired: dict[str, int] = {}
+    removed: dict[str, int] = {}
+    for name in (*SPECS, SNAPSHOTS):
+        table = lake.table(name, refresh=True)
+        old = [s.snapshot_id for s in table.metadata.snapshots
+               if s.timestamp_ms < cutoff.timestamp() * 1000 and s.snapshot_id != table.metadata.current_snapshot_id]
+        if old:
+            table.maintenance.expire_snapshots().older_than(cutoff).commit()
+            table = lake.table(name, refresh=True)
+        expired[name] = len(old)
+        removed[name] = _remove_orphans(lake, table, now - orphan_grace)
+        say(f"{name}: expired {expired[name]} snapshot(s) older than {cutoff:%Y-%m-%d}, "
+            f"removed {removed[name]} orphan file(s)")
+    return HousekeepingResult(expired, removed)
+
+
+def _remove_orphans(lake: Lake, table: Table, older_than: datetime) -> int:
+    referenced = {lake.fs_path(table.metadata_location)}
+    referenced |= {lake.fs_path(entry.metadata_file) for entry in table.metadata.metadata_log}
+    manifests = {}
+    for snapshot in table.metadata.snapshots:
+        referenced.add(lake.fs_path(snapshot.manifest_list))
+        manifests.update({m.manifest_path: m for m in snapshot.manifests(table.io)})
+    for path, manifest in manifests.items():
+        referenced.add(lake.fs_path(path))
+        referenced |= {lake.fs_path(entry.data_file.file_path)
+                       for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False)}
+    base = lake.fs_path(table.metadata.location)
+    orphans = [info.path for folder in ("data", "metadata") for info in list_files(lake.fs, f"{base}/{folder}")
+               if info.path not in referenced and info.mtime is not None
+               and info.mtime.replace(tzinfo=info.mtime.tzinfo or UTC) < older_than]
+    return delete_files(lake.fs, orphans)

@@ -275,6 +275,22 @@ def record_baselines_day(snapshot_date: date, archived: bool = False,
     return {**_manifest_summary(manifest), "drift_counts": manifest.get("drift_counts")}
 
 
+def lake_housekeeping(archived: bool = False, settings: Settings | None = None) -> dict[str, Any]:
+    """Expire Iceberg snapshots older than ``storage.retention_days`` and remove orphan files (live runs)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from patch_compliance.lake import Lake, housekeeping
+    from patch_compliance.scan import aws_environment
+
+    if archived:
+        raise AirflowSkipException("archived run: housekeeping runs with the live daily run")
+    settings = settings or load_settings()
+    with aws_environment(settings) as endpoint:
+        result = housekeeping(Lake(settings.storage.lake_uri, endpoint, settings), progress=log.info)
+    return {"expired_snapshots": sum(result.expired_snapshots.values()),
+            "orphan_files_removed": sum(result.orphan_files_removed.values())}
+
+
 # --- monthly report -----------------------------------------------------------------------------------
 
 

@@ -1626,15 +1626,14 @@ def record_baselines(
     """Publish the ``baselines`` lake table for a date; returns the committed manifest."""
     import pyarrow as pa
 
-    from patch_compliance.lake import TABLES, Lake
+    from patch_compliance.lake import SPECS, Lake
 
     rows = collect_baselines(settings, client_factory, stand_in=stand_in, captured_at=captured_at)
-    schema = pa.schema([("account_id", pa.string()), ("region", pa.string()), *TABLES["baselines"]])
-    table = pa.Table.from_pylist(rows, schema=schema)
+    table = pa.Table.from_pylist(rows, schema=SPECS["baselines"].undated_schema)
     counts = {
         state: sum(1 for r in rows if r["drift"] == state) for state in ("in_sync", "drifted", "undeclared", "missing")
     }
-    return Lake(lake_uri, endpoint_url).write_table_snapshot(
+    return Lake(lake_uri, endpoint_url, settings).write_table_snapshot(
         "baselines", snapshot_date, table, {"drift_counts": counts}
     )
 

@@ -14,7 +14,6 @@ cheap for DAG parsing.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import re
@@ -33,7 +32,7 @@ import pyarrow.parquet as pq
 
 from patch_compliance.config import Settings, load_settings, project_home
 from patch_compliance.inputs import INSTANCE_ID_RE, InputError
-from patch_compliance.lake import TABLES, Lake
+from patch_compliance.lake import SPECS, TABLES, Lake
 from patch_compliance.storage import write_bytes
 
 SEVERITIES = ("critical", "warning")
@@ -320,7 +319,7 @@ def _schema_frame(data: SnapshotData) -> pd.DataFrame:
     for table in SCHEMA_TABLES:
         contract = TABLES[table].names
         for path in data.lake.committed_files(table, [data.snapshot_date]):
-            schema = pq.read_schema(path, filesystem=data.lake.fs)
+            schema = pq.read_schema(data.lake.fs_path(path), filesystem=data.lake.fs)
             relative = data.lake.relative(path)
             for name in contract:
                 index = schema.get_field_index(name)
@@ -491,8 +490,8 @@ def _last_known_teams(data: SnapshotData, instance_ids: set[str]) -> dict[str, t
             hints[row.instance_id] = (row.team, "EC2 tag")
     missing = instance_ids - set(hints)
     if missing and data.previous_date is not None:
-        previous = data.lake.read("instances", [data.previous_date], columns=["instance_id", "team"],
-                                  filter=pc.field("instance_id").isin(sorted(missing)))
+        previous = data.lake.read("instances", [data.previous_date], columns=["instance_id", "team"])
+        previous = previous.filter(pc.is_in(previous["instance_id"], pa.array(sorted(missing))))
         for instance_id, team in zip(previous["instance_id"].to_pylist(), previous["team"].to_pylist(), strict=True):
             if team:
                 hints[instance_id] = (team, f"Team tag on {data.previous_date}")
@@ -618,24 +617,14 @@ def _run_suites(data: SnapshotData, specs: dict[str, SuiteSpec], data_docs_dir: 
     return results, index
 
 
-def _summary_parquet(result: QualityResult) -> bytes:
-    table = pa.Table.from_pylist([{
-        "snapshot_date": result.snapshot_date, "reference_time": result.reference_time,
+def _summary_table(result: QualityResult) -> pa.Table:
+    """One row per expectation: the lake's ``quality`` table for the day."""
+    return pa.Table.from_pylist([{
+        "reference_time": result.reference_time,
         "suite": c.suite, "expectation_type": c.expectation_type, "column": c.column, "check": c.check,
         "severity": c.severity, "success": c.success, "description": c.description, "observed": c.observed,
         "expected": c.expected, "unexpected_count": c.unexpected_count, "element_count": c.element_count,
-    } for c in result.checks], schema=SUMMARY_SCHEMA)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    return buffer.getvalue()
-
-
-SUMMARY_SCHEMA = pa.schema([
-    ("snapshot_date", pa.date32()), ("reference_time", pa.timestamp("us", tz="UTC")), ("suite", pa.string()),
-    ("expectation_type", pa.string()), ("column", pa.string()), ("check", pa.string()),
-    ("severity", pa.string()), ("success", pa.bool_()), ("description", pa.string()), ("observed", pa.string()),
-    ("expected", pa.string()), ("unexpected_count", pa.int64()), ("element_count", pa.int64()),
-])
+    } for c in result.checks], schema=SPECS["quality"].row_schema)
 
 
 def _json_default(value: Any) -> Any:
@@ -646,11 +635,13 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-DATA_DOCS_PREFIX = "quality/data_docs"
+# Validation documents live beside the lake tables, not inside a table's location.
+EVIDENCE_PREFIX = "validation"
+DATA_DOCS_PREFIX = f"{EVIDENCE_PREFIX}/data_docs"
 
 
 def _publish_data_docs(lake: Lake, local_dir: Path) -> str:
-    """Copy a rendered Data Docs site below ``<lake>/quality/data_docs/``; returns its index URI."""
+    """Copy a rendered Data Docs site below ``<lake>/validation/data_docs/``; returns its index URI."""
     for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
         write_bytes(lake.fs, lake.location.join(DATA_DOCS_PREFIX, path.relative_to(local_dir).as_posix()),
                     path.read_bytes())
@@ -668,7 +659,7 @@ def validate_snapshot(lake_uri: str, snapshot_date: date, reference_time: dateti
     started = time.perf_counter()
     settings = settings or load_settings()
     quality = parse_quality_settings(settings)
-    lake = Lake(lake_uri, endpoint_url)
+    lake = Lake(lake_uri, endpoint_url, settings)
     if lake.manifest(snapshot_date) is None:
         raise InputError(f"no committed snapshot for {snapshot_date} in {lake.uri}; run ingest first "
                          f"(committed: {[d.isoformat() for d in lake.snapshot_dates()][-5:]})")
@@ -691,8 +682,8 @@ def validate_snapshot(lake_uri: str, snapshot_date: date, reference_time: dateti
     accounts = {a.id: a.name for a in settings.accounts}
     result = QualityResult(snapshot_date, data.reference_time, checks, _offenders(data, checks, accounts),
                            data.skipped, data_docs_index=index, top_offenders=quality.top_offenders)
-    result.results_path = lake.quality_results_path(snapshot_date)
-    result.summary_path = result.results_path.rsplit("/", 1)[0] + "/summary.parquet"
+    result.results_path = lake.location.join(EVIDENCE_PREFIX, "results",
+                                             f"snapshot_date={snapshot_date.isoformat()}", "results.json")
     result.seconds = round(time.perf_counter() - started, 3)
     evidence = {
         "snapshot_date": snapshot_date, "reference_time": data.reference_time, "success": result.success,
@@ -702,16 +693,17 @@ def validate_snapshot(lake_uri: str, snapshot_date: date, reference_time: dateti
         "suites": runs,
     }
     write_bytes(lake.fs, result.results_path, json.dumps(evidence, indent=1, default=_json_default).encode())
-    write_bytes(lake.fs, result.summary_path, _summary_parquet(result))
+    record = lake.write_table_snapshot("quality", snapshot_date, _summary_table(result), {
+        "success": result.success, "critical_failures": len(result.critical_failures),
+        "warnings": len(result.warnings), "checks": len(result.checks), "results": result.results_path,
+        "data_docs_index": index, "reference_time": data.reference_time.isoformat().replace("+00:00", "Z")})
+    result.summary_path = f"{lake.uri} table quality, run {record['run_id']}"
     return result
 
 
 def load_summary(lake_uri: str, dates: Iterable[date], endpoint_url: str | None = None) -> pa.Table:
-    """The stored compact summaries of some dates (for reports and trend views)."""
-    lake = Lake(lake_uri, endpoint_url)
-    paths = [lake.location.join(f"quality/snapshot_date={d.isoformat()}", "summary.parquet") for d in dates]
-    return pa.concat_tables([pq.read_table(p, filesystem=lake.fs) for p in paths]) if paths else \
-        SUMMARY_SCHEMA.empty_table()
+    """The stored per-expectation results of some dates (the lake's ``quality`` table)."""
+    return Lake(lake_uri, endpoint_url).read("quality", list(dates))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 The ``.sql`` files under ``sql/`` are written in the Athena engine v3 (Trino) dialect, the
 production truth. The DuckDB engine transpiles them with sqlglot and runs them over the lake's
-committed Parquet files (listed by the manifests) registered as views (``patch_compliance``,
+Iceberg data files (as the day records list them) registered as views (``patch_compliance``,
 ``instances``, ``ec2_inventory``, ``patch_catalog``, ``baselines``); the Athena engine sends the
 very same text to Athena through the amazon provider. Every query takes positional ``?`` parameters, bound by
 the engine (DuckDB prepared statement, Athena ``ExecutionParameters``), never pasted into SQL.
@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from patch_compliance.config import Settings, load_sql
 from patch_compliance.inputs import InputError, parse_location
-from patch_compliance.lake import Lake
+from patch_compliance.lake import DayRecord, Lake
 
 QUERY_TABLES = ("patch_compliance", "instances", "ec2_inventory", "patch_catalog", "baselines")
 ENGINES = ("duckdb", "athena")
@@ -57,23 +57,28 @@ def to_duckdb(trino_sql: str) -> str:
     return sqlglot.transpile(trino_sql, read="trino", write="duckdb")[0]
 
 
+# Per table, what a query may read: snapshot dates (their records in force) or exact day records.
+Scope = Mapping[str, Sequence[date] | Sequence[DayRecord]]
+
+
 class QueryEngine(Protocol):
     """Runs a ``sql/`` file with bound parameters and returns an Arrow table."""
 
     name: str
     used: dict[str, str]  # relative SQL path -> SHA-256 of the text that ran
 
-    def run(self, relative: str, params: Sequence[object],
-            scope: Mapping[str, Sequence[date]] | None = None) -> pa.Table: ...
+    def run(self, relative: str, params: Sequence[object], scope: Scope | None = None) -> pa.Table: ...
 
 
 @dataclass
 class DuckDBEngine:
-    """DuckDB over the lake's committed Parquet files (the manifest decides which files exist).
+    """DuckDB over the lake's Iceberg data files (the day records decide which files are read).
 
-    ``scope`` names, per table, the snapshot dates the query may read: only those files are
-    registered, so the date filters in the SQL never cost a scan of the whole history.
-    Tables outside the scope are registered with every committed snapshot. Files are read by
+    ``scope`` names, per table, the snapshot dates (or the exact day records) the query may read:
+    only those files are registered, so the date filters in the SQL never cost a scan of the whole
+    history. Tables outside the scope are registered with every committed snapshot. The files a
+    record lists are those of its table's partition at the recorded Iceberg snapshot (we write
+    copy-on-write, no delete files), so this reads each table at that snapshot. Files are read by
     DuckDB's own Parquet reader (several times faster than an Arrow scan for the history
     queries); S3 lakes are reached through the lake's pyarrow filesystem, as DuckDB's httpfs
     extension is not available offline.
@@ -95,8 +100,12 @@ class DuckDBEngine:
             self._prefix = f"{LAKE_FS_PROTOCOL}://"
         self._views: dict[str, tuple[str, ...]] = {}
 
-    def _register(self, table: str, dates: Sequence[date] | None) -> None:
-        files = tuple(self._prefix + path for path in self.lake.committed_files(table, dates))
+    def _register(self, table: str, chosen: Sequence[date] | Sequence[DayRecord] | None) -> None:
+        if chosen and isinstance(chosen[0], DayRecord):
+            uris = self.lake.committed_files(table, records=chosen)  # type: ignore[arg-type]
+        else:
+            uris = self.lake.committed_files(table, chosen)  # type: ignore[arg-type]
+        files = tuple(self._prefix + self.lake.fs_path(uri) for uri in uris)
         if self._views.get(table) == files:
             return
         self._con.execute(f"DROP VIEW IF EXISTS {table}")
@@ -104,19 +113,17 @@ class DuckDBEngine:
             self._con.execute(f"SET VARIABLE files_{table} = ?", [list(files)])
             self._con.execute(
                 f"CREATE TEMP VIEW {table} AS SELECT * FROM read_parquet(getvariable('files_{table}'), "
-                "hive_partitioning = true, "
-                "hive_types = {'snapshot_date': DATE, 'account_id': VARCHAR, 'region': VARCHAR})")
+                "hive_partitioning = false)")
         else:
             self._con.execute(f"CREATE TEMP VIEW {table} AS SELECT {_empty_columns(table)} WHERE FALSE")
         self._views[table] = files
 
-    def run(self, relative: str, params: Sequence[object],
-            scope: Mapping[str, Sequence[date]] | None = None) -> pa.Table:
+    def run(self, relative: str, params: Sequence[object], scope: Scope | None = None) -> pa.Table:
         query = sql_file(relative)
         scope = scope or {}
         for table in QUERY_TABLES:
-            dates = scope.get(table)
-            self._register(table, None if dates is None else list(dates))
+            chosen = scope.get(table)
+            self._register(table, None if chosen is None else list(chosen))
         self.used[relative] = query.sha256
         return self._con.sql(to_duckdb(query.text), params=list(params)).to_arrow_table()
 
@@ -141,10 +148,9 @@ def _empty_columns(table: str) -> str:
     Built from the lake contract, not registered as an Arrow object: DuckDB's Arrow registration
     imports pandas, which costs more than the whole query.
     """
-    from patch_compliance.lake import PARTITIONING, TABLES
+    from patch_compliance.lake import TABLES
 
-    return ", ".join(f"CAST(NULL AS {_duckdb_type(f.type)}) AS {f.name}"
-                     for f in [*TABLES[table], *PARTITIONING])
+    return ", ".join(f"CAST(NULL AS {_duckdb_type(f.type)}) AS {f.name}" for f in TABLES[table])
 
 
 def _lake_filesystem(lake: Lake):
@@ -237,8 +243,9 @@ class AthenaQueryError(RuntimeError):
 class AthenaEngine:
     """The same SQL on Athena (engine v3) through the amazon provider's ``AthenaHook``.
 
-    The lake tables must exist in ``database`` (``sql/athena/*.sql`` DDL, partition projection),
-    so ``scope`` is ignored: the SQL's own ``snapshot_date`` predicates prune partitions.
+    The lake tables are the Iceberg tables of the Glue catalog (``storage.catalog: glue``), which
+    Athena queries as they are, so ``scope`` is ignored: the SQL's own ``snapshot_date``
+    predicates prune partitions.
     Airflow is imported here only, so the library stays usable without it.
     """
 
@@ -290,8 +297,7 @@ class AthenaEngine:
                                        f"{self.timeout_seconds:.0f} s; stopped it")
             time.sleep(self.poll_seconds)
 
-    def run(self, relative: str, params: Sequence[object],
-            scope: Mapping[str, Sequence[date]] | None = None) -> pa.Table:
+    def run(self, relative: str, params: Sequence[object], scope: Scope | None = None) -> pa.Table:
         query = sql_file(relative)
         self.used[relative] = query.sha256
         query_id = self.submit(query.text, params)
@@ -356,8 +362,6 @@ def query_settings(settings: Settings, engine_override: str | None = None) -> tu
 ATHENA_DDL_ORDER = (
     "athena/rds_compliance_item.sql", "athena/rds_compliance_summary.sql", "athena/rds_patch_summary.sql",
     "athena/rds_instance_information.sql", "athena/rds_tag.sql",
-    *(f"athena/lake_{name}.sql" for name in ("patch_compliance", "instances", "quarantine", "ec2_inventory",
-                                              "patch_catalog", "baselines")),
     "athena/staging_patch_compliance.sql", "athena/staging_instances.sql",
 )
 _DDL_PLACEHOLDER_RE = re.compile(r"\{\{(\w+)\}\}")
@@ -392,7 +396,10 @@ def render_athena_ddl(relative: str, settings: Settings, first_snapshot_date: da
 
 
 def create_athena_tables(engine: AthenaEngine, settings: Settings, first_snapshot_date: date) -> list[str]:
-    """Create (if absent) the raw RDS, lake and staging tables in the engine's database."""
+    """Create (if absent) the raw RDS and staging tables in the engine's database.
+
+    The lake tables themselves are Iceberg tables created through the catalog (``Lake.ensure_tables``).
+    """
     ids = []
     for relative in ATHENA_DDL_ORDER:
         text = render_athena_ddl(relative, settings, first_snapshot_date)
@@ -414,18 +421,18 @@ def athena_snapshot(engine: AthenaEngine, lake: Lake, snapshot_date: date, refer
     """The daily snapshot at fleet scale: Athena INSERT INTO from the raw RDS tables, then publish.
 
     Athena writes Parquet under ``<lake>/_athena_staging/<table>/run_id=…``; those files are then
-    re-written into the lake layout by the lake's own snapshot writer (contract schema, checksums,
-    one manifest committed atomically) and the staging files are removed. A re-run replaces the
-    date, as the embedded ingest does. Malformed JSON lines are skipped by the JSON SerDe
+    published into the Iceberg tables by the lake's own day writer (contract schema, checksums,
+    one commit per table and the day record) and the staging files are removed. A re-run replaces
+    the date, as the embedded ingest does. Malformed JSON lines are skipped by the JSON SerDe
     (``ignore.malformed.json``), so this path has no quarantine rows.
     """
     import pyarrow.dataset as ds
 
-    from patch_compliance.lake import TABLES
+    from patch_compliance.lake import SPECS
     from patch_compliance.storage import delete_files, list_files
 
-    writer = lake.snapshot_writer(snapshot_date)
-    run_id = run_id or writer.run_id
+    writer = lake.day_writer(snapshot_date, run_id=run_id)
+    run_id = writer.run_id
     if not re.fullmatch(r"[0-9A-Za-z-]{8,64}", run_id):
         raise InputError(f"run id must be 8-64 letters, digits or dashes, got {run_id!r}")
     tags = settings.tags
@@ -453,14 +460,15 @@ def athena_snapshot(engine: AthenaEngine, lake: Lake, snapshot_date: date, refer
         counts[table] = 0
         for (account_id, region), paths in sorted(partitions.items()):
             data = ds.dataset(paths, format="parquet", filesystem=lake.fs).to_table()
-            data = data.select(TABLES[table].names).cast(TABLES[table])
-            writer.write(table, account_id, region, data)
+            schema = SPECS[table].row_schema
+            data = data.select(schema.names).cast(schema)
+            writer.write(table, data, account_id=account_id, region=region)
             counts[table] += data.num_rows
     if not counts["instances"]:
         raise InputError(f"Athena wrote no instances for {snapshot_date} (run {run_id}); is the sync prefix "
                          f"empty, or do the raw tables point at the wrong location? Nothing was published.")
-    manifest = writer.commit({"engine": "athena", "athena_query_ids": query_ids, "athena_run_id": run_id,
-                              "reference_time": reference_time.isoformat() + "Z",
-                              "freshness_hours": settings.ingest.freshness_hours, "rows": counts})
+    record = writer.commit({"engine": "athena", "athena_query_ids": query_ids, "athena_run_id": run_id,
+                            "reference_time": reference_time.isoformat() + "Z",
+                            "freshness_hours": settings.ingest.freshness_hours, "rows": counts})
     delete_files(lake.fs, staged)
-    return manifest
+    return record.as_manifest()

@@ -26,7 +26,7 @@ import pyarrow as pa
 from patch_compliance import __version__
 from patch_compliance.config import Settings, load_settings
 from patch_compliance.inputs import InputError, parse_date, parse_location, parse_month
-from patch_compliance.lake import Lake
+from patch_compliance.lake import DayRecord, Lake
 from patch_compliance.query import QueryEngine, make_engine
 from patch_compliance.storage import open_location, write_bytes
 
@@ -80,20 +80,43 @@ def csv_bytes(columns: Sequence[str], rows: Sequence[dict[str, object]]) -> byte
 
 @dataclass(frozen=True)
 class ReportScope:
-    """Which snapshots a report reads, decided from the lake's manifests before any query."""
+    """Which day records a report reads, decided from the lake's ``snapshots`` table before any query."""
 
     month: str
     report_date: date
-    month_dates: tuple[date, ...]  # snapshots of the month up to report_date (the trend)
     excluded_dates: tuple[date, ...]  # snapshots of the month that failed critical data-quality checks
-    history_dates: tuple[date, ...]  # every snapshot <= report_date (first_seen_missing)
-    inventory_dates: tuple[date, ...]  # ec2_inventory snapshots among month_dates
-    catalog_date: date | None
-    baselines_date: date | None
+    month_records: tuple[DayRecord, ...]  # ingest days of the month up to report_date (the trend)
+    history_records: tuple[DayRecord, ...]  # every ingest day <= report_date (first_seen_missing)
+    inventory_records: tuple[DayRecord, ...]  # ec2_inventory days among the month's
+    catalog_record: DayRecord | None
+    baselines_record: DayRecord | None
+
+    @property
+    def month_dates(self) -> tuple[date, ...]:
+        return tuple(r.snapshot_date for r in self.month_records)
+
+    @property
+    def history_dates(self) -> tuple[date, ...]:
+        return tuple(r.snapshot_date for r in self.history_records)
+
+    @property
+    def inventory_dates(self) -> tuple[date, ...]:
+        return tuple(r.snapshot_date for r in self.inventory_records)
+
+    @property
+    def report_record(self) -> DayRecord:
+        return self.month_records[-1]
 
     @property
     def coverage_known(self) -> bool:
         return self.report_date in self.inventory_dates
+
+    def inputs(self) -> dict[str, list[DayRecord]]:
+        """Per lake table, the exact day records read (what the manifest keeps)."""
+        return {"patch_compliance": list(self.history_records), "instances": list(self.month_records),
+                "ec2_inventory": list(self.inventory_records),
+                "patch_catalog": [self.catalog_record] if self.catalog_record else [],
+                "baselines": [self.baselines_record] if self.baselines_record else []}
 
 
 def resolve_scope(lake: Lake, month: str, as_of: date | None) -> ReportScope:
@@ -114,18 +137,43 @@ def resolve_scope(lake: Lake, month: str, as_of: date | None) -> ReportScope:
         raise InputError(f"no committed snapshot in {month} on or before {cutoff} in lake {lake.uri} "
                          f"(latest snapshots: {known}{failed})")
     report_date = month_dates[-1]
+    ingest = lake.latest_records("ingest")
 
-    def latest(table: str) -> date | None:
-        candidates = [d for d in lake.snapshot_dates(table) if d <= report_date]
-        return candidates[-1] if candidates else None
+    def latest(group: str) -> DayRecord | None:
+        records = lake.latest_records(group)
+        candidates = [d for d in records if d <= report_date]
+        return records[max(candidates)] if candidates else None
 
-    inventory = set(lake.snapshot_dates("ec2_inventory"))
+    inventory = lake.latest_records("ec2_inventory")
     return ReportScope(
-        month=month, report_date=report_date, month_dates=month_dates, excluded_dates=excluded,
-        history_dates=tuple(d for d in all_dates if d <= report_date and d not in excluded),
-        inventory_dates=tuple(d for d in month_dates if d in inventory),
-        catalog_date=latest("patch_catalog"), baselines_date=latest("baselines"),
+        month=month, report_date=report_date, excluded_dates=excluded,
+        month_records=tuple(ingest[d] for d in month_dates),
+        history_records=tuple(ingest[d] for d in all_dates if d <= report_date and d not in excluded),
+        inventory_records=tuple(inventory[d] for d in month_dates if d in inventory),
+        catalog_record=latest("patch_catalog"), baselines_record=latest("baselines"),
     )
+
+
+def scope_from_manifest(lake: Lake, manifest: dict[str, Any]) -> ReportScope:
+    """The exact day records an earlier report read (reruns since then do not change them)."""
+    inputs = manifest.get("inputs")
+    if not isinstance(inputs, dict) or "instances" not in inputs:
+        raise InputError("the manifest has no 'inputs' of day records; was it written by this version?")
+
+    def records(table: str) -> tuple[DayRecord, ...]:
+        return tuple(lake.record_of_run(date.fromisoformat(r["snapshot_date"]), r["table_group"], r["run_id"])
+                     for r in inputs.get(table, []))
+
+    month_records = records("instances")
+    if not month_records:
+        raise InputError("the manifest lists no instances day records to reproduce")
+    catalog, baselines = records("patch_catalog"), records("baselines")
+    return ReportScope(
+        month=manifest["parameters"]["month"], report_date=month_records[-1].snapshot_date,
+        excluded_dates=tuple(date.fromisoformat(d) for d in manifest.get("excluded_snapshot_dates", [])),
+        month_records=month_records, history_records=records("patch_compliance"),
+        inventory_records=records("ec2_inventory"), catalog_record=catalog[0] if catalog else None,
+        baselines_record=baselines[0] if baselines else None)
 
 
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
@@ -172,21 +220,23 @@ def collect(engine: QueryEngine, scope: ReportScope, settings: Settings) -> Repo
     """Run the report SQL and derive the per-instance 14-day counts and the summary."""
     report = settings.report
     d = scope.report_date
-    inventory = [d] if scope.coverage_known else []
-    catalog = [scope.catalog_date] if scope.catalog_date else []
+    day = [scope.report_record]
+    inventory = [r for r in scope.inventory_records if r.snapshot_date == d]
+    catalog = [scope.catalog_record] if scope.catalog_record else []
+    none: list[DayRecord] = []
     instances = _rows(engine.run(SQL_INSTANCE_STATUS, [d], scope={
-        "patch_compliance": [], "instances": [d], "ec2_inventory": inventory, "patch_catalog": [],
-        "baselines": []}))
+        "patch_compliance": none, "instances": day, "ec2_inventory": inventory, "patch_catalog": none,
+        "baselines": none}))
     missing = _rows(engine.run(SQL_MISSING_CRITICAL, [
         d, ",".join(report.critical_classifications), ",".join(report.critical_severities)], scope={
-        "patch_compliance": scope.history_dates, "instances": [d], "ec2_inventory": [],
-        "patch_catalog": catalog, "baselines": []}))
+        "patch_compliance": scope.history_records, "instances": day, "ec2_inventory": none,
+        "patch_catalog": catalog, "baselines": none}))
     trend = _rows(engine.run(SQL_TREND, [scope.month_dates[0].replace(day=1), d], scope={
-        "patch_compliance": [], "instances": scope.month_dates, "ec2_inventory": scope.inventory_dates,
-        "patch_catalog": [], "baselines": []}))
+        "patch_compliance": none, "instances": scope.month_records, "ec2_inventory": scope.inventory_records,
+        "patch_catalog": none, "baselines": none}))
     baselines = _rows(engine.run(SQL_BASELINES, [d], scope={
-        "patch_compliance": [], "instances": [], "ec2_inventory": [], "patch_catalog": [],
-        "baselines": [scope.baselines_date] if scope.baselines_date else []})) if scope.baselines_date else []
+        "patch_compliance": none, "instances": none, "ec2_inventory": none, "patch_catalog": none,
+        "baselines": [scope.baselines_record]})) if scope.baselines_record else []
 
     threshold = int(report.missing_critical_age_days)
     per_instance: Counter[tuple[str, str, str]] = Counter(
@@ -200,18 +250,12 @@ def collect(engine: QueryEngine, scope: ReportScope, settings: Settings) -> Repo
     return ReportData(scope, instances, missing, summarise(instances), trend, baselines, threshold)
 
 
-def _table_reads(lake: Lake, table: str, dates: Sequence[date]) -> list[dict[str, Any]]:
-    """Partitions read for a table: per snapshot, the manifest's files with rows and checksums."""
-    reads = []
-    for day in dates:
-        manifest = lake.manifest(day, table)
-        if manifest is None:
-            continue
-        entry = manifest["tables"][table]
-        reads.append({"snapshot_date": day.isoformat(), "run_id": manifest.get("run_id"),
-                      "committed_at": manifest.get("committed_at"), "rows": entry["rows"],
-                      "files": entry["files"]})
-    return reads
+def _table_reads(table: str, records: Sequence[DayRecord]) -> list[dict[str, Any]]:
+    """The day records read for a table: enough to read exactly the same rows again (time travel)."""
+    return [{"snapshot_date": r.snapshot_date.isoformat(), "table_group": r.table_group, "run_id": r.run_id,
+             "committed_at": r.as_manifest()["committed_at"],
+             "iceberg_snapshot_id": r.tables[table]["iceberg_snapshot_id"], "rows": r.rows(table)}
+            for r in records]
 
 
 def audit_manifest(lake: Lake, data: ReportData, engine: QueryEngine, parameters: dict[str, Any],
@@ -230,34 +274,69 @@ def audit_manifest(lake: Lake, data: ReportData, engine: QueryEngine, parameters
         "excluded_snapshot_dates": [d.isoformat() for d in scope.excluded_dates],
         "history_snapshot_dates": [d.isoformat() for d in scope.history_dates],
         "ec2_inventory_known": scope.coverage_known,
-        "inputs": {
-            "patch_compliance": _table_reads(lake, "patch_compliance", scope.history_dates),
-            "instances": _table_reads(lake, "instances", scope.month_dates),
-            "ec2_inventory": _table_reads(lake, "ec2_inventory", scope.inventory_dates),
-            "patch_catalog": _table_reads(lake, "patch_catalog", [scope.catalog_date] if scope.catalog_date else []),
-            "baselines": _table_reads(lake, "baselines", [scope.baselines_date] if scope.baselines_date else []),
-        },
+        "lake_catalog": {"kind": "sql" if lake.location.scheme == "file" else lake.config.kind,
+                         "database": lake.config.database},
+        "inputs": {table: _table_reads(table, records) for table, records in scope.inputs().items()},
         "sql": {path: {"sha256": digest} for path, digest in sorted(engine.used.items())},
         "outputs": {name: {"bytes": len(body), "sha256": sha256(body)} for name, body in sorted(outputs.items())},
         "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
     }
 
 
-def build_report(lake_uri: str, month: str, as_of: date | str | None, out_dir: str, *,
+def load_manifest(uri: str, endpoint_url: str | None = None) -> dict[str, Any]:
+    """A report's ``manifest.json`` (local path or s3://bucket/key), validated enough to reproduce it."""
+    from patch_compliance.storage import read_bytes
+
+    location = parse_location(uri, "--from-manifest")
+    _, fs = open_location(location.uri, endpoint_url, "--from-manifest")
+    try:
+        manifest = json.loads(read_bytes(fs, location.fs_path))
+    except FileNotFoundError as exc:
+        raise InputError(f"--from-manifest: {uri} does not exist") from exc
+    except ValueError as exc:
+        raise InputError(f"--from-manifest: {uri} is not a JSON report manifest: {exc}") from exc
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("parameters"), dict):
+        raise InputError(f"--from-manifest: {uri} is not a report manifest (no 'parameters')")
+    return manifest
+
+
+def settings_of_manifest(settings: Settings, manifest: dict[str, Any]) -> Settings:
+    """The settings with the thresholds the original report used (they decide every number)."""
+    from dataclasses import replace
+
+    p = manifest["parameters"]
+    return replace(settings,
+                   report=replace(settings.report, critical_classifications=tuple(p["critical_classifications"]),
+                                  critical_severities=tuple(p["critical_severities"]),
+                                  missing_critical_age_days=int(p["missing_critical_age_days"])),
+                   ingest=replace(settings.ingest, freshness_hours=p["freshness_hours"]))
+
+
+def build_report(lake_uri: str, month: str | None, as_of: date | str | None, out_dir: str, *,
                  settings: Settings | None = None, engine: str = "duckdb", endpoint_url: str | None = None,
-                 athena: dict[str, Any] | None = None) -> dict[str, Any]:
+                 athena: dict[str, Any] | None = None, from_manifest: str | None = None) -> dict[str, Any]:
     """Write the report's five files to ``out_dir`` (local directory or s3://) and return its manifest.
 
     ``as_of`` (a date or ``YYYY-MM-DD``) picks the latest snapshot of ``month`` on or before it;
-    the default is the month's latest snapshot.
+    the default is the month's latest snapshot. ``from_manifest`` regenerates an earlier report
+    exactly: the same day records (Iceberg snapshots) and thresholds, whatever was rerun since.
     """
     started = time.perf_counter()
     settings = settings or load_settings()
     as_of_date = parse_date(as_of, "--as-of") if isinstance(as_of, str) else as_of
-    parse_month(month)
     out_location = parse_location(out_dir, "--out")
-    lake = Lake(lake_uri, endpoint_url)
-    scope = resolve_scope(lake, month, as_of_date)
+    lake = Lake(lake_uri, endpoint_url, settings)
+    if from_manifest:
+        original = load_manifest(from_manifest, endpoint_url)
+        settings = settings_of_manifest(settings, original)
+        scope = scope_from_manifest(lake, original)
+        month, as_of_date = scope.month, (parse_date(original["parameters"]["as_of"], "as_of")
+                                          if original["parameters"].get("as_of") else None)
+    else:
+        if month is None:
+            raise InputError("--month is required (or --from-manifest)")
+        parse_month(month)
+        scope = resolve_scope(lake, month, as_of_date)
     query_engine = make_engine(engine, lake, **(athena or {}))
     timings = {"scope": time.perf_counter() - started}
 
@@ -273,12 +352,12 @@ def build_report(lake_uri: str, month: str, as_of: date | str | None, out_dir: s
         "instance_status.csv": csv_bytes(INSTANCE_COLUMNS, data.instances),
         "missing_critical_patches.csv": csv_bytes(MISSING_COLUMNS, data.missing),
     }
-    ingest_manifest = lake.manifest(scope.report_date) or {}
+    ingest_manifest = scope.report_record.as_manifest()
     freshness = {k: ingest_manifest.get(k) for k in ("committed_at", "reference_time")}
     outputs["report.html"] = render_html(data, settings, lake_uri=lake.uri, freshness=freshness).encode()
     timings["render"] = time.perf_counter() - mark
     parameters = {"lake": lake.uri, "month": month, "as_of": as_of_date.isoformat() if as_of_date else None,
-                  "engine": engine,
+                  "engine": engine, "from_manifest": from_manifest,
                   "critical_classifications": list(settings.report.critical_classifications),
                   "critical_severities": list(settings.report.critical_severities),
                   "missing_critical_age_days": data.threshold_days,

@@ -96,7 +96,7 @@ def test_daily_dag_shape(dagbag) -> None:
         kwargs = sensor.partial_kwargs  # mapped: the sensor's arguments live in its partial kwargs
         assert kwargs["mode"] == "reschedule" and kwargs["timeout"] > 0 and kwargs["poke_interval"] > 0
     order = ["resolve_targets", "send_scan", "wait_for_command", "wait_for_rds_output",
-             "snapshot_ec2_inventory", "ingest", "validate", "record_baselines", "publish"]
+             "snapshot_ec2_inventory", "ingest", "validate", "record_baselines", "publish", "lake_housekeeping"]
     for upstream, downstream in itertools.pairwise(order):
         assert upstream in dag.get_task(downstream).upstream_task_ids | {
             t for t in dag.get_task(downstream).get_flat_relative_ids(upstream=True)}

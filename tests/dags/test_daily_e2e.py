@@ -159,7 +159,7 @@ def test_never_syncing_run_fails_with_a_slack_alert(airflow_home: AirflowHome, a
 
 ARCHIVED_ON = date(2026, 11, 20)
 LIVE_ONLY_TASKS = {"resolve_targets", "send_scan", "wait_for_command", "wait_for_rds_output",
-                   "snapshot_ec2_inventory", "record_baselines"}
+                   "snapshot_ec2_inventory", "record_baselines", "lake_housekeeping"}
 
 
 def test_archived_run_ingests_a_kept_sync_copy_without_scanning(airflow_home: AirflowHome, aws_env,
