@@ -123,7 +123,7 @@ MONTH = "2026-10"
 DUCKDB_MONTH_AGGREGATE = """
 import duckdb, sys
 query = ("SELECT snapshot_date, patch_state, count(*), count(DISTINCT instance_id) FROM read_parquet("
-         f"'{sys.argv[1]}/patch_compliance/*/*/*/*.parquet', hive_partitioning=true) GROUP BY ALL")
+         f"'{sys.argv[1]}/patch_compliance/data/*/*/*/*.parquet') GROUP BY ALL")
 duckdb.sql(query).fetchall()
 """
 
@@ -136,8 +136,8 @@ def ensure_month_lakes(instances: int, items: int, days: int) -> tuple[Path, Pat
 
     from patch_compliance.ingest import ingest_snapshot
 
-    month_lake = DATA / f"lake-{instances}x{items}x{days}"
-    single_lake = DATA / f"lake-{instances}x{items}x1"
+    month_lake = DATA / f"iceberg-lake-{instances}x{items}x{days}"
+    single_lake = DATA / f"iceberg-lake-{instances}x{items}x1"
     if (month_lake / ".complete").exists() and (single_lake / ".complete").exists():
         return month_lake, single_lake
     shutil.rmtree(month_lake, ignore_errors=True)
@@ -160,7 +160,7 @@ def ensure_month_lakes(instances: int, items: int, days: int) -> tuple[Path, Pat
 
 def bench_report(instances: int, items: int, days: int, repeats: int) -> dict[str, dict[str, float]]:
     month_lake, single_lake = ensure_month_lakes(instances, items, days)
-    rows = sum(1 for _ in month_lake.rglob("patch_compliance/*/*/*/*.parquet"))
+    rows = sum(1 for _ in month_lake.rglob("patch_compliance/data/*/*/*/*.parquet"))
     print(f"\nmonthly report ({days} snapshots of {instances} instances, {rows} Parquet files), "
           f"{repeats} runs each, whole processes:")
     python = sys.executable

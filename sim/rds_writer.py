@@ -33,6 +33,14 @@ def execution_id(*parts: object) -> str:
 _q = encode_basestring_ascii  # what json.dumps (and so format_lines) does to a str, minus the dispatch
 
 
+def malformed_items(seed: int, share: float, scan: Scan) -> list[int]:
+    """Positions of the scan's Installed item lines written truncated (the ``malformed_share`` fault)."""
+    if share <= 0:
+        return []
+    return [n for n, item in enumerate(scan.items or ())
+            if item.state == "Installed" and unit(seed, "malformed", scan.node.key, item.patch_id, scan.day) < share]
+
+
 @dataclass
 class Renderer:
     """Renders a node's objects; ``malformed_share`` truncates that share of Installed item lines."""
@@ -64,12 +72,9 @@ class Renderer:
         group = node.patch_group or ""
         body = self._body
         lines = [head + body(item, scan.baseline_id, group) + tail for item in scan.items or ()]
-        if self.malformed_share > 0:
-            for n, item in enumerate(scan.items or ()):
-                if item.state == "Installed" and unit(self.seed, "malformed", node.key, item.patch_id,
-                                                      scan.day) < self.malformed_share:
-                    lines[n] = lines[n][: len(lines[n]) // 2]
-                    self.malformed_lines += 1
+        for n in malformed_items(self.seed, self.malformed_share, scan):
+            lines[n] = lines[n][: len(lines[n]) // 2]
+            self.malformed_lines += 1
         return ("\n".join(lines) + "\n").encode() if lines else b""
 
     def objects(self, scan: Scan, exec_id: str, snapshot_id: str = "") -> dict[str, bytes]:

@@ -19,13 +19,15 @@ from typing import Any
 from patch_compliance.inputs import parse_timestamp
 from sim.fleet import PLATFORM
 from sim.model import Scan
+from sim.rds_writer import malformed_items
 from sim.state import World
 
 UNTAGGED = "(untagged)"
 MISSING_STATES = frozenset(("Missing", "Failed"))
 INSTALLED_STATES = frozenset(("Installed", "InstalledOther", "InstalledPendingReboot", "InstalledRejected"))
 SUMMARY_COLUMNS = ("team", "environment", "instances", "compliant", "non_compliant", "stale", "no_data",
-                   "unmanaged", "compliance_pct", "instances_missing_critical_14d", "missing_critical_14d_items")
+                   "unmanaged", "compliance_pct", "instances_missing_critical_14d", "missing_critical_14d_items",
+                   "quarantined_instances")
 
 
 @dataclass
@@ -97,8 +99,9 @@ def instance_truth(world: World, on: date, views: dict[str, Scan | None], tracke
     """Statuses, summary and missing-critical items on ``on`` given that day's views."""
     settings = world.settings
     report = settings.report
-    captures = [scan.capture_time for scan in views.values() if scan is not None]
-    reference = max(captures) if captures else None
+    # As the ingest judges a day: the 95th percentile (lower neighbour) of the patch-data captures.
+    captures = sorted(scan.capture_time for scan in views.values() if scan is not None and scan.items is not None)
+    reference = captures[int(0.95 * (len(captures) - 1))] if captures else None
     threshold = (parse_timestamp(reference) - timedelta(hours=settings.ingest.freshness_hours)) if reference else None
     instances = []
     missing_rows = []
@@ -110,7 +113,7 @@ def instance_truth(world: World, on: date, views: dict[str, Scan | None], tracke
             "team": team, "environment": environment, "patch_group": node.patch_group or "",
             "platform": node.family, "platform_name": PLATFORM[node.family][0],
             "platform_type": PLATFORM[node.family][1], "baseline_id": "", "last_capture_time": None,
-            "non_compliant_items": 0,
+            "non_compliant_items": 0, "quarantined_lines": 0,
             "missing_critical_14d_items": 0, "in_population": True,
         }
         if scan is None:
@@ -124,14 +127,16 @@ def instance_truth(world: World, on: date, views: dict[str, Scan | None], tracke
         items = [i for i in scan.items or () if i.state != "NotApplicable"]
         non_compliant = [i for i in items if i.status == "NON_COMPLIANT"]
         row["non_compliant_items"] = len(non_compliant)
+        lost = malformed_items(world.state.seed, world.faults.malformed_share, scan)  # lines quarantined at ingest
+        row["quarantined_lines"] = len(lost)
         if scan.instance_status == "Terminated":
             row.update(status="TERMINATED", in_population=False)
         elif not items:  # as the ingest classifies: no patch items at all is NO_DATA, stale or not
             row["status"] = "NO_DATA"
         elif threshold is not None and parse_timestamp(scan.capture_time) < threshold:
             row["status"] = "STALE"
-        else:
-            row["status"] = "NON_COMPLIANT" if non_compliant else "COMPLIANT"
+        else:  # a node that lost a line to quarantine is never COMPLIANT
+            row["status"] = "NON_COMPLIANT" if non_compliant or lost else "COMPLIANT"
         if row["in_population"]:
             for item in non_compliant:
                 if (item.state not in MISSING_STATES or item.classification not in report.critical_classifications
@@ -170,8 +175,9 @@ def summarise(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
         group = groups.setdefault((row["team"], row["environment"]), {
             "team": row["team"], "environment": row["environment"], "compliant": 0, "non_compliant": 0,
             "stale": 0, "no_data": 0, "unmanaged": 0, "instances_missing_critical_14d": 0,
-            "missing_critical_14d_items": 0})
+            "missing_critical_14d_items": 0, "quarantined_instances": 0})
         group[row["status"].lower()] += 1
+        group["quarantined_instances"] += 1 if row.get("quarantined_lines") else 0
         if row["missing_critical_14d_items"]:
             group["instances_missing_critical_14d"] += 1
             group["missing_critical_14d_items"] += row["missing_critical_14d_items"]

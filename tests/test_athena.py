@@ -205,7 +205,7 @@ def run_snapshot_sql_on_duckdb(source: Path, run_id: str) -> dict[str, pa.Table]
     con.execute(to_duckdb((sql_dir() / "athena/snapshot_patch_compliance.sql").read_text()),
                 [run_id, SNAPSHOT_DAY, ",".join(tags.team), ",".join(tags.environment), ",".join(tags.patch_group)])
     con.execute(to_duckdb((sql_dir() / "athena/snapshot_instances.sql").read_text()),
-                [run_id, SNAPSHOT_DAY, sc.reference_time(SNAPSHOT_DAY).replace(tzinfo=None), 26.0,
+                [run_id, SNAPSHOT_DAY, sc.reference_time(SNAPSHOT_DAY).replace(tzinfo=None), 26.0, 2.0,
                  ",".join(tags.team), ",".join(tags.environment), ",".join(tags.patch_group), ",".join(tags.name)])
     return {name: con.sql(f"SELECT * FROM staging_{name}").to_arrow_table()
             for name in ("patch_compliance", "instances")}

@@ -338,3 +338,116 @@ def test_cli_prints_summary_and_rejects_bad_dates(tree: Path, tmp_path: Path, ca
     assert re.search(r"NON_COMPLIANT\s+1\n", out) and re.search(r"patch items\s+9\n", out)
     assert main(["ingest", "--source", str(tree), "--lake", str(tmp_path / "lake"), "--date", "2026-02-30"]) == 2
     assert "not a calendar date" in capsys.readouterr().err
+
+
+# --- Integrity under faults: bytes, links, nested copies, clocks, reproducibility ---------------------
+
+def _committed_files_open(lake: Lake) -> int:
+    """Every data file the day records list opens in DuckDB and in pyarrow; returns how many."""
+    import duckdb
+
+    files = [lake.fs_path(p) for table in ("patch_compliance", "instances", "quarantine")
+             for p in lake.committed_files(table)]
+    for path in files:
+        pq.read_table(path)
+        duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}')").fetchall()
+    return len(files)
+
+
+def test_invalid_utf8_oversized_lines_and_bad_escapes_are_quarantined_and_the_lake_stays_readable(
+        tree: Path, tmp_path: Path) -> None:
+    node = NODES["noncompliant"]
+    path = next(tree.glob(f"AWS:ComplianceItem/*/*/*/{node}.json"))
+    lines = path.read_bytes().splitlines()
+    bad_utf8 = lines[0].replace(b"openssl-libs.x86_64:1:1.0-1", b"openssl \xff\xfe title")
+    oversized = line(node, item("huge.x86_64", "Missing", "NON_COMPLIANT", DetailedText="x" * 3000)).encode()
+    surrogate = line(node, item("kernel.x86_64", "Missing", "NON_COMPLIANT")).replace(
+        '"Title": "kernel', '"Title": "\\ud800kernel').encode()
+    path.write_bytes(b"\n".join([bad_utf8, *lines[1:], oversized, surrogate]) + b"\n")
+    settings = Settings(ingest=load_settings().ingest.__class__(max_quarantine_share=0.5, max_line_bytes=2048))
+    lake = Lake(str(tmp_path / "lake"))
+    manifest = ingest_snapshot(str(tree), lake.uri, DAY, settings=settings)
+
+    quarantined = sorted(lake.read("quarantine").to_pylist(), key=lambda r: r["line_number"])
+    assert [(q["line_number"], q["error"].split(":")[0]) for q in quarantined] == [
+        (1, "not valid UTF-8"),
+        (4, f"line of {len(oversized):,} bytes exceeds ingest.max_line_bytes (2,048); the first 4,096 bytes are kept"),
+        (5, "a value holds an unpaired UTF-16 surrogate escape (not representable as text)")]
+    assert "byte 0xff at offset" in quarantined[0]["error"] and "\ufffd" in quarantined[0]["raw_line"]
+    assert quarantined[1]["raw_line"].startswith('{"ComplianceType": "Patch"')
+    assert all(q["source_key"].endswith(f"{node}.json") for q in quarantined)
+    assert manifest["quarantined_lines"] == 3
+    assert _committed_files_open(lake) >= 3
+    # The node lost lines: it is never COMPLIANT, and instances says how many lines it lost.
+    row = next(r for r in lake.read("instances").to_pylist() if r["instance_id"] == node)
+    assert (row["quarantined_lines"], row["quarantined_item_lines"], row["compliance_status"]) == (
+        3, 3, "NON_COMPLIANT")
+
+
+def test_a_node_that_lost_lines_is_never_compliant(tree: Path, tmp_path: Path) -> None:
+    node = NODES["compliant"]
+    path = next(tree.glob(f"AWS:ComplianceItem/*/*/*/{node}.json"))
+    path.write_text(path.read_text() + '{"ComplianceType": "Patch", "Id": "lost", "Status": "NON_COMPL\n')
+    settings = Settings(ingest=load_settings().ingest.__class__(max_quarantine_share=0.5))
+    lake = Lake(str(tmp_path / "lake"))
+    ingest_snapshot(str(tree), lake.uri, DAY, settings=settings)
+    rows = {r["instance_id"]: r for r in lake.read("instances").to_pylist()}
+    assert rows[node]["non_compliant_items"] == 0 and rows[node]["quarantined_item_lines"] == 1
+    assert rows[node]["compliance_status"] == "NON_COMPLIANT"
+    assert rows[NODES["hybrid"]]["compliance_status"] == "COMPLIANT"  # nothing lost: unchanged
+
+
+def test_symbolic_links_are_never_followed(tree: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "environ"
+    secret.write_text("AWS_SECRET_ACCESS_KEY=do-not-copy\n")
+    node_dir = next(tree.glob("AWS:ComplianceItem/*/*/*"))
+    (node_dir / "i-0000000000000abcd.json").symlink_to(secret)  # a file link to any readable file
+    outside = tmp_path / "elsewhere"
+    write_node(outside, "i-00000000000000fed", node_tags=tags(Team="fake"),
+               items=[item("x", "Missing", "NON_COMPLIANT")])
+    (tree / "AWS:Tag" / f"accountid={ACCOUNT}" / "region=eu-west-2").symlink_to(
+        next(outside.glob("AWS:Tag/*/*")), target_is_directory=True)  # a directory link fabricating nodes
+    (node_dir / "loop").symlink_to(tree, target_is_directory=True)  # a link loop
+    lake = Lake(str(tmp_path / "lake"))
+    messages: list[str] = []
+    manifest = ingest_snapshot(str(tree), lake.uri, DAY, progress=messages.append)
+    assert manifest["source"]["skipped"]["symlink"] == 3
+    assert any("3 symbolic link(s) not followed" in m for m in messages)
+    assert manifest["instances"] == 8 and manifest["tables"]["patch_compliance"]["rows"] == 9  # as without links
+    assert "do-not-copy" not in json.dumps(lake.read("quarantine").to_pylist())
+    assert "i-00000000000000fed" not in lake.read("instances").column("instance_id").to_pylist()
+
+
+def test_a_nested_older_copy_is_refused_with_its_name(tree: Path, tmp_path: Path) -> None:
+    write_node(tree / "archive" / "2026-10-01", "i-00000000000000777", node_tags=tags(Team="old"),
+               items=[item("old.x86_64", "Missing", "NON_COMPLIANT")])
+    lake = Lake(str(tmp_path / "lake"))
+    with pytest.raises(SourceError, match=r"1 nested cop\(ies\) .*/rds/archive/2026-10-01\b.*forge history"):
+        ingest_snapshot(str(tree), lake.uri, DAY)
+    assert lake.snapshot_dates() == []
+
+
+def test_a_clock_days_ahead_does_not_make_the_fleet_stale(tmp_path: Path) -> None:
+    root = tmp_path / "rds"
+    nodes = [f"i-{n:017x}" for n in range(1, 101)]
+    for n, node in enumerate(nodes):
+        capture = "2026-11-05T03:10:04Z" if n == 0 else f"2026-11-02T03:{10 + n % 40:02d}:04Z"
+        write_node(root, node, node_tags=tags(Team="web", Environment="prod"),
+                   items=[item("bash.x86_64", "Installed", "COMPLIANT")], capture=capture)
+    lake = Lake(str(tmp_path / "lake"))
+    manifest = ingest_snapshot(str(root), lake.uri, DAY)
+    assert manifest["reference_time"].startswith("2026-11-02T03:")  # not the node three days ahead
+    assert manifest["status_counts"]["STALE"] == 0 and manifest["status_counts"]["COMPLIANT"] == 100
+    assert manifest["future_captures"] == 1
+    flagged = [r["instance_id"] for r in lake.read("instances").to_pylist() if r["capture_in_future"]]
+    assert flagged == [nodes[0]]
+
+
+def test_the_same_source_gives_byte_identical_files(tree: Path, tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    first = ingest_snapshot(str(tree), lake.uri, DAY)
+    second = ingest_snapshot(str(tree), lake.uri, DAY)
+    for table in ("patch_compliance", "instances"):
+        digests = [[f["sha256"] for f in run["tables"][table]["files"]] for run in (first, second)]
+        assert digests[0] == digests[1] and digests[0]
+    assert first["source"]["objects_sha256"] == second["source"]["objects_sha256"]

@@ -66,8 +66,11 @@ def test_locations_cannot_escape() -> None:
 @pytest.mark.parametrize(("key", "expected"), [
     ("AWS:ComplianceItem/accountid=123456789012/region=eu-west-1/resourcetype=ManagedInstanceInventory/"
      "i-0abc123def4567890.json", ("AWS:ComplianceItem", "123456789012", "eu-west-1", "i-0abc123def4567890")),
-    ("prefix/AWS%3ATag/accountid=123456789012/region=us-east-2/resourcetype=ManagedInstanceInventory/"
+    ("AWS%3ATag/accountid=123456789012/region=us-east-2/resourcetype=ManagedInstanceInventory/"
      "mi-0123456789abcdef0.json", ("AWS:Tag", "123456789012", "us-east-2", "mi-0123456789abcdef0")),
+    # Keys are relative to the sync prefix: the layout one level deeper is a nested copy, not this day.
+    ("old/AWS%3ATag/accountid=123456789012/region=us-east-2/resourcetype=ManagedInstanceInventory/"
+     "mi-0123456789abcdef0.json", None),
     ("AWS:InstanceInformation/accountid=123456789012/test.json", None),
     ("AWS:Tag/accountid=123456789012/region=eu-west-1/resourcetype=ManagedInstance/i-0abc1234.json", None),
     ("AWS:Tag/accountid=1234/region=eu-west-1/resourcetype=ManagedInstanceInventory/i-0abc1234.json", None),
@@ -78,7 +81,7 @@ def test_rds_keys(key: str, expected: tuple[str, str, str, str] | None) -> None:
     got = None if parsed is None else (parsed.rds_type, parsed.account_id, parsed.region, parsed.node_id)
     assert got == expected
     if expected:
-        canonical = key.removeprefix("prefix/").replace("%3A", ":")
+        canonical = key.replace("%3A", ":")
         assert rds.object_key(*expected) == canonical
 
 

@@ -393,3 +393,41 @@ def test_an_expectation_that_errors_fails_critically_with_its_message(tmp_path, 
     [check] = result.checks
     assert not result.success and check.description == "a misspelt column"
     assert check.observed.startswith("error: ") and "teem" in check.observed
+
+
+def test_hostile_names_and_teams_reach_slack_as_inert_text(tmp_path, slack_webhook):  # noqa: F811
+    hosts = make_fleet(100, 3, REFERENCE)
+    today = copy_hosts(hosts)
+    today[3].team = None
+    today[3].name = "<https://evil.example/login|Open runbook>"
+    hosts[3].team = "<!channel>"  # yesterday's Team tag names the owner in the alert
+    uri = _lake(tmp_path, hosts, today)
+    result = validate_snapshot(uri, DAY)
+    send_slack(quality_alert_text(result), quality_alert_blocks(result))
+    [request] = slack_webhook.wait_for(1)
+    text = str(request.body)
+    assert "<!channel>" not in text and "<https://evil.example" not in text
+    assert "&lt;!channel&gt;" in text and "&lt;https://evil.example/login|Open runbook&gt;" in text
+
+
+def test_lost_compliance_lines_fail_critically_and_a_clock_ahead_warns(tmp_path):
+    """Both name their hosts: the node whose items were quarantined, the node whose clock runs ahead."""
+    from patch_compliance.ingest import ingest_snapshot
+    from tests.quality_lake import write_rds_tree
+
+    hosts = make_fleet(100, 4, REFERENCE)
+    hosts[5] = replace(hosts[5], last_capture=REFERENCE + timedelta(days=3))
+    root = tmp_path / "rds"
+    write_rds_tree(str(root), hosts)
+    lossy = next(root.glob(f"AWS:ComplianceItem/*/*/*/{hosts[9].instance_id}.json"))
+    lossy.write_text(lossy.read_text() + '{"ComplianceType": "Patch", "Id": "cut-o\n')
+    lake = str(tmp_path / "lake")
+    ingest_snapshot(str(root), lake, DAY)
+    result = validate_snapshot(lake, DAY)
+    failed = _failed(result)
+    lost = failed["no instance lost AWS:ComplianceItem lines to quarantine (its status would be a guess)"]
+    ahead = failed["no instance captured more than 2.0 h after the reference time (a clock running ahead)"]
+    assert not result.success and lost.severity == "critical" and ahead.severity == "warning"
+    assert set(lost.offending) == {hosts[9].instance_id} and set(ahead.offending) == {hosts[5].instance_id}
+    assert {o["instance_id"] for o in result.offenders} >= {hosts[5].instance_id, hosts[9].instance_id}
+    assert not [c for c in result.critical_failures if c is not lost]  # the reference time was not moved

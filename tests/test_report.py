@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -124,7 +125,7 @@ def expected_instances(report_date: date, missing: list[dict[str, str]], with_in
             "baseline_id": "pb-0123456789abcdef0" if node.items else "", "platform": node.platform,
             "status": status, "last_capture_time": z(sc.capture_time(report_date, node)),
             "non_compliant_items": str(sum(1 for i in counted if i.state in NON_COMPLIANT_STATES)),
-            "missing_critical_14d_items": str(old.get(node.instance_id, 0))})
+            "missing_critical_14d_items": str(old.get(node.instance_id, 0)), "quarantined_lines": "0"})
     if with_inventory:
         managed = {(n.account_id, n.instance_id) for n in nodes}
         for ec2 in sc.november_ec2(report_date):
@@ -135,7 +136,7 @@ def expected_instances(report_date: date, missing: list[dict[str, str]], with_in
                 "instance_id": ec2.instance_id, "team": ec2.tags.get("Team", "(untagged)"),
                 "environment": ec2.tags.get("Environment", "(untagged)"), "patch_group": ec2.tags.get("PatchGroup", ""),
                 "baseline_id": "", "platform": ec2.platform, "status": "UNMANAGED", "last_capture_time": "",
-                "non_compliant_items": "", "missing_critical_14d_items": ""})
+                "non_compliant_items": "", "missing_critical_14d_items": "", "quarantined_lines": ""})
     return sorted(rows, key=lambda r: (r["account_id"], r["region"], r["instance_id"]))
 
 
@@ -153,7 +154,7 @@ def expected_summary(instances: list[dict[str, str]]) -> list[dict[str, str]]:
                     "stale": str(count["STALE"]), "no_data": str(count["NO_DATA"]),
                     "unmanaged": str(count["UNMANAGED"]), "compliance_pct": pct(count["COMPLIANT"], len(rows)),
                     "instances_missing_critical_14d": str(sum(1 for n in old if n)),
-                    "missing_critical_14d_items": str(sum(old))})
+                    "missing_critical_14d_items": str(sum(old)), "quarantined_instances": "0"})
     return out
 
 
@@ -188,7 +189,7 @@ def test_instance_status_csv(report_15th):
     header, rows = read_csv(report_15th / "instance_status.csv")
     assert header == ["snapshot_date", "account_id", "region", "instance_id", "team", "environment", "patch_group",
                       "baseline_id", "platform", "status", "last_capture_time", "non_compliant_items",
-                      "missing_critical_14d_items"]
+                      "missing_critical_14d_items", "quarantined_lines"]
     report_date = date(2026, 11, 15)
     expected = expected_instances(report_date, expected_missing(report_date, sc.CATALOG_1ST), True)
     assert rows == expected
@@ -203,7 +204,8 @@ def test_instance_status_csv(report_15th):
 def test_team_environment_summary_csv(report_15th):
     header, rows = read_csv(report_15th / "team_environment_summary.csv")
     assert header == ["team", "environment", "instances", "compliant", "non_compliant", "stale", "no_data",
-                      "unmanaged", "compliance_pct", "instances_missing_critical_14d", "missing_critical_14d_items"]
+                      "unmanaged", "compliance_pct", "instances_missing_critical_14d", "missing_critical_14d_items",
+                      "quarantined_instances"]
     report_date = date(2026, 11, 15)
     instances = expected_instances(report_date, expected_missing(report_date, sc.CATALOG_1ST), True)
     assert rows == expected_summary(instances)
@@ -340,3 +342,59 @@ def test_snapshot_failing_critical_quality_checks_is_not_report_input(tmp_path: 
     assert {r["status"] for r in rows} == {"NON_COMPLIANT"} and len(rows) == 20
     html = (tmp_path / "out" / "report.html").read_text()
     assert "Snapshots excluded" in html and "2026-11-03" in html
+
+
+HOSTILE = {"Team": '=HYPERLINK("https://evil.example/x","open")', "Environment": "+cmd|' /C calc'!A0",
+           "Name": "@SUM(1+1)", "PatchGroup": "-2+3"}
+
+
+def test_fleet_text_is_neutralised_in_every_csv_and_escaped_in_html(tmp_path: Path) -> None:
+    """OWASP CSV injection: tag values an account owner controls never become live formulas."""
+    nodes = [sc.Node("i-00000000000000001", tags=dict(HOSTILE),
+                     items=[sc.Item("\topenssl.x86_64", "Missing", cves=("CVE-2026-1111",))]),
+             sc.Node("i-00000000000000002", tags={"Team": "<script>alert(1)</script>", "Environment": "prod"},
+                     items=[sc.Item("bash.x86_64", "Installed")])]
+    lake = sc.land(tmp_path, {date(2026, 11, 2): nodes})
+    build_report(lake.uri, "2026-11", None, str(tmp_path / "out"))
+    cells = [cell for name in ("team_environment_summary.csv", "instance_status.csv", "missing_critical_patches.csv")
+             for row in csv.reader((tmp_path / "out" / name).open()) for cell in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert "'" + HOSTILE["Team"] in cells and "'" + HOSTILE["Environment"] in cells
+    assert "'\topenssl.x86_64" in cells
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+    from patch_compliance.evidence import collect_evidence
+
+    evidence = list(csv.DictReader(io.StringIO(collect_evidence(lake.uri, "CVE-2026-1111").csv.decode())))
+    assert [(r["team"], r["environment"], r["patch_id"]) for r in evidence] == [
+        ("'" + HOSTILE["Team"], "'" + HOSTILE["Environment"], "'\topenssl.x86_64")]
+
+
+def test_quarantined_lines_are_in_every_output_and_the_node_is_not_compliant(tmp_path: Path) -> None:
+    day = date(2026, 11, 2)
+    nodes = [sc.Node(f"i-{n:017x}", tags={"Team": "web", "Environment": "prod"},
+                     items=[sc.Item("bash.x86_64", "Installed")]) for n in range(1, 4)]
+    source = tmp_path / "rds"
+    sc.write_rds_day(source, day, nodes)
+    lossy = next(source.glob(f"AWS:ComplianceItem/*/*/*/{nodes[0].instance_id}.json"))
+    lossy.write_text(lossy.read_text() + '{"ComplianceType": "Patch", "Id": "cut\n')
+    from dataclasses import replace
+
+    from patch_compliance.config import load_settings
+    from patch_compliance.ingest import ingest_snapshot
+
+    settings = load_settings()
+    settings = replace(settings, ingest=replace(settings.ingest, max_quarantine_share=0.5))
+    ingest_snapshot(str(source), str(tmp_path / "lake"), day, sc.reference_time(day), settings=settings)
+    manifest = build_report(str(tmp_path / "lake"), "2026-11", None, str(tmp_path / "out"))
+    _, rows = read_csv(tmp_path / "out" / "instance_status.csv")
+    by_id = {r["instance_id"]: r for r in rows}
+    assert (by_id[nodes[0].instance_id]["status"], by_id[nodes[0].instance_id]["quarantined_lines"]) == (
+        "NON_COMPLIANT", "1")
+    assert {by_id[n.instance_id]["status"] for n in nodes[1:]} == {"COMPLIANT"}
+    _, summary = read_csv(tmp_path / "out" / "team_environment_summary.csv")
+    assert [(r["compliant"], r["non_compliant"], r["quarantined_instances"]) for r in summary] == [("2", "1", "1")]
+    assert manifest["quarantine"] == {"report_day_quarantined_lines": 1, "instances": {nodes[0].instance_id: 1}}
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "Instances that lost lines to quarantine (1)" in html and nodes[0].instance_id in html

@@ -94,8 +94,8 @@ def test_agent_answers_scan_commands_and_ingest_matches_truth(seeded, aws_env, t
     assert all(o["LastModified"] >= started for o in listed)
     fresh_nodes = {n.node_id for n in world.fleet.nodes
                    if (v := world.model.view(n, ON)) is not None and v.day == ON and world.model.is_scanned(n)}
-    written = {rds.parse_key(k).node_id for k in keys if rds.parse_key(k)
-               and rds.parse_key(k).rds_type == rds.COMPLIANCE_ITEM}
+    parsed = [rds.parse_key(k.removeprefix("rds/")) for k in keys]
+    written = {p.node_id for p in parsed if p and p.rds_type == rds.COMPLIANCE_ITEM}
     assert fresh_nodes <= written
 
     lake_dir = tmp_path / "lake"

@@ -1,8 +1,10 @@
 """Command line: ``python -m patch_compliance <command>`` (the same code the DAGs run).
 
-Each command validates its arguments, prints progress on stderr and a summary on stdout, and
-exits 0 on success, 1 when the data fails a check, 2 on bad input, 3 when another run published the
-same day first (nothing of this run was published).
+Each command validates its arguments, prints progress on stderr and a summary on stdout, and exits
+0 on success, 1 when the data fails a check, 2 on bad input on the command line, 3 on an
+environment failure (storage or AWS unreachable, an output path that cannot be written, Slack
+refusing an alert, another run publishing the same day first). Every non-zero exit prints one
+actionable line on stderr; ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ def _progress(message: str) -> None:
     print(f"  {message}", file=sys.stderr, flush=True)
 
 
+EXIT_OK, EXIT_DATA, EXIT_INPUT, EXIT_ENVIRONMENT = 0, 1, 2, 3
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint-url", help="S3/AWS endpoint (the local stand-in); default: AWS_ENDPOINT_URL")
     parser.add_argument("--config", help="fleet config (default: config/fleet.yaml or PATCH_COMPLIANCE_CONFIG)")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of a failure")
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
@@ -78,11 +84,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(f"results: {result.results_path}\nsummary: {result.summary_path}")
     if result.data_docs_index:
         print(f"data docs: {result.data_docs_index}")
+    verdict_code = EXIT_OK if result.success else EXIT_DATA
     if args.slack_conn_id and (result.critical_failures or result.warnings):
         from patch_compliance.notify import send_slack
 
-        send_slack(quality_alert_text(result), quality_alert_blocks(result), args.slack_conn_id)
-    return 0 if result.success else 1
+        try:
+            send_slack(quality_alert_text(result), quality_alert_blocks(result), args.slack_conn_id)
+        except Exception as exc:  # the verdict above stands; the failed delivery is reported on its own
+            print(f"error: the data-quality alert was not delivered through {args.slack_conn_id}: "
+                  f"{_one_line(exc)}; the verdict above stands (exit {verdict_code})", file=sys.stderr)
+    return verdict_code
 
 
 def _add_validate_parser(sub: argparse._SubParsersAction) -> None:
@@ -246,13 +257,31 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.func
+    from patch_compliance.inputs import DataCheckError
     from patch_compliance.lake import ConcurrentWriteError
 
     try:
         return handler(args)
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, exc, EXIT_INPUT, str(exc))
+    except DataCheckError as exc:
+        return _fail(args, exc, EXIT_DATA, str(exc))
     except ConcurrentWriteError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
+        return _fail(args, exc, EXIT_ENVIRONMENT, str(exc))
+    except Exception as exc:  # storage, network, AWS, permissions: not the input, not the data
+        return _fail(args, exc, EXIT_ENVIRONMENT,
+                     f"{_one_line(exc)} ({type(exc).__name__}; check the storage or endpoint it names, "
+                     "credentials and permissions; --debug shows the traceback)")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _fail(args: argparse.Namespace, exc: BaseException, code: int, message: str) -> int:
+    if getattr(args, "debug", False):
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"error: {message}", file=sys.stderr)
+    return code

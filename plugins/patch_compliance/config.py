@@ -54,6 +54,8 @@ class IngestSettings:
     freshness_hours: float = 26.0
     max_quarantine_share: float = 0.01
     read_threads: int = 16
+    max_line_bytes: int = 1 << 20  # a longer line is quarantined (a truncated copy is kept)
+    future_capture_tolerance_hours: float = 2.0  # captures further ahead of the reference are flagged
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,8 @@ def parse_settings(raw: dict[str, Any]) -> Settings:
             "freshness_hours": _number(1, 24 * 30),
             "max_quarantine_share": _number(0, 1),
             "read_threads": _number(1, 256),
+            "max_line_bytes": _integer(1024, 1 << 30),
+            "future_capture_tolerance_hours": _number(0, 24 * 30),
         }),
         report=_section(raw, "report", ReportSettings, {
             "critical_classifications": _as_tuple,

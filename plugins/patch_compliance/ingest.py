@@ -21,11 +21,12 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from patch_compliance import rds
 from patch_compliance.config import Settings, load_settings, load_sql
-from patch_compliance.inputs import InputError
+from patch_compliance.inputs import DataCheckError, InputError
 from patch_compliance.lake import SPECS, Lake, sha256
 from patch_compliance.storage import open_location, read_many
 
@@ -38,7 +39,7 @@ class SourceError(InputError):
     """The source holds no usable Resource Data Sync objects."""
 
 
-class QuarantineThresholdError(InputError):
+class QuarantineThresholdError(DataCheckError):
     """Too many malformed lines: the snapshot is not published."""
 
 
@@ -55,10 +56,18 @@ def _string_schema(rds_type: str) -> pa.Schema:
     return pa.schema([(name, pa.string()) for name in (*rds.FIELDS[rds_type], *rds.ENVELOPE_FIELDS)])
 
 
-def _quarantine_row(obj: rds.RdsObject, line_number: int, error: str, raw: bytes | str) -> dict[str, object]:
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+RAW_COPY_BYTES = 4096  # an oversized line is kept as its first bytes, so quarantine stays small
+
+
+def _quarantine_row(obj: rds.RdsObject, line_number: int, error: str, raw: bytes) -> dict[str, object]:
+    """A quarantined line, verbatim as far as text allows (invalid UTF-8 bytes become U+FFFD)."""
     return {"source_key": obj.path, "rds_type": obj.rds_type, "line_number": line_number,
-            "error": error, "raw_line": text}
+            "error": error, "raw_line": raw.decode("utf-8", "replace"), "node_id": obj.node_id}
+
+
+def _has_surrogate(value: str) -> bool:
+    """A lone UTF-16 surrogate (from a ``\\ud800`` escape) cannot be stored as UTF-8 text."""
+    return any("\ud800" <= char <= "\udfff" for char in value)
 
 
 @dataclass
@@ -79,10 +88,20 @@ def make_batch(objects: list[rds.RdsObject], contents: list[bytes]) -> TypeBatch
     return TypeBatch(objects, contents, b"".join(buffers), line_counts)
 
 
-def _parse_fast(schema: pa.Schema, batch: TypeBatch) -> pa.Table | None:
-    """Parse all objects in one multi-threaded pass; None when any line needs the careful path."""
+def _parse_fast(schema: pa.Schema, batch: TypeBatch, max_line_bytes: int) -> pa.Table | None:
+    """Parse all objects in one multi-threaded pass; None when any line needs the careful path.
+
+    pyarrow's reader passes invalid UTF-8 through into string columns (which DuckDB then refuses),
+    so the buffer is checked first; an object larger than the line cap may hold an oversized line.
+    """
     if not batch.buffer:
         return pa.table({name: pa.array([], pa.string()) for name in schema.names})
+    if any(len(content) > max_line_bytes for content in batch.contents):
+        return None
+    try:
+        batch.buffer.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
     try:
         table = pajson.read_json(
             pa.BufferReader(batch.buffer),
@@ -96,8 +115,28 @@ def _parse_fast(schema: pa.Schema, batch: TypeBatch) -> pa.Table | None:
     return table
 
 
+def _check_line(raw: bytes, max_line_bytes: int) -> tuple[dict[str, object] | None, str]:
+    """The line as a JSON object, or None and why it is quarantined."""
+    if len(raw) > max_line_bytes:
+        return None, (f"line of {len(raw):,} bytes exceeds ingest.max_line_bytes ({max_line_bytes:,}); "
+                      f"the first {RAW_COPY_BYTES:,} bytes are kept")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}"
+    try:
+        record = json.loads(text)
+    except ValueError as exc:
+        return None, f"invalid JSON: {exc}"
+    if not isinstance(record, dict):
+        return None, "line is not a JSON object"
+    if any(isinstance(v, str) and _has_surrogate(v) for v in record.values()):
+        return None, "a value holds an unpaired UTF-16 surrogate escape (not representable as text)"
+    return record, ""
+
+
 def _parse_careful(schema: pa.Schema, objects: list[rds.RdsObject], contents: list[bytes],
-                   parsed: ParsedType) -> pa.Table:
+                   parsed: ParsedType, max_line_bytes: int) -> pa.Table:
     """Line by line: malformed lines go to quarantine, non-string scalars are kept as strings."""
     rows: list[dict[str, object]] = []
     for index, (obj, content) in enumerate(zip(objects, contents, strict=True)):
@@ -105,13 +144,9 @@ def _parse_careful(schema: pa.Schema, objects: list[rds.RdsObject], contents: li
             if not raw.strip():
                 continue
             parsed.lines += 1
-            try:
-                record = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                parsed.quarantine.append(_quarantine_row(obj, number, f"invalid JSON: {exc}", raw))
-                continue
-            if not isinstance(record, dict):
-                parsed.quarantine.append(_quarantine_row(obj, number, "line is not a JSON object", raw))
+            record, error = _check_line(raw, max_line_bytes)
+            if record is None:
+                parsed.quarantine.append(_quarantine_row(obj, number, error, raw[:RAW_COPY_BYTES]))
                 continue
             row: dict[str, object] = {
                 name: None if record.get(name) is None
@@ -125,12 +160,12 @@ def _parse_careful(schema: pa.Schema, objects: list[rds.RdsObject], contents: li
     return pa.Table.from_pylist(rows, schema=full)
 
 
-def parse_type(rds_type: str, batch: TypeBatch) -> ParsedType:
+def parse_type(rds_type: str, batch: TypeBatch, max_line_bytes: int = 1 << 20) -> ParsedType:
     """Parse one type's objects; every kept row knows its object and line number."""
     schema = _string_schema(rds_type)
     parsed = ParsedType(pa.table({}))
     objects, contents, line_counts = batch.objects, batch.contents, batch.line_counts
-    table = _parse_fast(schema, batch)
+    table = _parse_fast(schema, batch, max_line_bytes)
     if table is not None:
         parsed.lines = table.num_rows
         source_file = np.repeat(np.arange(len(contents), dtype=np.int32), line_counts)
@@ -139,7 +174,7 @@ def parse_type(rds_type: str, batch: TypeBatch) -> ParsedType:
         table = table.append_column("source_file", pa.array(source_file)).append_column(
             "line_number", pa.array(line_number))
     else:
-        table = _parse_careful(schema, objects, contents, parsed)
+        table = _parse_careful(schema, objects, contents, parsed, max_line_bytes)
     # A line must belong to the node its object is named after; anything else is quarantined.
     node_ids = np.array([o.node_id for o in objects], dtype=object)
     expected = node_ids[table["source_file"].to_numpy()] if table.num_rows else np.array([], dtype=object)
@@ -183,38 +218,66 @@ class GroupResult:
     instances: pa.Table
     quarantine: list[dict[str, object]]
     lines: int
-    max_capture: datetime | None
+
+
+def _node_quarantine(quarantine: list[dict[str, object]]) -> pa.Table:
+    """Quarantined lines per node: all of them, and those of AWS:ComplianceItem."""
+    counts: dict[str, list[int]] = {}
+    for row in quarantine:
+        entry = counts.setdefault(str(row["node_id"]), [0, 0])
+        entry[0] += 1
+        entry[1] += row["rds_type"] == rds.COMPLIANCE_ITEM
+    return pa.table({"instance_id": pa.array(list(counts), pa.string()),
+                     "quarantined_lines": pa.array([c[0] for c in counts.values()], pa.int64()),
+                     "quarantined_item_lines": pa.array([c[1] for c in counts.values()], pa.int64())})
 
 
 def process_group(con: duckdb.DuckDBPyConnection, account_id: str, region: str,
-                  objects: list[rds.RdsObject], batches: dict[str, TypeBatch]) -> GroupResult:
+                  objects: list[rds.RdsObject], batches: dict[str, TypeBatch],
+                  max_line_bytes: int = 1 << 20) -> GroupResult:
     """Parse and shape one account/Region in DuckDB (tag_roles must already be registered)."""
     quarantine: list[dict[str, object]] = []
     lines = 0
     for rds_type in rds.INGESTED_TYPES:
-        parsed = parse_type(rds_type, batches[rds_type])
+        parsed = parse_type(rds_type, batches[rds_type], max_line_bytes)
         quarantine += parsed.quarantine
         lines += parsed.lines
         con.register(rds.RAW_TABLE[rds_type], parsed.table)
     con.register("sources", pa.table({"node_id": [o.node_id for o in objects]}))
+    con.register("node_quarantine", _node_quarantine(quarantine))
     con.execute(load_sql("ingest/node_attributes.sql"))
     patch_compliance = con.sql(load_sql("ingest/patch_compliance.sql")).to_arrow_table()
     con.register("pc", patch_compliance)
     instances = con.sql(load_sql("ingest/instances.sql"),
                         params={"account_id": account_id, "region": region}).to_arrow_table()
-    max_capture = con.execute(
-        "SELECT max(t) FROM (SELECT max(try_cast(nullif(captureTime, '') AS TIMESTAMPTZ)) AS t FROM items_raw "
-        "UNION ALL SELECT max(try_cast(nullif(captureTime, '') AS TIMESTAMPTZ)) FROM summary_raw "
-        "UNION ALL SELECT max(try_cast(nullif(captureTime, '') AS TIMESTAMPTZ)) FROM info_raw)").fetchall()[0][0]
-    return GroupResult(patch_compliance, instances, quarantine, lines, max_capture)
+    return GroupResult(patch_compliance, instances, quarantine, lines)
+
+
+REFERENCE_QUANTILE = 0.95
+
+
+def robust_reference_time(instances: pa.Table) -> datetime | None:
+    """The day's reference time: a high quantile of the nodes' patch-data captures, never the maximum.
+
+    One node whose clock runs days ahead must not make every other node read STALE; the 95th
+    percentile (the lower of two neighbours, so it is a real capture) ignores up to 5 % of such nodes.
+    """
+    captures = instances["last_capture_time"].drop_null()
+    if len(captures) == 0:
+        return None
+    micros = np.sort(captures.cast(pa.int64()).to_numpy())
+    chosen = int(micros[int(np.floor(REFERENCE_QUANTILE * (len(micros) - 1)))])
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=chosen)
 
 
 def _classify(con: duckdb.DuckDBPyConnection, instances: pa.Table, reference_time: datetime,
-              freshness_hours: float) -> pa.Table:
+              settings: Settings) -> pa.Table:
     con.register("instances_all", instances)
-    stale_before = reference_time - timedelta(hours=freshness_hours)
+    stale_before = reference_time - timedelta(hours=settings.ingest.freshness_hours)
+    future_after = reference_time + timedelta(hours=settings.ingest.future_capture_tolerance_hours)
     return con.sql(load_sql("ingest/instance_status.sql"),
-                   params={"stale_before": stale_before, "reference_time": reference_time}).to_arrow_table()
+                   params={"stale_before": stale_before, "reference_time": reference_time,
+                           "future_after": future_after}).to_arrow_table()
 
 
 def _sources_digest(digests: dict[str, str]) -> str:
@@ -233,15 +296,25 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
     source, source_fs = open_location(source_uri, endpoint_url, "source")
     lake = Lake(lake_uri, endpoint_url, settings)
     listing = rds.list_source(source_fs, source.fs_path)
+    if listing.nested_prefixes:
+        nested = ", ".join(f"{source.uri}/{p}" for p in listing.nested_prefixes[:5])
+        raise SourceError(
+            f"{source.uri} holds {len(listing.nested_prefixes)} nested cop(ies) of the Resource Data Sync layout "
+            f"({nested}); only the layout directly under the source prefix is one day's data, and merging "
+            f"older copies would forge history. Point the source at one copy, or move the others away.")
     if listing.object_count == 0:
-        hint = f"; found {len(listing.skipped_keys)} other keys, e.g. {listing.skipped_keys[:3]}" \
-            if listing.skipped_keys else ""
+        examples = [key for keys in listing.skipped_examples.values() for key in keys][:3]
+        hint = f"; found {listing.skipped_total} other keys, e.g. {examples}" if examples else ""
         raise SourceError(
             f"no Resource Data Sync objects under {source.uri}: expected keys like "
             f"{source.uri}/AWS:ComplianceItem/accountid=<12 digits>/region=<region>/"
             f"resourcetype=ManagedInstanceInventory/<i-… or mi-…>.json{hint}")
+    skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(listing.skipped.items())) or "none"
     say(f"source {source.uri}: {listing.object_count} objects ({listing.total_bytes / 1e6:.1f} MB) in "
-        f"{len(listing.groups)} account/Region groups; {len(listing.skipped_keys)} non-node keys skipped")
+        f"{len(listing.groups)} account/Region groups; keys not read: {skipped}")
+    if listing.skipped.get(rds.SKIP_SYMLINK):
+        say(f"  {listing.skipped[rds.SKIP_SYMLINK]} symbolic link(s) not followed, e.g. "
+            f"{listing.skipped_examples[rds.SKIP_SYMLINK][0]}")
 
     writer = lake.day_writer(snapshot_date)
     con = duckdb.connect()
@@ -251,7 +324,6 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
     quarantine: list[dict[str, object]] = []
     digests: dict[str, str] = {}
     total_lines = items = 0
-    max_capture: datetime | None = None
     groups = list(listing.groups.items())
     try:
         # Three stages overlap: the next group is read while this one is parsed, and Parquet files
@@ -265,7 +337,7 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
                 if number < len(groups):
                     pending = reader.submit(read_group, source_fs, groups[number][1], settings.ingest.read_threads)
                 digests.update(zip((o.path for o in objects), group_digests, strict=True))
-                result = process_group(con, account_id, region, objects, batches)
+                result = process_group(con, account_id, region, objects, batches, settings.ingest.max_line_bytes)
                 del batches
                 writes.append(background.submit(writer.write, "patch_compliance", result.patch_compliance,
                                                 account_id=account_id, region=region))
@@ -277,8 +349,6 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
                 quarantine += result.quarantine
                 total_lines += result.lines
                 items += result.patch_compliance.num_rows
-                if result.max_capture and (max_capture is None or result.max_capture > max_capture):
-                    max_capture = result.max_capture
                 say(f"[{number}/{len(groups)}] {account_id}/{region}: {result.instances.num_rows} nodes, "
                     f"{len(objects)} objects, {result.patch_compliance.num_rows} patch items, "
                     f"{len(result.quarantine)} quarantined lines ({time.perf_counter() - t0:.2f} s)")
@@ -292,13 +362,13 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
                 f"{len(quarantine)} of {total_lines} lines ({share:.2%}) are malformed, above the allowed "
                 f"{settings.ingest.max_quarantine_share:.2%} (ingest.max_quarantine_share); the snapshot for "
                 f"{snapshot_date} was not published. First: {examples}")
+        unclassified = pa.concat_tables(instances_parts)
         if reference_time is None:
-            if max_capture is None:
-                raise SourceError(f"no captureTime in any object under {source.uri}; pass --reference-time")
-            reference_time = max_capture
+            reference_time = robust_reference_time(unclassified)
+            if reference_time is None:
+                raise SourceError(f"no patch data captureTime under {source.uri}; pass --reference-time")
         reference_time = reference_time.astimezone(UTC)
-        instances = _classify(con, pa.concat_tables(instances_parts), reference_time,
-                              settings.ingest.freshness_hours)
+        instances = _classify(con, unclassified, reference_time, settings)
         writer.write("instances", instances)
 
         status_counts = dict.fromkeys(STATUSES, 0)
@@ -307,8 +377,9 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
             status_counts[status] += 1
         record = writer.commit({
             "source": {"uri": source.uri, "objects": listing.object_count, "bytes": listing.total_bytes,
-                       "skipped_keys": len(listing.skipped_keys), "other_types": listing.other_types,
-                       "objects_sha256": _sources_digest(digests)},
+                       "skipped_keys": listing.skipped_total, "skipped": listing.skipped,
+                       "other_types": listing.other_types, "objects_sha256": _sources_digest(digests)},
+            "future_captures": int(pc.sum(instances["capture_in_future"]).as_py() or 0),
             "reference_time": reference_time.isoformat().replace("+00:00", "Z"),
             "freshness_hours": settings.ingest.freshness_hours,
             "lines": total_lines,

@@ -23,6 +23,10 @@ class InputError(ValueError):
     """An external input (CLI argument, DAG param, config value, S3 key) is not acceptable."""
 
 
+class DataCheckError(RuntimeError):
+    """The data failed a check (e.g. too many malformed lines): nothing was published."""
+
+
 def parse_date(value: str, what: str = "date") -> date:
     if not isinstance(value, str) or not DATE_RE.match(value):
         raise InputError(f"{what} must be YYYY-MM-DD, got {value!r}")

@@ -121,6 +121,7 @@ SPECS: dict[str, TableSpec] = {spec.name: spec for spec in (
         ("patch_items", COUNT), ("non_compliant_items", COUNT),
         ("summary_status", pa.string()), ("compliance_status", pa.string()),
         ("is_stale", pa.bool_()), ("in_population", pa.bool_()), ("reference_time", TS),
+        ("quarantined_lines", COUNT), ("quarantined_item_lines", COUNT), ("capture_in_future", pa.bool_()),
     ], ("instance_id",)),
     # Lines that could not be ingested, kept verbatim so nothing is lost.
     _spec("quarantine", [
@@ -366,7 +367,7 @@ class Lake:
             return None
 
     def _create(self, name: str) -> Table:
-        from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
+        from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, TableAlreadyExistsError
         from pyiceberg.transforms import IdentityTransform
 
         with contextlib.suppress(NamespaceAlreadyExistsError):  # created by a concurrent first run
@@ -391,8 +392,11 @@ class Lake:
                     for column in SPECS[name].sort_by:
                         order.asc(column, IdentityTransform())
             transaction.commit_transaction()
-        except TableAlreadyExistsError:  # created by a concurrent first run
-            pass
+        except (TableAlreadyExistsError, CommitFailedException):  # created by a concurrent first run
+            existing = self._load(name)
+            if existing is None:
+                raise
+            return existing
         return self.catalog.load_table(self.identifier(name))
 
     def ensure_tables(self) -> list[str]:

@@ -13,6 +13,15 @@ from typing import Any
 DEFAULT_CONN_ID = "slack_webhook"
 
 
+def slack_escape(text: object) -> str:
+    """Text from the fleet (tags, names, titles, errors) made inert in Slack mrkdwn.
+
+    Slack reads ``<!channel>``, ``<@U123>`` and ``<https://x|label>`` as mentions and links, so the
+    three control characters are escaped as Slack documents (``&amp;``, ``&lt;``, ``&gt;``).
+    """
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def send_slack(text: str, blocks: list[dict[str, Any]] | None = None, conn_id: str = DEFAULT_CONN_ID) -> None:
     """Post a message (``text`` is the notification fallback, ``blocks`` the Block Kit body).
 
@@ -49,7 +58,7 @@ def task_failure_blocks(context: dict[str, Any]) -> tuple[str, list[dict[str, An
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
     ]
     if exception is not None:
-        message = f"{type(exception).__name__}: {exception}"
+        message = slack_escape(f"{type(exception).__name__}: {exception}")
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"```{message[:2800]}```"}})
     if log_url:
         blocks.append({"type": "actions", "elements": [

@@ -353,7 +353,7 @@ def report_link(report: dict[str, Any], settings: Settings | None = None) -> str
 
 def post_report_summary(report: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
     """Slack: headline figures, the worst Team x Environment cells and the report link."""
-    from patch_compliance.notify import send_slack
+    from patch_compliance.notify import send_slack, slack_escape
 
     settings = settings or load_settings()
     head = report_headline(report["cells"])
@@ -362,7 +362,8 @@ def post_report_summary(report: dict[str, Any], settings: Settings | None = None
             f"compliant; {head['instances_missing_critical_14d']} with critical patches missing > "
             f"{settings.report.missing_critical_age_days} days. Report: {link}")
     worst = "\n".join(
-        f"• *{c['team']} / {c['environment']}*: {c['compliance_pct']}% compliant of {c['instances']}, "
+        f"• *{slack_escape(c['team'])} / {slack_escape(c['environment'])}*: {c['compliance_pct']}% compliant of "
+        f"{c['instances']}, "
         f"{c['instances_missing_critical_14d']} missing critical, {c['stale']} stale, {c['unmanaged']} unmanaged"
         for c in head["worst"]) or "none"
     blocks = [

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from patch_compliance.config import Settings, load_settings, project_home
 from patch_compliance.inputs import INSTANCE_ID_RE, InputError
 from patch_compliance.lake import SPECS, TABLES, Lake
+from patch_compliance.notify import slack_escape
 from patch_compliance.storage import write_bytes
 
 SEVERITIES = ("critical", "warning")
@@ -135,6 +136,7 @@ def suite_parameters(quality: QualitySettings, settings: Settings) -> dict[str, 
         "allowed_environments": list(quality.allowed_environments),
         "environment_patch_groups": sorted(f"{env}|{pg}" for env, names in groups.items() for pg in names),
         "freshness_hours": float(settings.ingest.freshness_hours),
+        "future_capture_tolerance_hours": float(settings.ingest.future_capture_tolerance_hours),
         "fresh_share_min": quality.fresh_share_min,
         "managed_share_min": quality.managed_share_min,
         "max_instance_count_change": quality.max_instance_count_change,
@@ -239,7 +241,7 @@ _PATCH_COLUMNS = ["snapshot_date", "account_id", "region", "instance_id", "patch
                   "capture_time"]
 _INSTANCE_COLUMNS = ["account_id", "region", "instance_id", "name", "computer_name", "team", "environment",
                      "patch_group", "instance_status", "in_population", "compliance_status", "last_capture_time",
-                     "reference_time"]
+                     "reference_time", "quarantined_item_lines", "capture_in_future"]
 
 
 def _patch_frame(data: SnapshotData) -> pd.DataFrame:
@@ -735,21 +737,22 @@ def quality_alert_blocks(result: QualityResult, run_url: str | None = None,
     ]
     for check in failed[:12]:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _truncate(
-            f"*{check.severity.upper()}* · `{check.suite}` · {check.description}\n"
-            f"observed: {check.observed}\nexpected: {check.expected}", 2900)}})
+            f"*{check.severity.upper()}* · `{check.suite}` · {slack_escape(check.description)}\n"
+            f"observed: {slack_escape(check.observed)}\nexpected: {slack_escape(check.expected)}", 2900)}})
     top = result.offenders[: limit or result.top_offenders]
     if top:
         lines = []
-        for o in top:
-            team = f"*{o['team']}*" + (f" ({o['team_source']})" if o["team_source"] != "Team tag" else "") \
-                if o["team"] else f"_{o['team_source']}_"
+        for o in top:  # every value here comes from the fleet's tags and names: escaped
+            team = f"*{slack_escape(o['team'])}*" + (f" ({slack_escape(o['team_source'])})"
+                                                    if o["team_source"] != "Team tag" else "") \
+                if o["team"] else f"_{slack_escape(o['team_source'])}_"
             account = f"account {o['account_name']} ({o['account_id']})" if o["account_name"] else \
                 f"account {o['account_id']}"
-            where = " · ".join(filter(None, [o["name"], o["environment"] or "no Environment", account,
-                                             o["region"]]))
-            detail = f" ({o['detail']})" if o["detail"] else ""
-            lines.append(_truncate(f"• `{o['instance_id']}` team {team} — {where}: {'; '.join(o['problems'])}"
-                                   f"{detail}", 700))
+            where = " · ".join(slack_escape(v) for v in filter(None, [
+                o["name"], o["environment"] or "no Environment", account, o["region"]]))
+            detail = f" ({slack_escape(o['detail'])})" if o["detail"] else ""
+            lines.append(_truncate(f"• `{slack_escape(o['instance_id'])}` team {team} — {where}: "
+                                   f"{slack_escape('; '.join(o['problems']))}{detail}", 700))
         chunks = [f"*Top offending instances* ({len(top)} of {len(result.offenders)}):"]
         for line in lines:  # a section holds 3,000 characters: continue in the next one
             if len(chunks[-1]) + len(line) + 1 > 2900:
@@ -759,7 +762,7 @@ def quality_alert_blocks(result: QualityResult, run_url: str | None = None,
         blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in chunks]
     if result.skipped:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _truncate(
-            "Skipped: " + "; ".join(f"{k}: {v}" for k, v in result.skipped.items()), 2900)}]})
+            "Skipped: " + slack_escape("; ".join(f"{k}: {v}" for k, v in result.skipped.items())), 2900)}]})
     buttons = [{"type": "button", "text": {"type": "plain_text", "text": label}, "url": url}
                for label, url in (("Airflow run", run_url), ("Data Docs", data_docs_url)) if url]
     if buttons:

@@ -441,7 +441,8 @@ def athena_snapshot(engine: AthenaEngine, lake: Lake, snapshot_date: date, refer
         engine.execute("athena/snapshot_patch_compliance.sql", [
             run_id, snapshot_date, _tag_keys(tags.team), _tag_keys(tags.environment), _tag_keys(tags.patch_group)]),
         engine.execute("athena/snapshot_instances.sql", [
-            run_id, snapshot_date, reference_time, float(settings.ingest.freshness_hours), _tag_keys(tags.team),
+            run_id, snapshot_date, reference_time, float(settings.ingest.freshness_hours),
+            float(settings.ingest.future_capture_tolerance_hours), _tag_keys(tags.team),
             _tag_keys(tags.environment), _tag_keys(tags.patch_group), _tag_keys(tags.name)]),
     ]
     counts: dict[str, int] = {}

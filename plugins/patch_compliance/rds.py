@@ -10,8 +10,10 @@ and inventory type under ``<Type>/accountid=<12 digits>/region=<r>/resourcetype=
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 COMPLIANCE_ITEM = "AWS:ComplianceItem"
@@ -44,13 +46,23 @@ FIELDS: dict[str, tuple[str, ...]] = {
 RAW_TABLE = {COMPLIANCE_ITEM: "items_raw", PATCH_SUMMARY: "summary_raw", INSTANCE_INFORMATION: "info_raw",
              TAG: "tags_raw", COMPLIANCE_SUMMARY: "csummary_raw"}
 
-KEY_RE = re.compile(
-    r"(?:^|/)(?P<type>(?:AWS|Custom)(?::|%3A|%3a)[A-Za-z0-9_]+)"
+# The layout directly under the sync prefix (anchored: a copy nested deeper is not this day's data).
+LAYOUT = (
+    r"(?P<type>(?:AWS|Custom)(?::|%3A|%3a)[A-Za-z0-9_]+)"
     r"/accountid=(?P<account_id>\d{12})"
     r"/region=(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2})"
     r"/resourcetype=(?P<resource_type>[A-Za-z]+)"
     r"/(?P<node_id>(?:i-[0-9a-f]{8}(?:[0-9a-f]{9})?|mi-[0-9a-f]{17}))\.json$"
 )
+KEY_RE = re.compile("^" + LAYOUT)
+NESTED_RE = re.compile("/" + LAYOUT)
+PROBE_RE = re.compile(r"^(?:AWS|Custom)(?::|%3A|%3a)[A-Za-z0-9_]+/accountid=\d{12}/test\.json$")
+
+# Why a key under the prefix was not read (counted per reason in the day record and printed).
+SKIP_PROBE = "probe"  # RDS's test.json
+SKIP_SYMLINK = "symlink"  # local sources never follow links
+SKIP_RESOURCE_TYPE = "other_resource_type"  # resourcetype other than ManagedInstanceInventory
+SKIP_NOT_RDS = "not_rds_layout"
 
 @dataclass(frozen=True)
 class RdsObject:
@@ -66,8 +78,8 @@ class RdsObject:
 
 
 def parse_key(path: str) -> RdsObject | None:
-    """The object's coordinates, or None for probes (``test.json``) and keys outside the layout."""
-    match = KEY_RE.search(path)
+    """The coordinates of a key relative to the sync prefix, or None for probes and keys outside the layout."""
+    match = KEY_RE.match(path)
     if not match or match["resource_type"] != RESOURCE_TYPE_PARTITION:
         return None
     rds_type = re.sub("%3[Aa]", ":", match["type"])
@@ -92,11 +104,13 @@ def format_lines(node_id: str, capture_time: str, records: list[dict[str, object
 
 @dataclass
 class SourceListing:
-    """What a sync prefix holds: node objects grouped by (account, Region), and what was skipped."""
+    """What a sync prefix holds: node objects grouped by (account, Region), and what was not read."""
 
     groups: dict[tuple[str, str], list[RdsObject]] = field(default_factory=dict)
-    skipped_keys: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> keys
+    skipped_examples: dict[str, list[str]] = field(default_factory=dict)  # reason -> first keys
     other_types: dict[str, int] = field(default_factory=dict)
+    nested_prefixes: list[str] = field(default_factory=list)  # copies of the layout below the prefix
 
     @property
     def object_count(self) -> int:
@@ -106,27 +120,81 @@ class SourceListing:
     def total_bytes(self) -> int:
         return sum(o.size for v in self.groups.values() for o in v)
 
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
 
-def list_source(fs, base: str) -> SourceListing:
-    """List a sync prefix (local directory or S3) and keep the ingested types' node objects."""
+    def skip(self, reason: str, key: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        examples = self.skipped_examples.setdefault(reason, [])
+        if len(examples) < 3:
+            examples.append(key)
+
+
+def _local_files(base: str) -> Iterator[tuple[str, int, bool]]:
+    """(path, size, is_link) below a local directory, never following a link (file or directory)."""
+    pending = [base]
+    while pending:
+        directory = pending.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.is_symlink():
+                yield entry.path, 0, True
+            elif entry.is_dir(follow_symlinks=False):
+                pending.append(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                yield entry.path, entry.stat(follow_symlinks=False).st_size, False
+
+
+def _files(fs, base: str) -> Iterator[tuple[str, int, bool]]:
+    from pyarrow import fs as pafs
+
     from patch_compliance.storage import list_files
 
+    if isinstance(fs, pafs.LocalFileSystem):
+        yield from _local_files(base)
+        return
+    for info in list_files(fs, base):
+        yield info.path, info.size or 0, False
+
+
+def list_source(fs, base: str) -> SourceListing:
+    """List a sync prefix (local directory or S3) and keep the ingested types' node objects.
+
+    Only the layout directly under ``base`` is read; a copy of it nested deeper (an old sync kept
+    under the prefix) is reported in ``nested_prefixes`` so the caller can refuse the source.
+    """
     groups: dict[tuple[str, str], list[RdsObject]] = defaultdict(list)
     listing = SourceListing()
     other: dict[str, int] = defaultdict(int)
-    for info in list_files(fs, base):
-        parsed = parse_key(info.path[len(base):] if info.path.startswith(base) else info.path)
+    nested: set[str] = set()
+    for path, size, is_link in _files(fs, base):
+        relative = path[len(base):].lstrip("/") if path.startswith(base) else path
+        if is_link:
+            listing.skip(SKIP_SYMLINK, path)
+            continue
+        parsed = parse_key(relative)
         if parsed is None:
-            listing.skipped_keys.append(info.path)
+            deeper = NESTED_RE.search(relative)
+            if deeper and deeper["resource_type"] == RESOURCE_TYPE_PARTITION:
+                nested.add(relative[:deeper.start()])
+            elif PROBE_RE.match(relative):
+                listing.skip(SKIP_PROBE, path)
+            elif KEY_RE.match(relative):
+                listing.skip(SKIP_RESOURCE_TYPE, path)
+            else:
+                listing.skip(SKIP_NOT_RDS, path)
             continue
         if parsed.rds_type not in INGESTED_TYPES:
             other[parsed.rds_type] += 1
             continue
-        obj = RdsObject(info.path, parsed.rds_type, parsed.account_id, parsed.region,
-                        parsed.resource_type, parsed.node_id, info.size or 0)
+        obj = RdsObject(path, parsed.rds_type, parsed.account_id, parsed.region,
+                        parsed.resource_type, parsed.node_id, size)
         groups[(obj.account_id, obj.region)].append(obj)
     listing.groups = {k: sorted(v, key=lambda o: o.path) for k, v in sorted(groups.items())}
     listing.other_types = dict(other)
+    listing.nested_prefixes = sorted(nested)
     return listing
-
-

@@ -34,10 +34,10 @@ STATUSES = ("COMPLIANT", "NON_COMPLIANT", "STALE", "NO_DATA", "UNMANAGED")
 
 SUMMARY_COLUMNS = ("team", "environment", "instances", "compliant", "non_compliant", "stale", "no_data",
                    "unmanaged", "compliance_pct", "instances_missing_critical_14d",
-                   "missing_critical_14d_items")
+                   "missing_critical_14d_items", "quarantined_instances")
 INSTANCE_COLUMNS = ("snapshot_date", "account_id", "region", "instance_id", "team", "environment",
                     "patch_group", "baseline_id", "platform", "status", "last_capture_time",
-                    "non_compliant_items", "missing_critical_14d_items")
+                    "non_compliant_items", "missing_critical_14d_items", "quarantined_lines")
 MISSING_COLUMNS = ("snapshot_date", "account_id", "region", "instance_id", "team", "environment", "patch_id",
                    "classification", "patch_severity", "patch_state", "cve_ids", "first_seen_missing",
                    "release_date", "age_days", "age_basis")
@@ -69,12 +69,21 @@ def compliance_pct(compliant: int, instances: int) -> str:
     return str(value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """A text cell a spreadsheet will not run: a leading ``'`` before a formula trigger (OWASP CSV Injection)."""
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
 def csv_bytes(columns: Sequence[str], rows: Sequence[dict[str, object]]) -> bytes:
+    """CSV of the rows; every text cell (tags, names, patch ids, titles come from the fleet) is neutralised."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([format_value(row.get(c)) for c in columns])
+        writer.writerow([neutralise(v) if isinstance(v := row.get(c), str) else format_value(v) for c in columns])
     return buffer.getvalue().encode()
 
 
@@ -202,6 +211,7 @@ def summarise(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
         items = row["missing_critical_14d_items"] or 0
         counter["missing_items"] += items
         counter["missing_instances"] += 1 if items else 0
+        counter["quarantined"] += 1 if row.get("quarantined_lines") else 0
     summary = []
     for (team, environment), counter in sorted(groups.items()):
         total = sum(counter[s] for s in STATUSES)
@@ -212,6 +222,7 @@ def summarise(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "compliance_pct": compliance_pct(counter["COMPLIANT"], total),
             "instances_missing_critical_14d": counter["missing_instances"],
             "missing_critical_14d_items": counter["missing_items"],
+            "quarantined_instances": counter["quarantined"],
         })
     return summary
 
@@ -274,6 +285,11 @@ def audit_manifest(lake: Lake, data: ReportData, engine: QueryEngine, parameters
         "excluded_snapshot_dates": [d.isoformat() for d in scope.excluded_dates],
         "history_snapshot_dates": [d.isoformat() for d in scope.history_dates],
         "ec2_inventory_known": scope.coverage_known,
+        "quarantine": {  # what the report day lost at ingest, and where (such nodes are never COMPLIANT)
+            "report_day_quarantined_lines": scope.report_record.details.get("quarantined_lines"),
+            "instances": {r["instance_id"]: r["quarantined_lines"] for r in data.instances
+                          if r.get("quarantined_lines")},
+        },
         "lake_catalog": {"kind": "sql" if lake.location.scheme == "file" else lake.config.kind,
                          "database": lake.config.database},
         "inputs": {table: _table_reads(table, records) for table, records in scope.inputs().items()},

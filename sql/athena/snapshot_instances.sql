@@ -5,8 +5,10 @@
 --   NON_COMPLIANT any item NON_COMPLIANT
 --   COMPLIANT     items, none NON_COMPLIANT
 -- Terminated nodes keep their status but leave the population (in_population = false).
+-- The JSON SerDe skips malformed lines, so this path quarantines nothing (quarantined_* = 0).
 -- Dialect: Athena engine v3 (Trino). Bound parameters, in order:
 --   run_id (VARCHAR), snapshot_date (DATE), reference_time (TIMESTAMP, UTC), freshness_hours (DOUBLE),
+--   future_tolerance_hours (DOUBLE),
 --   team_keys, environment_keys, patch_group_keys, name_keys (comma-separated tag keys).
 INSERT INTO staging_instances
 WITH params AS (
@@ -15,6 +17,7 @@ WITH params AS (
         CAST(? AS DATE) AS snapshot_date,
         CAST(? AS TIMESTAMP) AS reference_time,
         CAST(? AS DOUBLE) AS freshness_hours,
+        CAST(? AS DOUBLE) AS future_tolerance_hours,
         SPLIT(CAST(? AS VARCHAR), ',') AS team_keys,
         SPLIT(CAST(? AS VARCHAR), ',') AS environment_keys,
         SPLIT(CAST(? AS VARCHAR), ',') AS patch_group_keys,
@@ -138,6 +141,7 @@ assembled AS (
         c.summary_status,
         p.reference_time,
         p.freshness_hours,
+        p.future_tolerance_hours,
         p.run_id,
         p.snapshot_date
     FROM nodes AS nd
@@ -183,6 +187,10 @@ SELECT
     stale AS is_stale,
     COALESCE(instance_status, '') <> 'Terminated' AS in_population,
     reference_time,
+    CAST(0 AS BIGINT) AS quarantined_lines,
+    CAST(0 AS BIGINT) AS quarantined_item_lines,
+    COALESCE(CAST(last_capture_time AT TIME ZONE 'UTC' AS TIMESTAMP)
+             > reference_time + future_tolerance_hours * INTERVAL '1' HOUR, FALSE) AS capture_in_future,
     run_id,
     snapshot_date,
     account_id,

@@ -46,7 +46,10 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `staging_instances` (
     `compliance_status` STRING,
     `is_stale` BOOLEAN,
     `in_population` BOOLEAN,
-    `reference_time` TIMESTAMP
+    `reference_time` TIMESTAMP,
+    `quarantined_lines` BIGINT,
+    `quarantined_item_lines` BIGINT,
+    `capture_in_future` BOOLEAN
 )
 PARTITIONED BY (`run_id` STRING, `snapshot_date` DATE, `account_id` STRING, `region` STRING)
 STORED AS PARQUET

@@ -1,6 +1,7 @@
 -- One row per node of one account/Region seen in any RDS type (node ids come from the object
 -- keys, so a node with only tags or only instance information is still listed, as NO_DATA).
--- Reads pc (this group's patch_compliance rows) and the node_* tables; compliance status is
+-- Reads pc (this group's patch_compliance rows), the node_* tables and node_quarantine (lines of the
+-- node that could not be ingested); compliance status is
 -- computed later by instance_status.sql, once the day's reference time is known.
 WITH nodes AS (
     SELECT DISTINCT node_id AS instance_id FROM sources
@@ -64,11 +65,14 @@ SELECT
     m.critical_non_compliant_count, m.security_non_compliant_count, m.other_non_compliant_count,
     coalesce(s.patch_items, 0) AS patch_items,
     coalesce(s.non_compliant_items, 0) AS non_compliant_items,
-    c.summary_status
+    c.summary_status,
+    coalesce(q.quarantined_lines, 0) AS quarantined_lines,
+    coalesce(q.quarantined_item_lines, 0) AS quarantined_item_lines
 FROM nodes
 LEFT JOIN node_info AS n USING (instance_id)
 LEFT JOIN node_tags AS t USING (instance_id)
 LEFT JOIN item_stats AS s USING (instance_id)
 LEFT JOIN summary AS m USING (instance_id)
 LEFT JOIN compliance_summary AS c USING (instance_id)
+LEFT JOIN node_quarantine AS q USING (instance_id)
 ORDER BY nodes.instance_id

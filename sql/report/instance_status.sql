@@ -1,6 +1,7 @@
 -- Per-instance status on the report snapshot: the population (instances not Terminated) plus
 -- UNMANAGED EC2 instances (in ec2_inventory, not terminated, with no SSM row that day).
 -- last_capture_time: the newest patch data capture, else the instance information's (NO_DATA nodes).
+-- quarantined_lines: the node's lines that could not be ingested (such a node is never COMPLIANT).
 -- Dialect: Athena engine v3 (Trino). Bound parameters, in order: report_date (DATE).
 WITH params AS (
     SELECT CAST(? AS DATE) AS report_date
@@ -18,7 +19,8 @@ managed AS (
         COALESCE(i.platform_type, '') AS platform,
         i.compliance_status AS status,
         COALESCE(i.last_capture_time, i.info_capture_time) AS last_capture_time,
-        i.non_compliant_items
+        i.non_compliant_items,
+        i.quarantined_lines
     FROM instances AS i
     CROSS JOIN params AS p
     WHERE i.snapshot_date = p.report_date
@@ -37,7 +39,8 @@ unmanaged AS (
         COALESCE(e.platform, '') AS platform,
         'UNMANAGED' AS status,
         CAST(NULL AS TIMESTAMP) AS last_capture_time,
-        CAST(NULL AS BIGINT) AS non_compliant_items
+        CAST(NULL AS BIGINT) AS non_compliant_items,
+        CAST(NULL AS BIGINT) AS quarantined_lines
     FROM ec2_inventory AS e
     CROSS JOIN params AS p
     WHERE e.snapshot_date = p.report_date

@@ -1,0 +1,86 @@
+"""The command line's exit codes: 0 ok, 1 the data failed a check, 2 bad input, 3 the environment failed.
+
+Every non-zero exit prints one actionable ``error:`` line and no traceback unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import socket
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from patch_compliance.cli import main
+from tests import report_lakes as sc
+from tests.quality_lake import DAY, REFERENCE, make_fleet, write_inventory, write_snapshot
+from tests.rds_fixtures import item, tags, write_node
+from tests.slack_receiver import slack_webhook  # noqa: F401  (fixture)
+
+
+def error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory) -> str:
+    tmp = tmp_path_factory.mktemp("cli")
+    nodes = [sc.Node(f"i-{n:017x}", tags={"Team": "web", "Environment": "prod"},
+                     items=[sc.Item("openssl.x86_64", "Missing")]) for n in range(1, 4)]
+    return sc.land(tmp, {date(2026, 11, 2): nodes}).uri
+
+
+def test_over_threshold_quarantine_is_a_data_failure(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "rds"
+    write_node(root, "i-0000000000000000a", node_tags=tags(Team="web"), items=[item("a", "Installed", "COMPLIANT")])
+    path = next(root.glob("AWS:ComplianceItem/*/*/*/*.json"))
+    path.write_text(path.read_text() + "not json\n" * 3)
+    assert main(["ingest", "--source", str(root), "--lake", str(tmp_path / "lake"), "--date", "2026-11-02"]) == 1
+    err = capsys.readouterr().err
+    assert error_lines(err) == [next(line for line in err.splitlines() if line.startswith("error:"))]
+    assert "above the allowed 1.00%" in err and "was not published" in err and "Traceback" not in err
+
+
+def test_unreachable_storage_is_an_environment_failure_in_one_line(tmp_path: Path, capsys) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    argv = ["ingest", "--source", "s3://sync-bucket/rds", "--lake", str(tmp_path / "lake"), "--date", "2026-11-02",
+            "--endpoint-url", f"http://127.0.0.1:{port}"]
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    [line] = error_lines(err)
+    assert "sync-bucket" in line and "Could not connect" in line and "Traceback" not in err
+    assert main([*argv, "--debug"]) == 3
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_an_unusable_output_path_is_an_environment_failure(lake: str, tmp_path: Path, capsys) -> None:
+    occupied = tmp_path / "a-file"
+    occupied.write_text("already here")
+    assert main(["report", "--lake", lake, "--month", "2026-11", "--out", str(occupied)]) == 3
+    err = capsys.readouterr().err
+    [line] = error_lines(err)
+    assert str(occupied) in line and "Traceback" not in err
+    assert occupied.read_text() == "already here"
+
+
+def test_bad_input_is_exit_2(lake: str, capsys) -> None:
+    assert main(["report", "--lake", lake, "--month", "2026-1", "--out", "/tmp/x"]) == 2
+    assert error_lines(capsys.readouterr().err) == ["error: month must be YYYY-MM, got '2026-1'"]
+
+
+def test_slack_refusing_an_alert_never_changes_the_verdict(tmp_path: Path, slack_webhook, capsys) -> None:  # noqa: F811
+    hosts = make_fleet(100, 3, REFERENCE)
+    today = hosts
+    today[0].team = None  # a warning: the verdict passes, an alert is due
+    uri = str(tmp_path / "lake")
+    write_snapshot(uri, DAY, today, REFERENCE)
+    write_inventory(uri, DAY, today)
+    slack_webhook.status = 500
+    assert main(["validate", "--lake", uri, "--date", DAY.isoformat(), "--slack-conn-id", "slack_webhook"]) == 0
+    captured = capsys.readouterr()
+    assert "PASSED" in captured.out
+    [line] = error_lines(captured.err)
+    assert "alert was not delivered through slack_webhook" in line and "verdict above stands (exit 0)" in line
+    assert len(slack_webhook.wait_for(1)) == 1
