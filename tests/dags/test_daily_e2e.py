@@ -21,6 +21,7 @@ import pytest
 
 from patch_compliance.lake import Lake
 from sim.agent import Agent, AgentRunner
+from sim.demo import local_airflow_settings
 from sim.fleet import create_buckets, seed_moto
 from sim.history import DayWriter
 from sim.rds_writer import Renderer, sink_for
@@ -266,3 +267,45 @@ def test_browser_shows_the_completed_run_in_the_ui(api_server, completed_daily_r
                 break
     assert completed_daily_run["run_id"] in dom, dom[-2000:]
     assert "success" in dom.lower()
+
+
+def test_two_airflow_ingest_task_runs_of_one_day_leave_one_whole_day(airflow_home: AirflowHome, aws_env,
+                                                                      airflow_run_env, tmp_path) -> None:
+    """A zombie ingest and its retry, as two real ``airflow tasks test`` processes on two workers."""
+    from tests import report_lakes as sc
+
+    day = date(2026, 11, 18)
+    import boto3
+
+    boto3.client("s3", endpoint_url=aws_env.endpoint_url).create_bucket(
+        Bucket=LAKE_URI.split("/")[2], CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    Lake(LAKE_URI, aws_env.endpoint_url).ensure_tables()
+    sources = {}
+    for patch in ("alpha", "beta"):
+        sources[patch] = tmp_path / f"rds-{patch}"
+        sc.write_rds_day(sources[patch], day, [  # big enough for the two runs to overlap
+            sc.Node(f"i-{n:017x}", tags={"Team": "web", "Environment": "prod", "PatchGroup": "prod-linux"},
+                    items=[sc.Item(f"{patch}.x86_64", "Missing"),
+                           *(sc.Item(f"pkg{k}.x86_64", "Installed") for k in range(30))]) for n in range(1, 1201)])
+    second = AirflowHome(tmp_path / "worker-2", {**airflow_home.env, **local_airflow_settings(tmp_path / "worker-2")})
+    second.run("db", "migrate", timeout=180)
+    processes = {
+        patch: subprocess.Popen(
+            [str(AIRFLOW_BIN), "tasks", "test", DAILY, "ingest", day.isoformat(),
+             "--task-params", json.dumps({"rds_source": str(sources[patch])})],
+            env={**home.env, **airflow_run_env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for patch, home in (("alpha", airflow_home), ("beta", second))}
+    outputs = {patch: p.communicate(timeout=300)[0] for patch, p in processes.items()}
+    # ``airflow tasks test`` exits 0 even when the task fails: the task's own log says what happened.
+    refused = {patch for patch, out in outputs.items() if "ConcurrentWriteError: snapshot 2026-11-18" in out}
+    lake = Lake(LAKE_URI, aws_env.endpoint_url)
+    patch_ids = set(lake.read("patch_compliance", [day], columns=["patch_id"]).column("patch_id").to_pylist())
+    (winner,) = [patch for patch in sources if f"{patch}.x86_64" in patch_ids]  # one run's day, never a mix
+    loser = "beta" if winner == "alpha" else "alpha"
+    assert f"{loser}.x86_64" not in patch_ids and winner not in refused
+    record = lake.record(day)
+    assert f"(run {record.run_id})" in outputs[winner]  # the day in force is the winner's whole run
+    assert lake.read("instances", [day]).num_rows == record.rows("instances") == 1200
+    if refused:  # they overlapped: the second writer was refused and says by whom
+        assert refused == {loser} and f"run {record.run_id} committed" in outputs[loser]
+        assert "Rerun to replace it" in outputs[loser]
