@@ -108,3 +108,16 @@ def test_project_config_loads_and_bad_config_is_explained() -> None:
     with pytest.raises(InputError, match="role in account"):
         parse_settings({"accounts": [{"id": "123456789012", "name": "x", "regions": "eu-west-1",
                                       "role_arn": "arn:aws:iam::999999999999:role/x"}]})
+
+
+@pytest.mark.parametrize(("section", "values", "message"), [
+    ("storage", {"catalog": "hive"}, r"storage\.catalog: expected one of \['sql', 'glue'\]"),
+    ("storage", {"catalog_uri": "mongodb://x"}, r"storage\.catalog_uri: expected a SQLAlchemy URI"),
+    ("storage", {"catalog_database": "Bad-Name"}, r"storage\.catalog_database: expected a Glue database name"),
+    ("storage", {"retention_days": 0}, r"storage\.retention_days: expected a whole number in \[1, 3650\]"),
+    ("ingest", {"max_line_bytes": 10}, r"ingest\.max_line_bytes: expected a whole number"),
+    ("ingest", {"future_capture_tolerance_hours": -1}, r"ingest\.future_capture_tolerance_hours"),
+])
+def test_lake_and_ingest_settings_are_validated_with_their_path(section, values, message) -> None:
+    with pytest.raises(InputError, match=message):
+        parse_settings({section: values})
