@@ -551,10 +551,8 @@ class WrittenFile:
 class DayWriter:
     """Writes one date of a table group; nothing is visible to readers until ``commit``.
 
-    The tables and the date's current record are loaded when the writer is created (in a
-    background thread: opening a catalog costs a second or more, which overlaps reading the
-    source), so Iceberg's conflict check spans the whole run: any commit of this date by another
-    run since then refuses ours.
+    The tables and the date's current record are loaded when the writer is created, so Iceberg's
+    conflict check spans the whole run: any commit of this date by another run since then refuses ours.
     """
 
     lake: Lake
@@ -566,24 +564,9 @@ class DayWriter:
     _sequence: int = 0
 
     def __post_init__(self) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        pool = ThreadPoolExecutor(1, thread_name_prefix="lake-base")
-        self._base = pool.submit(self._load_base)
-        pool.shutdown(wait=False)  # the load runs on; ``tables`` and ``base`` wait for it
-
-    def _load_base(self) -> tuple[dict[str, Table], DayRecord | None]:
-        tables = {name: self.lake.table(name, refresh=True) for name in GROUPS[self.group]}
+        self.tables: dict[str, Table] = {name: self.lake.table(name, refresh=True) for name in GROUPS[self.group]}
         self.lake.records(refresh=True)
-        return tables, self.lake.latest_records(self.group).get(self.snapshot_date)
-
-    @property
-    def tables(self) -> dict[str, Table]:
-        return self._base.result()[0]
-
-    @property
-    def base(self) -> DayRecord | None:
-        return self._base.result()[1]
+        self.base: DayRecord | None = self.lake.latest_records(self.group).get(self.snapshot_date)
 
     def write(self, table_name: str, table: pa.Table, **constants: str) -> None:
         """Write rows of one table (split per partition, sorted); ``constants`` fill partition columns."""

@@ -83,10 +83,6 @@ def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
             out.write(data)
 
 
-def exists(fs: pafs.FileSystem, path: str) -> bool:
-    return fs.get_file_info(path).type != pafs.FileType.NotFound
-
-
 def list_files(fs: pafs.FileSystem, base: str) -> list[pafs.FileInfo]:
     """Every file below ``base`` (recursive); an absent base is an empty list."""
     selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
