@@ -160,7 +160,7 @@ def _parse_careful(schema: pa.Schema, objects: list[rds.RdsObject], contents: li
     return pa.Table.from_pylist(rows, schema=full)
 
 
-def parse_type(rds_type: str, batch: TypeBatch, max_line_bytes: int = 1 << 20) -> ParsedType:
+def parse_type(rds_type: str, batch: TypeBatch, max_line_bytes: int) -> ParsedType:
     """Parse one type's objects; every kept row knows its object and line number."""
     schema = _string_schema(rds_type)
     parsed = ParsedType(pa.table({}))
@@ -233,8 +233,7 @@ def _node_quarantine(quarantine: list[dict[str, object]]) -> pa.Table:
 
 
 def process_group(con: duckdb.DuckDBPyConnection, account_id: str, region: str,
-                  objects: list[rds.RdsObject], batches: dict[str, TypeBatch],
-                  max_line_bytes: int = 1 << 20) -> GroupResult:
+                  objects: list[rds.RdsObject], batches: dict[str, TypeBatch], max_line_bytes: int) -> GroupResult:
     """Parse and shape one account/Region in DuckDB (tag_roles must already be registered)."""
     quarantine: list[dict[str, object]] = []
     lines = 0

@@ -703,7 +703,7 @@ def housekeeping(lake: Lake, now: datetime | None = None, orphan_grace: timedelt
         old = [s.snapshot_id for s in table.metadata.snapshots
                if s.timestamp_ms < cutoff.timestamp() * 1000 and s.snapshot_id != table.metadata.current_snapshot_id]
         if old:
-            table.maintenance.expire_snapshots().older_than(cutoff).commit()
+            table.maintenance.expire_snapshots().by_ids(old).commit()
             table = lake.table(name, refresh=True)
         expired[name] = len(old)
         removed[name] = _remove_orphans(lake, table, now - orphan_grace)
