@@ -55,6 +55,7 @@ class FleetSpec:
     stopped: int = 10
     terminated: int = 10
     connection_lost: int = 14
+    summary_only: int = 4
 
     def with_overrides(self, overrides: dict[str, float]) -> FleetSpec:
         """The spec with some fields replaced (validated: known fields, non-negative numbers)."""
@@ -77,7 +78,7 @@ class FleetSpec:
         return replace(self, size=size, hybrid=count(self.hybrid), unmanaged=count(self.unmanaged),
                        wrong_case=count(self.wrong_case), missing_patch_group=count(self.missing_patch_group),
                        stopped=count(self.stopped), terminated=count(self.terminated),
-                       connection_lost=count(self.connection_lost))
+                       connection_lost=count(self.connection_lost), summary_only=count(self.summary_only))
 
 
 # Overrides for a fleet whose data passes every data-quality gate: no tag defects, no stale agents
@@ -105,6 +106,7 @@ class Node:
     terminate_date: date | None = None
     lost_date: date | None = None  # agent ConnectionLost from this date on
     private_ip: str = ""
+    summary_only: bool = False  # its AWS:ComplianceItem object never reaches the sync (the summary does)
 
     @property
     def is_hybrid(self) -> bool:
@@ -214,6 +216,8 @@ def build_fleet(spec: FleetSpec, catalog: Catalog, settings: Settings | None = N
         nodes[i] = replace(nodes[i], lost_date=spec.anchor + timedelta(days=rng.randint(-25, 40)))
     for i in no_group:
         nodes[i] = _without_tag(nodes[i], "PatchGroup")
+    for i in take(spec.summary_only):  # drawn last, so the picks above stay those of earlier versions
+        nodes[i] = replace(nodes[i], summary_only=True)
     # Tag defects are drawn over every EC2 instance, independently of the lifecycle picks.
     for i in rng.sample(range(spec.size), round(spec.size * spec.missing_team_share)):
         nodes[i] = _without_tag(nodes[i], "Team")

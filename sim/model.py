@@ -88,6 +88,7 @@ class Scan:
     items: tuple[Item, ...] | None
     baseline_id: str
     instance_status: str
+    info_capture_time: str  # AWS:InstanceInformation's captureTime (rewritten when the status changes)
 
 
 def iso(moment: datetime) -> str:
@@ -142,12 +143,16 @@ class Model:
                 last = min(last, event - timedelta(days=1))
         return last if last >= node.launch_time.date() else None
 
+    def status_change(self, node: Node, on: date) -> tuple[str, date | None]:
+        """SSM's InstanceStatus on ``on`` and the day it became so (None: Active since it reported)."""
+        for status, since in (("Terminated", node.terminate_date), ("Stopped", node.stop_date),
+                              ("ConnectionLost", node.lost_date)):
+            if since is not None and since <= on:
+                return status, since
+        return "Active", None
+
     def instance_status(self, node: Node, on: date) -> str:
-        if node.terminate_date and node.terminate_date <= on:
-            return "Terminated"
-        if node.stop_date and node.stop_date <= on:
-            return "Stopped"
-        return "Active"  # ConnectionLost nodes' files are frozen while they still said Active
+        return self.status_change(node, on)[0]
 
     def is_scanned(self, node: Node) -> bool:
         return node.patch_group in self.scan_targets
@@ -168,8 +173,11 @@ class Model:
         """The output of the node's scan on ``day``, as the prefix holds it on ``on``."""
         baseline = self.scan_baseline(node)
         items = tuple(self.items(node, day, baseline)) if self.is_scanned(node) else None
-        return Scan(node, day, iso(self.capture(node, day)), items, baseline.baseline_id,
-                    self.instance_status(node, on))
+        status, since = self.status_change(node, on)
+        capture = iso(self.capture(node, day))
+        # The service rewrites the instance information when the status changes; patch data stays.
+        info_capture = iso(self.capture(node, since)) if since is not None and since > day else capture
+        return Scan(node, day, capture, items, baseline.baseline_id, status, info_capture)
 
     # --- installs -----------------------------------------------------------------------------
 

@@ -91,11 +91,12 @@ class Renderer:
         }
         capture = scan.capture_time
         out = {
-            rds.INSTANCE_INFORMATION: rds.format_lines(node.node_id, capture, [info]),
+            rds.INSTANCE_INFORMATION: rds.format_lines(node.node_id, scan.info_capture_time, [info]),
             rds.TAG: rds.format_lines(node.node_id, capture, [{"Key": k, "Value": v} for k, v in node.tags]),
         }
         if scan.items is not None:
-            out[rds.COMPLIANCE_ITEM] = self.compliance_items(scan, exec_id)
+            if not node.summary_only:
+                out[rds.COMPLIANCE_ITEM] = self.compliance_items(scan, exec_id)
             summary = self._summary(scan, exec_id, snapshot_id)
             out[rds.PATCH_SUMMARY] = rds.format_lines(node.node_id, capture, [summary])
             compliance = self._compliance_summary(scan, exec_id)

@@ -26,8 +26,10 @@ UNTAGGED = "(untagged)"
 MISSING_STATES = frozenset(("Missing", "Failed"))
 INSTALLED_STATES = frozenset(("Installed", "InstalledOther", "InstalledPendingReboot", "InstalledRejected"))
 SUMMARY_COLUMNS = ("team", "environment", "instances", "compliant", "non_compliant", "stale", "no_data",
-                   "unmanaged", "compliance_pct", "instances_missing_critical_14d", "missing_critical_14d_items",
-                   "quarantined_instances")
+                   "unmanaged", "stopped", "compliance_pct", "instances_missing_critical_14d",
+                   "missing_critical_14d_items", "quarantined_instances")
+SUMMARY_NON_COMPLIANT = frozenset(("Missing", "Failed", "InstalledPendingReboot", "InstalledRejected"))
+STATUS_COLUMNS = ("compliant", "non_compliant", "stale", "no_data", "unmanaged", "stopped")
 
 
 @dataclass
@@ -114,29 +116,38 @@ def instance_truth(world: World, on: date, views: dict[str, Scan | None], tracke
             "platform": node.family, "platform_name": PLATFORM[node.family][0],
             "platform_type": PLATFORM[node.family][1], "baseline_id": "", "last_capture_time": None,
             "non_compliant_items": 0, "quarantined_lines": 0,
-            "missing_critical_14d_items": 0, "in_population": True,
+            "missing_critical_14d_items": 0, "in_population": True, "instance_status": "",
         }
         if scan is None:
-            if node.is_hybrid or node.ec2_state(on) == "terminated":
+            state = node.ec2_state(on)
+            if node.is_hybrid or state == "terminated":
                 continue
-            row["status"] = "UNMANAGED"
+            row.update(status="STOPPED" if state == "stopped" else "UNMANAGED", non_compliant_items=None)
             instances.append(row)
             continue
         row["last_capture_time"] = scan.capture_time
+        row["instance_status"] = scan.instance_status
         row["baseline_id"] = scan.baseline_id if scan.items is not None else ""
-        items = [i for i in scan.items or () if i.state != "NotApplicable"]
+        written = scan.items is not None and not node.summary_only  # its AWS:ComplianceItem lines exist
+        items = [i for i in scan.items or () if i.state != "NotApplicable"] if written else []
         non_compliant = [i for i in items if i.status == "NON_COMPLIANT"]
+        summary_counts = sum(1 for i in scan.items or () if i.state in SUMMARY_NON_COMPLIANT)
+        summary_only = scan.items is not None and not written and summary_counts > 0
         row["non_compliant_items"] = len(non_compliant)
-        lost = malformed_items(world.state.seed, world.faults.malformed_share, scan)  # lines quarantined at ingest
-        row["quarantined_lines"] = len(lost)
+        row["status_basis"] = "items" if items else "summary" if summary_only else None
+        lost = malformed_items(world.state.seed, world.faults.malformed_share, scan) if written else []
+        row["quarantined_lines"] = len(lost)  # lines quarantined at ingest
+        row["patch_status"] = (
+            "NO_DATA" if not items and not summary_only  # as the ingest classifies: no items is NO_DATA, stale or not
+            else "STALE" if threshold is not None and parse_timestamp(scan.capture_time) < threshold
+            else "NON_COMPLIANT" if non_compliant or lost or summary_only  # a node that lost a line is never COMPLIANT
+            else "COMPLIANT")
         if scan.instance_status == "Terminated":
             row.update(status="TERMINATED", in_population=False)
-        elif not items:  # as the ingest classifies: no patch items at all is NO_DATA, stale or not
-            row["status"] = "NO_DATA"
-        elif threshold is not None and parse_timestamp(scan.capture_time) < threshold:
-            row["status"] = "STALE"
-        else:  # a node that lost a line to quarantine is never COMPLIANT
-            row["status"] = "NON_COMPLIANT" if non_compliant or lost else "COMPLIANT"
+        elif scan.instance_status == "Stopped":  # reported with its last known state, counted neither way
+            row["status"] = "STOPPED"
+        else:
+            row["status"] = row["patch_status"]
         if row["in_population"]:
             for item in non_compliant:
                 if (item.state not in MISSING_STATES or item.classification not in report.critical_classifications
@@ -160,7 +171,7 @@ def instance_truth(world: World, on: date, views: dict[str, Scan | None], tracke
                     "first_seen_missing": first_seen.isoformat() if first_seen else None,
                     "release_date": item.release_date.isoformat() if item.release_date else None,
                     "age_days": age, "age_basis": "release_date" if use_release else "first_seen_missing",
-                    "instance_status": row["status"]})
+                    "status": row["status"]})
         instances.append(row)
     return {"reference_time": reference, "instances": instances, "missing_critical_14d": missing_rows,
             "team_environment_summary": summarise(instances)}
@@ -174,7 +185,7 @@ def summarise(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         group = groups.setdefault((row["team"], row["environment"]), {
             "team": row["team"], "environment": row["environment"], "compliant": 0, "non_compliant": 0,
-            "stale": 0, "no_data": 0, "unmanaged": 0, "instances_missing_critical_14d": 0,
+            "stale": 0, "no_data": 0, "unmanaged": 0, "stopped": 0, "instances_missing_critical_14d": 0,
             "missing_critical_14d_items": 0, "quarantined_instances": 0})
         group[row["status"].lower()] += 1
         group["quarantined_instances"] += 1 if row.get("quarantined_lines") else 0
@@ -184,9 +195,10 @@ def summarise(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for key in sorted(groups):
         group = groups[key]
-        total = sum(group[c] for c in ("compliant", "non_compliant", "stale", "no_data", "unmanaged"))
+        total = sum(group[c] for c in STATUS_COLUMNS)
         group["instances"] = total
-        group["compliance_pct"] = round(100 * group["compliant"] / total, 1) if total else 0.0
+        judged = total - group["stopped"]  # stopped hosts leave the denominator
+        group["compliance_pct"] = round(100 * group["compliant"] / judged, 1) if judged else None
         out.append({c: group[c] for c in SUMMARY_COLUMNS})
     return out
 

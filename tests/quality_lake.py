@@ -172,8 +172,11 @@ def write_rds_tree(root: str, hosts: list[Host]) -> None:
             "PlatformName": "Amazon Linux" if host.platform == "linux" else "Microsoft Windows Server 2022",
             "PlatformType": "Linux" if host.platform == "linux" else "Windows", "PlatformVersion": "2023",
             "ResourceType": "EC2Instance", "AgentStatus": "Active", "InstanceStatus": host.instance_status}])
-        counts = {state: str(sum(1 for p in host.patches if p[1] == state)) for state in ("Installed", "Missing")}
+        counts = {state: str(sum(1 for p in host.patches if p[1] == state))
+                  for state in ("Installed", "Missing", "Failed", "InstalledPendingReboot", "InstalledRejected")}
         put(rds.PATCH_SUMMARY, host, [{
             "PatchGroup": host.patch_group or "", "BaselineId": "pb-0123456789abcdef0", "SnapshotId": "",
-            "InstalledCount": counts["Installed"], "MissingCount": counts["Missing"], "FailedCount": "0",
+            "InstalledCount": counts["Installed"], "MissingCount": counts["Missing"], "FailedCount": counts["Failed"],
+            "InstalledPendingRebootCount": counts["InstalledPendingReboot"],
+            "InstalledRejectedCount": counts["InstalledRejected"],
             "OperationType": "Scan", "OperationStartTime": captured, "OperationEndTime": captured}])

@@ -214,7 +214,11 @@ def november_nodes(day: date) -> list[Node]:
         Node(_n("d"), tags=dict(platform_dev), items=d_items),
         Node(_n("e"), tags={"Name": "untagged-win"}, items=e_items, platform="Windows"),
         Node(_n("f"), tags={"Team": "platform", "Environment": "prod", "PatchGroup": "prod-linux"}, items=f_items,
-             capture_hours_before=30 if day == nov(15) else 2),
+             capture_hours_before=30 if day == nov(15) else 2,
+             instance_status="ConnectionLost" if day == nov(15) else "Active"),
+        # Stopped since before the month: its last scan (a missing critical patch) is kept, counted neither way.
+        Node(_n("7"), tags=dict(PAYMENTS_PROD), items=[Item("openssl.x86_64", "Missing", cves=("CVE-2026-0101",))],
+             capture_hours_before=24 * (day - nov(1)).days + 72, instance_status="Stopped"),
         Node(_n("4"), tags={"Team": "payments", "Environment": "dev"}),
         Node(_n("5"), tags={"Team": "payments", "Environment": "dev"},
              items=[Item("KB0000003", "NotApplicable", classification="", severity="")]),

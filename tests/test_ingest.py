@@ -135,7 +135,7 @@ def test_instance_status_follows_report_definitions(tree: Path, tmp_path: Path) 
     assert instances[NODES["nodata"]]["team"] is None and instances[NODES["nodata"]]["environment"] == "staging"
     assert instances[NODES["stale"]]["is_stale"] is True
     assert instances[NODES["compliant"]]["reference_time"] == datetime(2026, 11, 2, 3, 10, 4, tzinfo=UTC)
-    assert manifest["status_counts"] == {"COMPLIANT": 2, "NON_COMPLIANT": 1, "STALE": 1, "NO_DATA": 3}
+    assert manifest["status_counts"] == {"COMPLIANT": 2, "NON_COMPLIANT": 1, "STALE": 1, "NO_DATA": 3, "STOPPED": 0}
     assert manifest["terminated"] == 1
 
 

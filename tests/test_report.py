@@ -75,6 +75,18 @@ def catalog_release(catalog: list[sc.CatalogRow], patch_id: str, title: str) -> 
     return dated[0][1] if len({rel for _, rel in dated}) == 1 else None
 
 
+def expected_status(node: sc.Node) -> str:
+    """DESIGN.md's status rules, first match wins."""
+    counted = [i for i in node.items if i.state != "NotApplicable"]
+    if node.instance_status == "Stopped":
+        return "STOPPED"
+    if not counted:
+        return "NO_DATA"
+    if node.capture_hours_before > 26:
+        return "STALE"
+    return "NON_COMPLIANT" if any(i.state in NON_COMPLIANT_STATES for i in counted) else "COMPLIANT"
+
+
 def expected_missing(report_date: date, catalog: list[sc.CatalogRow]) -> list[dict[str, str]]:
     rows = []
     for node in sc.november_nodes(report_date):
@@ -95,7 +107,7 @@ def expected_missing(report_date: date, catalog: list[sc.CatalogRow]) -> list[di
                 "patch_state": item.state, "cve_ids": " ".join(sorted(item.cves)),
                 "first_seen_missing": seen.isoformat(), "release_date": release.isoformat() if release else "",
                 "age_days": str((report_date - basis).days),
-                "age_basis": "release_date" if release else "first_seen_missing"})
+                "age_basis": "release_date" if release else "first_seen_missing", "status": expected_status(node)})
     return sorted(rows, key=lambda r: (r["account_id"], r["region"], r["instance_id"], r["patch_id"]))
 
 
@@ -110,14 +122,7 @@ def expected_instances(report_date: date, missing: list[dict[str, str]], with_in
         if node.instance_status == "Terminated":
             continue
         counted = [i for i in node.items if i.state != "NotApplicable"]
-        if not counted:
-            status = "NO_DATA"
-        elif node.capture_hours_before > 26:
-            status = "STALE"
-        elif any(i.state in NON_COMPLIANT_STATES for i in counted):
-            status = "NON_COMPLIANT"
-        else:
-            status = "COMPLIANT"
+        status = expected_status(node)
         rows.append({
             "snapshot_date": report_date.isoformat(), "account_id": node.account_id, "region": sc.REGION,
             "instance_id": node.instance_id, "team": node.tags.get("Team", "(untagged)"),
@@ -125,7 +130,8 @@ def expected_instances(report_date: date, missing: list[dict[str, str]], with_in
             "baseline_id": "pb-0123456789abcdef0" if node.items else "", "platform": node.platform,
             "status": status, "last_capture_time": z(sc.capture_time(report_date, node)),
             "non_compliant_items": str(sum(1 for i in counted if i.state in NON_COMPLIANT_STATES)),
-            "missing_critical_14d_items": str(old.get(node.instance_id, 0)), "quarantined_lines": "0"})
+            "missing_critical_14d_items": str(old.get(node.instance_id, 0)), "quarantined_lines": "0",
+            "instance_status": node.instance_status})
     if with_inventory:
         managed = {(n.account_id, n.instance_id) for n in nodes}
         for ec2 in sc.november_ec2(report_date):
@@ -135,8 +141,10 @@ def expected_instances(report_date: date, missing: list[dict[str, str]], with_in
                 "snapshot_date": report_date.isoformat(), "account_id": ec2.account_id, "region": sc.REGION,
                 "instance_id": ec2.instance_id, "team": ec2.tags.get("Team", "(untagged)"),
                 "environment": ec2.tags.get("Environment", "(untagged)"), "patch_group": ec2.tags.get("PatchGroup", ""),
-                "baseline_id": "", "platform": ec2.platform, "status": "UNMANAGED", "last_capture_time": "",
-                "non_compliant_items": "", "missing_critical_14d_items": "", "quarantined_lines": ""})
+                "baseline_id": "", "platform": ec2.platform,
+                "status": "STOPPED" if ec2.state == "stopped" else "UNMANAGED", "last_capture_time": "",
+                "non_compliant_items": "", "missing_critical_14d_items": "", "quarantined_lines": "",
+                "instance_status": ""})
     return sorted(rows, key=lambda r: (r["account_id"], r["region"], r["instance_id"]))
 
 
@@ -147,12 +155,13 @@ def expected_summary(instances: list[dict[str, str]]) -> list[dict[str, str]]:
     out = []
     for (team, env), rows in sorted(groups.items()):
         count = {s: sum(1 for r in rows if r["status"] == s)
-                 for s in ("COMPLIANT", "NON_COMPLIANT", "STALE", "NO_DATA", "UNMANAGED")}
+                 for s in ("COMPLIANT", "NON_COMPLIANT", "STALE", "NO_DATA", "UNMANAGED", "STOPPED")}
         old = [int(r["missing_critical_14d_items"] or 0) for r in rows]
         out.append({"team": team, "environment": env, "instances": str(len(rows)),
                     "compliant": str(count["COMPLIANT"]), "non_compliant": str(count["NON_COMPLIANT"]),
                     "stale": str(count["STALE"]), "no_data": str(count["NO_DATA"]),
-                    "unmanaged": str(count["UNMANAGED"]), "compliance_pct": pct(count["COMPLIANT"], len(rows)),
+                    "unmanaged": str(count["UNMANAGED"]), "stopped": str(count["STOPPED"]),
+                    "compliance_pct": pct(count["COMPLIANT"], len(rows) - count["STOPPED"]),
                     "instances_missing_critical_14d": str(sum(1 for n in old if n)),
                     "missing_critical_14d_items": str(sum(old)), "quarantined_instances": "0"})
     return out
@@ -169,7 +178,7 @@ def test_missing_critical_patches_csv(report_15th):
     header, rows = read_csv(report_15th / "missing_critical_patches.csv")
     assert header == ["snapshot_date", "account_id", "region", "instance_id", "team", "environment", "patch_id",
                       "classification", "patch_severity", "patch_state", "cve_ids", "first_seen_missing",
-                      "release_date", "age_days", "age_basis"]
+                      "release_date", "age_days", "age_basis", "status"]
     expected = expected_missing(date(2026, 11, 15), sc.CATALOG_1ST)
     assert rows == expected
     by_key = {(r["instance_id"], r["patch_id"]): r for r in rows}
@@ -189,7 +198,7 @@ def test_instance_status_csv(report_15th):
     header, rows = read_csv(report_15th / "instance_status.csv")
     assert header == ["snapshot_date", "account_id", "region", "instance_id", "team", "environment", "patch_group",
                       "baseline_id", "platform", "status", "last_capture_time", "non_compliant_items",
-                      "missing_critical_14d_items", "quarantined_lines"]
+                      "missing_critical_14d_items", "quarantined_lines", "instance_status"]
     report_date = date(2026, 11, 15)
     expected = expected_instances(report_date, expected_missing(report_date, sc.CATALOG_1ST), True)
     assert rows == expected
@@ -198,21 +207,27 @@ def test_instance_status_csv(report_15th):
     assert statuses["i-00000000000000005"] == "NO_DATA"  # NotApplicable items only
     assert statuses["i-0000000000000000d"] == "COMPLIANT"  # NotApplicable ignored
     assert statuses["i-00000000000000001"] == "UNMANAGED"
+    assert statuses["i-00000000000000007"] == "STOPPED"  # InstanceStatus Stopped, whatever its data says
+    assert statuses["i-00000000000000002"] == "STOPPED"  # no SSM data, EC2 says stopped
+    by_id = {r["instance_id"]: r for r in rows}
+    assert by_id["i-0000000000000000f"]["instance_status"] == "ConnectionLost"
     assert "i-00000000000000003" not in statuses and "i-00000000000000009" not in statuses
 
 
 def test_team_environment_summary_csv(report_15th):
     header, rows = read_csv(report_15th / "team_environment_summary.csv")
     assert header == ["team", "environment", "instances", "compliant", "non_compliant", "stale", "no_data",
-                      "unmanaged", "compliance_pct", "instances_missing_critical_14d", "missing_critical_14d_items",
-                      "quarantined_instances"]
+                      "unmanaged", "stopped", "compliance_pct", "instances_missing_critical_14d",
+                      "missing_critical_14d_items", "quarantined_instances"]
     report_date = date(2026, 11, 15)
     instances = expected_instances(report_date, expected_missing(report_date, sc.CATALOG_1ST), True)
     assert rows == expected_summary(instances)
     assert ("(untagged)", "(untagged)") in {(r["team"], r["environment"]) for r in rows}
     for row in rows:
         assert int(row["instances"]) == sum(int(row[k]) for k in ("compliant", "non_compliant", "stale", "no_data",
-                                                                   "unmanaged"))
+                                                                   "unmanaged", "stopped"))
+    payments = next(r for r in rows if (r["team"], r["environment"]) == ("payments", "prod"))
+    assert payments["stopped"] == "1"  # i-…7: out of the denominator, in the instances count
 
 
 def test_manifest_records_inputs_sql_and_outputs(report_15th, lake_dir):
@@ -277,7 +292,8 @@ def test_html_is_self_contained_with_chart_and_methodology(report_15th):
     assert "http://" not in without_svg_namespace and "https://" not in without_svg_namespace
     assert "<script" not in html and "<link" not in html
     for text in ("Team × Environment", "Compliance trend", "Top missing critical patches", "Top CVEs",
-                 "Stale instances (1)", "Instances with no patch data (2)", "Unmanaged EC2 instances (2)",
+                 "Stale instances (1)", "Instances with no patch data (2)", "Unmanaged EC2 instances (1)",
+                 "Stopped instances (not counted either way) (2)", "Instances whose agent lost its connection (1)",
                  "Methodology", "Baselines in force", "drifted", "2026-11-14, 2026-11-15"):
         assert text in html
 

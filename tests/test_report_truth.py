@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from patch_compliance.evidence import collect_evidence
+from patch_compliance.lake import Lake
 from patch_compliance.report import build_report
 from sim.history import build_history
 from sim.state import SimState, build_world
@@ -26,7 +27,9 @@ DAYS = 16
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory) -> tuple[Path, dict, Path]:
     tmp = tmp_path_factory.mktemp("truth")
-    world = build_world(SimState(seed=11, size=100, sim_date=END))
+    # More lifecycle cases than 100 nodes would get by scaling, so each one is present on END.
+    world = build_world(SimState(seed=11, size=100, sim_date=END,
+                                 fleet={"stopped": 8, "connection_lost": 6, "summary_only": 3}))
     result = build_history(world, DAYS, END, str(tmp / "lake"), tmp / "work", catalog=True,
                            progress=lambda _message: None)
     build_report(str(tmp / "lake"), "2026-11", None, str(tmp / "out"))
@@ -40,7 +43,7 @@ def read(path: Path) -> list[dict[str, str]]:
 
 def test_summary_matches_truth(simulated):
     _, truth, out = simulated
-    expected = [{k: f"{v:.1f}" if k == "compliance_pct" else str(v) for k, v in row.items()}
+    expected = [{k: ("" if v is None else f"{v:.1f}") if k == "compliance_pct" else str(v) for k, v in row.items()}
                 for row in truth["team_environment_summary"]]
     assert read(out / "team_environment_summary.csv") == expected
     assert any(r["team"] == "(untagged)" for r in expected) or any(r["environment"] == "(untagged)"
@@ -56,13 +59,24 @@ def test_instance_status_matches_truth(simulated):
     for instance_id, want in population.items():
         got = rows[instance_id]
         statuses.add(want["status"])
-        for column in ("account_id", "region", "team", "environment", "status"):
+        for column in ("account_id", "region", "team", "environment", "status", "instance_status"):
             assert got[column] == want[column], (instance_id, column)
-        if want["status"] != "UNMANAGED":
+        if want["non_compliant_items"] is not None:  # managed (UNMANAGED and EC2-stopped rows have none)
             assert got["non_compliant_items"] == str(want["non_compliant_items"]), instance_id
             assert got["missing_critical_14d_items"] == str(want["missing_critical_14d_items"]), instance_id
             assert got["last_capture_time"] == want["last_capture_time"], instance_id
-    assert {"COMPLIANT", "NON_COMPLIANT", "UNMANAGED"} <= statuses
+    assert {"COMPLIANT", "NON_COMPLIANT", "UNMANAGED", "STOPPED"} <= statuses
+    assert any(r["instance_status"] == "ConnectionLost" for r in population.values())
+
+
+def test_status_basis_matches_truth(simulated):
+    lake, truth, _ = simulated
+    instances = Lake(str(lake)).read("instances", [END], columns=["instance_id", "status_basis", "capture_basis"])
+    got = dict(zip(instances["instance_id"].to_pylist(), instances["status_basis"].to_pylist(), strict=True))
+    want = {r["instance_id"]: r["status_basis"] for r in truth["instances"] if "status_basis" in r}
+    assert {k: got[k] for k in want} == want
+    assert "summary" in want.values()  # summary-only nodes: NON_COMPLIANT from AWS:PatchSummary alone
+    assert set(instances["capture_basis"].to_pylist()) <= {"capture_time", None}
 
 
 def test_missing_critical_14d_matches_truth(simulated):
@@ -74,7 +88,7 @@ def test_missing_critical_14d_matches_truth(simulated):
     for key, want in expected.items():
         got = rows[key]
         for column in ("account_id", "team", "environment", "classification", "patch_severity", "patch_state",
-                       "age_basis"):
+                       "age_basis", "status"):
             assert got[column] == want[column], (key, column)
         assert int(got["age_days"]) == want["age_days"], key
         assert got["first_seen_missing"] == (want["first_seen_missing"] or ""), key

@@ -96,8 +96,11 @@ def test_rds_objects_follow_the_reference(world):
         elif parsed.rds_type == rds.PATCH_SUMMARY:
             (summary,) = records
             assert set(summary) >= SUMMARY_KEYS
-            items = lines_of(objects[rds.object_key(rds.COMPLIANCE_ITEM, parsed.account_id, parsed.region,
-                                                    parsed.node_id)])
+            item_key = rds.object_key(rds.COMPLIANCE_ITEM, parsed.account_id, parsed.region, parsed.node_id)
+            assert (item_key not in objects) == node.summary_only  # summary-only nodes: no item object
+            if node.summary_only:
+                continue
+            items = lines_of(objects[item_key])
             states = Counter(r["PatchState"] for r in items)
             assert int(summary["MissingCount"]) == states["Missing"]
             assert int(summary["InstalledCount"]) == states["Installed"]
@@ -258,7 +261,9 @@ def test_fault_switches():
     silent = build_world(SimState(seed=7, size=40, faults={"silent_share": 1.0}))
     assert all(silent.model.view(n, DAY) is None for n in silent.fleet.nodes)
     truth = ground_truth(silent, DAY)
-    assert {r["status"] for r in truth["instances"]} == {"UNMANAGED"}
+    nodes = silent.fleet.by_id()
+    assert {(r["status"], nodes[r["instance_id"]].ec2_state(DAY)) for r in truth["instances"]} == {
+        ("UNMANAGED", "running"), ("STOPPED", "stopped")}
 
     late = build_world(SimState(seed=7, size=40, faults={"late_share": 1.0}))
     views = [late.model.view(n, DAY) for n in late.fleet.nodes if n.has_agent and not n.lost_date]
@@ -291,7 +296,7 @@ def test_fault_switches():
 
 
 def _scan(node: Node, day: date, *items: Item) -> Scan:
-    return Scan(node, day, f"{day}T03:10:00Z", items, "pb-1", "Active")
+    return Scan(node, day, f"{day}T03:10:00Z", items, "pb-1", "Active", f"{day}T03:10:00Z")
 
 
 def _item(state: str, cves: str = "", installed: str = "") -> Item:
@@ -335,10 +340,17 @@ def test_ground_truth_statuses_and_summary(big_world):
         if node.terminate_date and node.terminate_date <= on:
             assert row["status"] == "TERMINATED" and row["in_population"] is False
             continue
+        if node.stop_date and node.stop_date <= on:
+            assert row["status"] == "STOPPED" and row["instance_status"] == "Stopped"
+            continue
         last = datetime.fromisoformat(row["last_capture_time"].replace("Z", "+00:00"))
         if (reference - last).total_seconds() > 26 * 3600:
             assert row["status"] == "STALE"
             assert node.lost_date or node.stop_date
+            assert row["instance_status"] == ("ConnectionLost" if node.lost_date and node.lost_date <= on
+                                              else "Active")
+        elif node.summary_only and node.patch_group is not None:
+            assert row["status"] in ("NON_COMPLIANT", "NO_DATA") and row["non_compliant_items"] == 0
         elif node.patch_group is None:
             assert row["status"] == "NO_DATA"
         else:
@@ -347,7 +359,8 @@ def test_ground_truth_statuses_and_summary(big_world):
     population = [r for r in truth["instances"] if r["in_population"]]
     assert sum(r["instances"] for r in summary) == len(population)
     for row in summary:
-        assert row["instances"] == sum(row[c] for c in ("compliant", "non_compliant", "stale", "no_data", "unmanaged"))
+        assert row["instances"] == sum(row[c] for c in ("compliant", "non_compliant", "stale", "no_data", "unmanaged",
+                                                        "stopped"))
     assert any(r["team"] == "(untagged)" for r in summary)
     for row in truth["missing_critical_14d"]:
         assert row["age_basis"] == "first_seen_missing" and row["age_days"] >= 14

@@ -31,7 +31,7 @@ from patch_compliance.lake import SPECS, Lake, sha256
 from patch_compliance.storage import open_location, read_many
 
 Progress = Callable[[str], None]
-STATUSES = ("COMPLIANT", "NON_COMPLIANT", "STALE", "NO_DATA")
+STATUSES = ("COMPLIANT", "NON_COMPLIANT", "STALE", "NO_DATA", "STOPPED")
 QUARANTINE_SCHEMA = SPECS["quarantine"].row_schema
 
 
@@ -88,11 +88,13 @@ def make_batch(objects: list[rds.RdsObject], contents: list[bytes]) -> TypeBatch
     return TypeBatch(objects, contents, b"".join(buffers), line_counts)
 
 
-def _parse_fast(schema: pa.Schema, batch: TypeBatch, max_line_bytes: int) -> pa.Table | None:
+def _parse_fast(schema: pa.Schema, batch: TypeBatch, max_line_bytes: int,
+                required: tuple[str, ...]) -> pa.Table | None:
     """Parse all objects in one multi-threaded pass; None when any line needs the careful path.
 
     pyarrow's reader passes invalid UTF-8 through into string columns (which DuckDB then refuses),
     so the buffer is checked first; an object larger than the line cap may hold an oversized line.
+    Its keys are matched exactly, so a line missing a required attribute is read again carefully.
     """
     if not batch.buffer:
         return pa.table({name: pa.array([], pa.string()) for name in schema.names})
@@ -111,6 +113,8 @@ def _parse_fast(schema: pa.Schema, batch: TypeBatch, max_line_bytes: int) -> pa.
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
     if table.num_rows != int(batch.line_counts.sum()):  # blank lines: row i no longer maps to a file line
+        return None
+    if any(table[name].null_count for name in required):  # a key in another case, or InstanceId only
         return None
     return table
 
@@ -135,9 +139,17 @@ def _check_line(raw: bytes, max_line_bytes: int) -> tuple[dict[str, object] | No
     return record, ""
 
 
-def _parse_careful(schema: pa.Schema, objects: list[rds.RdsObject], contents: list[bytes],
+def _value(record: dict[str, object], name: str, folded: dict[str, str]) -> object:
+    """The attribute's value: the exact key first, else the same key in any case."""
+    if name in record:
+        return record[name]
+    key = folded.get(name.lower())
+    return None if key is None else record[key]
+
+
+def _parse_careful(rds_type: str, schema: pa.Schema, objects: list[rds.RdsObject], contents: list[bytes],
                    parsed: ParsedType, max_line_bytes: int) -> pa.Table:
-    """Line by line: malformed lines go to quarantine, non-string scalars are kept as strings."""
+    """Line by line: malformed lines go to quarantine, keys match in any case, non-string scalars stay text."""
     rows: list[dict[str, object]] = []
     for index, (obj, content) in enumerate(zip(objects, contents, strict=True)):
         for number, raw in enumerate(content.split(b"\n"), start=1):
@@ -148,11 +160,15 @@ def _parse_careful(schema: pa.Schema, objects: list[rds.RdsObject], contents: li
             if record is None:
                 parsed.quarantine.append(_quarantine_row(obj, number, error, raw[:RAW_COPY_BYTES]))
                 continue
-            row: dict[str, object] = {
-                name: None if record.get(name) is None
-                else record[name] if isinstance(record[name], str) else json.dumps(record[name])
-                for name in schema.names
-            }
+            folded: dict[str, str] = {}
+            for key in record:
+                folded.setdefault(key.lower(), key)
+            row: dict[str, object] = {}
+            for name in schema.names:
+                value = _value(record, name, folded)
+                row[name] = None if value is None else value if isinstance(value, str) else json.dumps(value)
+            if not row["resourceId"] and rds_type == rds.INSTANCE_INFORMATION:
+                row["resourceId"] = row["InstanceId"]  # must still match the object's node (checked later)
             row["source_file"] = index
             row["line_number"] = number
             rows.append(row)
@@ -165,7 +181,7 @@ def parse_type(rds_type: str, batch: TypeBatch, max_line_bytes: int) -> ParsedTy
     schema = _string_schema(rds_type)
     parsed = ParsedType(pa.table({}))
     objects, contents, line_counts = batch.objects, batch.contents, batch.line_counts
-    table = _parse_fast(schema, batch, max_line_bytes)
+    table = _parse_fast(schema, batch, max_line_bytes, rds.REQUIRED_FIELDS[rds_type])
     if table is not None:
         parsed.lines = table.num_rows
         source_file = np.repeat(np.arange(len(contents), dtype=np.int32), line_counts)
@@ -174,7 +190,7 @@ def parse_type(rds_type: str, batch: TypeBatch, max_line_bytes: int) -> ParsedTy
         table = table.append_column("source_file", pa.array(source_file)).append_column(
             "line_number", pa.array(line_number))
     else:
-        table = _parse_careful(schema, objects, contents, parsed, max_line_bytes)
+        table = _parse_careful(rds_type, schema, objects, contents, parsed, max_line_bytes)
     # A line must belong to the node its object is named after; anything else is quarantined.
     node_ids = np.array([o.node_id for o in objects], dtype=object)
     expected = node_ids[table["source_file"].to_numpy()] if table.num_rows else np.array([], dtype=object)
@@ -185,8 +201,9 @@ def parse_type(rds_type: str, batch: TypeBatch, max_line_bytes: int) -> ParsedTy
             obj = objects[table["source_file"][row].as_py()]
             number = table["line_number"][row].as_py()
             raw = contents[table["source_file"][row].as_py()].split(b"\n")[number - 1]
-            parsed.quarantine.append(_quarantine_row(
-                obj, number, f"resourceId {actual[row]!r} does not match the object's node {obj.node_id!r}", raw))
+            error = (f"resourceId {actual[row]!r} does not match the object's node {obj.node_id!r}"
+                     if actual[row] else f"no resourceId on the line (the object's node is {obj.node_id!r})")
+            parsed.quarantine.append(_quarantine_row(obj, number, error, raw))
         keep = np.ones(table.num_rows, dtype=bool)
         keep[mismatched] = False
         table = table.filter(pa.array(keep))
@@ -217,6 +234,7 @@ class GroupResult:
     patch_compliance: pa.Table
     instances: pa.Table
     quarantine: list[dict[str, object]]
+    invalid_values: pa.Table
     lines: int
 
 
@@ -232,6 +250,15 @@ def _node_quarantine(quarantine: list[dict[str, object]]) -> pa.Table:
                      "quarantined_item_lines": pa.array([c[1] for c in counts.values()], pa.int64())})
 
 
+def _source_keys(batches: dict[str, TypeBatch]) -> pa.Table:
+    """(type, index in its batch) -> object key: how a parsed row names the object it came from."""
+    rows = [(rds_type, index, obj.path) for rds_type, batch in batches.items()
+            for index, obj in enumerate(batch.objects)]
+    return pa.table({"rds_type": pa.array([r[0] for r in rows], pa.string()),
+                     "source_file": pa.array([r[1] for r in rows], pa.int32()),
+                     "source_key": pa.array([r[2] for r in rows], pa.string())})
+
+
 def process_group(con: duckdb.DuckDBPyConnection, account_id: str, region: str,
                   objects: list[rds.RdsObject], batches: dict[str, TypeBatch], max_line_bytes: int) -> GroupResult:
     """Parse and shape one account/Region in DuckDB (tag_roles must already be registered)."""
@@ -243,13 +270,16 @@ def process_group(con: duckdb.DuckDBPyConnection, account_id: str, region: str,
         lines += parsed.lines
         con.register(rds.RAW_TABLE[rds_type], parsed.table)
     con.register("sources", pa.table({"node_id": [o.node_id for o in objects]}))
+    con.register("source_keys", _source_keys(batches))
     con.register("node_quarantine", _node_quarantine(quarantine))
+    invalid_values = con.sql(load_sql("ingest/invalid_timestamps.sql")).to_arrow_table()
+    con.register("invalid_values", invalid_values)
     con.execute(load_sql("ingest/node_attributes.sql"))
     patch_compliance = con.sql(load_sql("ingest/patch_compliance.sql")).to_arrow_table()
     con.register("pc", patch_compliance)
     instances = con.sql(load_sql("ingest/instances.sql"),
                         params={"account_id": account_id, "region": region}).to_arrow_table()
-    return GroupResult(patch_compliance, instances, quarantine, lines)
+    return GroupResult(patch_compliance, instances, quarantine, invalid_values, lines)
 
 
 REFERENCE_QUANTILE = 0.95
@@ -277,6 +307,15 @@ def _classify(con: duckdb.DuckDBPyConnection, instances: pa.Table, reference_tim
     return con.sql(load_sql("ingest/instance_status.sql"),
                    params={"stale_before": stale_before, "reference_time": reference_time,
                            "future_after": future_after}).to_arrow_table()
+
+
+def _counts(column: pa.ChunkedArray) -> dict[str, int]:
+    """Value -> rows, NULL as "none" (for the day record)."""
+    counts: dict[str, int] = {}
+    for value in column.to_pylist():
+        key = value or "none"
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _sources_digest(digests: dict[str, str]) -> str:
@@ -318,7 +357,9 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
     writer = lake.day_writer(snapshot_date)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute(load_sql("ingest/macros.sql"))
     con.register("tag_roles", _tag_roles(settings))
+    invalid_counts: dict[str, dict[str, int]] = {}
     instances_parts: list[pa.Table] = []
     quarantine: list[dict[str, object]] = []
     digests: dict[str, str] = {}
@@ -340,6 +381,13 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
                 del batches
                 writes.append(background.submit(writer.write, "patch_compliance", result.patch_compliance,
                                                 account_id=account_id, region=region))
+                if result.invalid_values.num_rows:
+                    writes.append(background.submit(writer.write, "invalid_values", result.invalid_values,
+                                                    account_id=account_id, region=region))
+                    for rds_type, field_name in zip(result.invalid_values["rds_type"].to_pylist(),
+                                                    result.invalid_values["field"].to_pylist(), strict=True):
+                        per_type = invalid_counts.setdefault(rds_type, {})
+                        per_type[field_name] = per_type.get(field_name, 0) + 1
                 if result.quarantine:
                     rows = pa.Table.from_pylist(result.quarantine, schema=QUARANTINE_SCHEMA)
                     writes.append(background.submit(writer.write, "quarantine", rows,
@@ -379,6 +427,9 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
                        "skipped_keys": listing.skipped_total, "skipped": listing.skipped,
                        "other_types": listing.other_types, "objects_sha256": _sources_digest(digests)},
             "future_captures": int(pc.sum(instances["capture_in_future"]).as_py() or 0),
+            "invalid_timestamps": {t: dict(sorted(f.items())) for t, f in sorted(invalid_counts.items())},
+            "summary_items_mismatches": int(pc.sum(instances["summary_items_mismatch"]).as_py() or 0),
+            "capture_basis": _counts(instances["capture_basis"]),
             "reference_time": reference_time.isoformat().replace("+00:00", "Z"),
             "freshness_hours": settings.ingest.freshness_hours,
             "lines": total_lines,
@@ -394,6 +445,10 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
         raise
     finally:
         con.close()
+    invalid = sum(n for fields in invalid_counts.values() for n in fields.values())
+    if invalid:
+        say(f"  {invalid} timestamp(s) did not parse and read NULL (kept in invalid_values): "
+            + ", ".join(f"{t} {f} {n}" for t, fields in sorted(invalid_counts.items()) for f, n in fields.items()))
     say(f"committed snapshot {snapshot_date} to {lake.uri} (run {record.run_id}): {instances.num_rows} instances, "
         f"{items} patch items, {len(quarantine)} quarantined lines in {time.perf_counter() - started:.2f} s")
     return record.as_manifest()

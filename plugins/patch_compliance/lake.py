@@ -122,12 +122,22 @@ SPECS: dict[str, TableSpec] = {spec.name: spec for spec in (
         ("summary_status", pa.string()), ("compliance_status", pa.string()),
         ("is_stale", pa.bool_()), ("in_population", pa.bool_()), ("reference_time", TS),
         ("quarantined_lines", COUNT), ("quarantined_item_lines", COUNT), ("capture_in_future", pa.bool_()),
+        ("capture_basis", pa.string()),  # capture_time | operation_end_time | execution_time
+        ("status_basis", pa.string()),  # items | summary (NULL: no patch data)
+        ("patch_status", pa.string()),  # the status from patch data alone (what a STOPPED node last showed)
+        ("summary_non_compliant_count", COUNT), ("summary_items_mismatch", pa.bool_()),
+        ("invalid_timestamps", COUNT),
     ], ("instance_id",)),
     # Lines that could not be ingested, kept verbatim so nothing is lost.
     _spec("quarantine", [
         ("source_key", pa.string()), ("rds_type", pa.string()), ("line_number", COUNT),
         ("error", pa.string()), ("raw_line", pa.string()),
     ], ("source_key", "line_number", "error")),
+    # Timestamps whose text did not parse (the lake holds NULL for them): the text, and where it was.
+    _spec("invalid_values", [
+        ("source_key", pa.string()), ("rds_type", pa.string()), ("line_number", COUNT),
+        ("instance_id", pa.string()), ("field", pa.string()), ("raw_value", pa.string()),
+    ], ("source_key", "line_number", "field")),
     # Every EC2 instance of an account/Region, managed or not (coverage, UNMANAGED).
     _spec("ec2_inventory", [
         ("instance_id", pa.string()), ("state", pa.string()), ("platform", pa.string()),
@@ -160,7 +170,7 @@ SPECS: dict[str, TableSpec] = {spec.name: spec for spec in (
 TABLES: dict[str, pa.Schema] = {name: spec.schema for name, spec in SPECS.items()}
 
 # Tables published together: a day of a group is one row of the ``snapshots`` table.
-INGEST_TABLES = ("patch_compliance", "instances", "quarantine")
+INGEST_TABLES = ("patch_compliance", "instances", "quarantine", "invalid_values")
 GROUPS: dict[str, tuple[str, ...]] = {
     "ingest": INGEST_TABLES,
     **{name: (name,) for name in ("ec2_inventory", "patch_catalog", "baselines", "quality")},
@@ -362,9 +372,26 @@ class Lake:
         from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
         try:
-            return self.catalog.load_table(self.identifier(name))
+            table = self.catalog.load_table(self.identifier(name))
         except (NoSuchTableError, NoSuchNamespaceError):
             return None
+        return self._evolve(name, table)
+
+    def _evolve(self, name: str, table: Table) -> Table:
+        """Add the contract's new columns to a table created by an earlier version (additive only)."""
+        if name not in SPECS:
+            return table
+        present = set(table.schema().column_names)
+        if all(column in present for column in SPECS[name].schema.names):
+            return table
+        from pyiceberg.exceptions import CommitFailedException
+
+        try:
+            with table.update_schema() as update:
+                update.union_by_name(SPECS[name].schema)
+        except CommitFailedException:  # evolved by a concurrent writer
+            pass
+        return self.catalog.load_table(self.identifier(name))
 
     def _create(self, name: str) -> Table:
         from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, TableAlreadyExistsError
@@ -488,8 +515,7 @@ class Lake:
                                 snapshot_id=version["iceberg_snapshot_id"], selected_fields=selected)
             parts.append(scan.to_arrow())
         schema = spec.schema if not columns else pa.schema([spec.schema.field(c) for c in columns])
-        return pa.concat_tables([p.select(schema.names).cast(schema) for p in parts]) if parts else \
-            schema.empty_table()
+        return pa.concat_tables([_conform_read(p, schema) for p in parts]) if parts else schema.empty_table()
 
     def day_writer(self, snapshot_date: date, group: str = "ingest", run_id: str | None = None) -> DayWriter:
         if group not in GROUPS:
@@ -646,6 +672,13 @@ class DayWriter:
         delete_files(self.lake.fs, [self.lake.fs_path(f.uri) for name, files in self.files.items()
                                     if name not in self.committed for f in files])
         self.files = {name: files for name, files in self.files.items() if name in self.committed}
+
+
+def _conform_read(part: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A day's rows in the contract's columns: a column added after the day was written reads NULL."""
+    columns = [part[f.name].cast(f.type) if f.name in part.column_names else pa.nulls(part.num_rows, f.type)
+               for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _with_column(table: pa.Table, name: str, value: pa.Scalar) -> pa.Table:

@@ -336,12 +336,16 @@ def report_headline(cells: list[dict[str, str]]) -> dict[str, Any]:
     def number(row: dict[str, str], key: str) -> int:
         return int(row.get(key) or 0)
 
+    def judged(row: dict[str, str]) -> int:  # stopped hosts count neither way
+        return number(row, "instances") - number(row, "stopped")
+
     totals = {key: sum(number(c, key) for c in cells)
-              for key in ("instances", "compliant", "non_compliant", "stale", "no_data", "unmanaged",
+              for key in ("instances", "compliant", "non_compliant", "stale", "no_data", "unmanaged", "stopped",
                           "instances_missing_critical_14d")}
-    share = totals["compliant"] / totals["instances"] if totals["instances"] else 0.0
-    ranked = sorted((c for c in cells if number(c, "instances")),
-                    key=lambda c: (number(c, "compliant") / number(c, "instances"),
+    population = totals["instances"] - totals["stopped"]
+    share = totals["compliant"] / population if population else 0.0
+    ranked = sorted((c for c in cells if judged(c)),
+                    key=lambda c: (number(c, "compliant") / judged(c),
                                    -number(c, "instances_missing_critical_14d")))
     return {**totals, "compliance_pct": round(100 * share, 1), "worst": ranked[:3]}
 

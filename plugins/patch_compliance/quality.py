@@ -241,7 +241,8 @@ _PATCH_COLUMNS = ["snapshot_date", "account_id", "region", "instance_id", "patch
                   "capture_time"]
 _INSTANCE_COLUMNS = ["account_id", "region", "instance_id", "name", "computer_name", "team", "environment",
                      "patch_group", "instance_status", "in_population", "compliance_status", "last_capture_time",
-                     "reference_time", "quarantined_item_lines", "capture_in_future"]
+                     "reference_time", "quarantined_item_lines", "capture_in_future", "summary_items_mismatch",
+                     "invalid_timestamps"]
 
 
 def _patch_frame(data: SnapshotData) -> pd.DataFrame:

@@ -42,6 +42,16 @@ FIELDS: dict[str, tuple[str, ...]] = {
     COMPLIANCE_SUMMARY: ("ComplianceType", "PatchGroup", "PatchBaselineId", "Status", "OverallSeverity",
                          "ExecutionId", "ExecutionType", "ExecutionTime"),
 }
+# Attributes every line of a type carries: when the fast reader finds one empty, the type's lines are
+# read again one by one with keys matched in any case (Glue lower-cases columns; some tools write
+# ``ResourceId``), and an AWS:InstanceInformation line may name its node by ``InstanceId`` alone.
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    COMPLIANCE_ITEM: ("resourceId", "captureTime", "ComplianceType", "Id"),
+    PATCH_SUMMARY: ("resourceId", "captureTime"),
+    INSTANCE_INFORMATION: ("resourceId", "captureTime"),
+    TAG: ("resourceId", "captureTime", "Key"),
+    COMPLIANCE_SUMMARY: ("resourceId", "captureTime", "ComplianceType"),
+}
 # DuckDB table names the ingest SQL (sql/ingest/) reads each type's parsed lines from.
 RAW_TABLE = {COMPLIANCE_ITEM: "items_raw", PATCH_SUMMARY: "summary_raw", INSTANCE_INFORMATION: "info_raw",
              TAG: "tags_raw", COMPLIANCE_SUMMARY: "csummary_raw"}

@@ -30,17 +30,17 @@ from patch_compliance.lake import DayRecord, Lake
 from patch_compliance.query import QueryEngine, make_engine
 from patch_compliance.storage import open_location, write_bytes
 
-STATUSES = ("COMPLIANT", "NON_COMPLIANT", "STALE", "NO_DATA", "UNMANAGED")
+STATUSES = ("COMPLIANT", "NON_COMPLIANT", "STALE", "NO_DATA", "UNMANAGED", "STOPPED")
 
 SUMMARY_COLUMNS = ("team", "environment", "instances", "compliant", "non_compliant", "stale", "no_data",
-                   "unmanaged", "compliance_pct", "instances_missing_critical_14d",
+                   "unmanaged", "stopped", "compliance_pct", "instances_missing_critical_14d",
                    "missing_critical_14d_items", "quarantined_instances")
 INSTANCE_COLUMNS = ("snapshot_date", "account_id", "region", "instance_id", "team", "environment",
                     "patch_group", "baseline_id", "platform", "status", "last_capture_time",
-                    "non_compliant_items", "missing_critical_14d_items", "quarantined_lines")
+                    "non_compliant_items", "missing_critical_14d_items", "quarantined_lines", "instance_status")
 MISSING_COLUMNS = ("snapshot_date", "account_id", "region", "instance_id", "team", "environment", "patch_id",
                    "classification", "patch_severity", "patch_state", "cve_ids", "first_seen_missing",
-                   "release_date", "age_days", "age_basis")
+                   "release_date", "age_days", "age_basis", "status")
 
 SQL_INSTANCE_STATUS = "report/instance_status.sql"
 SQL_MISSING_CRITICAL = "report/missing_critical_patches.sql"
@@ -61,11 +61,15 @@ def format_value(value: object) -> str:
     return str(value)
 
 
-def compliance_pct(compliant: int, instances: int) -> str:
-    """100 * compliant / instances, one decimal, rounded half up (no float surprises)."""
-    if instances == 0:
+def compliance_pct(compliant: int, instances: int, stopped: int = 0) -> str:
+    """100 * compliant / (instances - stopped), one decimal, rounded half up (no float surprises).
+
+    A stopped host is neither compliant nor non-compliant, so it leaves the denominator.
+    """
+    judged = instances - stopped
+    if judged <= 0:
         return ""
-    value = Decimal(100 * compliant) / Decimal(instances)
+    value = Decimal(100 * compliant) / Decimal(judged)
     return str(value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
@@ -203,7 +207,7 @@ class ReportData:
 
 
 def summarise(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (team, environment), sorted; ``instances`` is the sum of the five statuses."""
+    """One row per (team, environment), sorted; ``instances`` is the sum of the six statuses."""
     groups: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for row in instances:
         counter = groups[(row["team"], row["environment"])]
@@ -219,7 +223,8 @@ def summarise(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "team": team, "environment": environment, "instances": total,
             "compliant": counter["COMPLIANT"], "non_compliant": counter["NON_COMPLIANT"],
             "stale": counter["STALE"], "no_data": counter["NO_DATA"], "unmanaged": counter["UNMANAGED"],
-            "compliance_pct": compliance_pct(counter["COMPLIANT"], total),
+            "stopped": counter["STOPPED"],
+            "compliance_pct": compliance_pct(counter["COMPLIANT"], total, counter["STOPPED"]),
             "instances_missing_critical_14d": counter["missing_instances"],
             "missing_critical_14d_items": counter["missing_items"],
             "quarantined_instances": counter["quarantined"],
@@ -254,9 +259,9 @@ def collect(engine: QueryEngine, scope: ReportScope, settings: Settings) -> Repo
         (m["account_id"], m["region"], m["instance_id"]) for m in missing if m["age_days"] >= threshold)
     for row in instances:
         key = (row["account_id"], row["region"], row["instance_id"])
-        row["missing_critical_14d_items"] = None if row["status"] == "UNMANAGED" else per_instance[key]
+        row["missing_critical_14d_items"] = None if row["non_compliant_items"] is None else per_instance[key]
     for row in trend:
-        row["compliance_pct"] = compliance_pct(row["compliant"], row["instances"])
+        row["compliance_pct"] = compliance_pct(row["compliant"], row["instances"], row["stopped"])
         row["coverage_known"] = row["snapshot_date"] in scope.inventory_dates
     return ReportData(scope, instances, missing, summarise(instances), trend, baselines, threshold)
 

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from patch_compliance.report import ReportData
 
 STATUS_COLOURS = {"COMPLIANT": "#2e7d32", "NON_COMPLIANT": "#c62828", "STALE": "#ef6c00",
-                  "NO_DATA": "#6d4c41", "UNMANAGED": "#607d8b"}
+                  "NO_DATA": "#6d4c41", "UNMANAGED": "#607d8b", "STOPPED": "#9e9e9e"}
+LISTED = ("STALE", "NO_DATA", "UNMANAGED", "STOPPED")  # statuses whose hosts the page lists
 LIST_LIMIT = 200
 TOP_LIMIT = 15
 
@@ -128,7 +129,7 @@ def render_html(data: ReportData, settings: Settings, lake_uri: str,
     by_status: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in data.instances:
         by_status[row["status"]].append(row)
-    totals = {s: len(by_status[s]) for s in ("COMPLIANT", "NON_COMPLIANT", "STALE", "NO_DATA", "UNMANAGED")}
+    totals = {s: len(by_status[s]) for s in STATUS_COLOURS}
     population = sum(totals.values())
     from patch_compliance.report import compliance_pct
 
@@ -139,13 +140,14 @@ def render_html(data: ReportData, settings: Settings, lake_uri: str,
     return env.get_template("report.html.j2").render(
         data=data, scope=scope, settings=settings, lake_uri=lake_uri, version=__version__,
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        totals=totals, population=population, overall_pct=compliance_pct(totals["COMPLIANT"], population),
+        totals=totals, population=population, overall_pct=compliance_pct(totals["COMPLIANT"], population, totals["STOPPED"]),
         missing_14d_items=sum(r["missing_critical_14d_items"] or 0 for r in data.instances),
         missing_14d_instances=sum(1 for r in data.instances if r["missing_critical_14d_items"]),
         chart=trend_svg(data.trend), pct_class=pct_class, colours=STATUS_COLOURS,
         top_patches=top_patches(data.missing, data.threshold_days),
         top_cves=top_cves(data.missing, data.threshold_days),
-        lists=[(s, by_status[s][:LIST_LIMIT], len(by_status[s])) for s in ("STALE", "NO_DATA", "UNMANAGED")],
+        lists=[(s, by_status[s][:LIST_LIMIT], len(by_status[s])) for s in LISTED],
+        connection_lost=[r for r in data.instances if r.get("instance_status") == "ConnectionLost"],
         quarantined=[r for r in data.instances if r.get("quarantined_lines")],
         oldest_capture=min(captures) if captures else None, newest_capture=max(captures) if captures else None,
         basis_counts=dict(basis_counts), freshness=freshness or {},

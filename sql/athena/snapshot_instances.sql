@@ -1,8 +1,10 @@
 -- Daily snapshot on Athena: one row per node seen in any RDS type -> staging_instances (Parquet),
--- the same rules as the embedded ingest (sql/ingest/instances.sql and instance_status.sql):
---   NO_DATA       no patch items (NotApplicable items ignored)
---   STALE         last capture older than reference_time - freshness_hours: never compliant
---   NON_COMPLIANT any item NON_COMPLIANT
+-- the same rules as the embedded ingest (sql/ingest/instances.sql and instance_status.sql), first
+-- match wins:
+--   STOPPED       InstanceStatus Stopped (patch_status keeps what the patch data says)
+--   NO_DATA       no patch items (NotApplicable ignored) and no summary counting non-compliant patches
+--   STALE         last patch-data capture older than reference_time - freshness_hours: never compliant
+--   NON_COMPLIANT any item NON_COMPLIANT, or no item line but the summary counts non-compliant patches
 --   COMPLIANT     items, none NON_COMPLIANT
 -- Terminated nodes keep their status but leave the population (in_population = false).
 -- The JSON SerDe skips malformed lines, so this path quarantines nothing (quarantined_* = 0).
@@ -58,14 +60,21 @@ node_info AS (
         MAX_BY(NULLIF(agentversion, ''), capturetime) AS agent_version,
         MAX_BY(NULLIF(agentstatus, ''), capturetime) AS agent_status,
         MAX_BY(NULLIF(instancestatus, ''), capturetime) AS instance_status,
-        MAX(TRY(FROM_ISO8601_TIMESTAMP(NULLIF(capturetime, '')))) AS info_capture_time
+        MAX(IF(REGEXP_LIKE(capturetime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(capturetime)))) AS info_capture_time
     FROM rds_instance_information
     GROUP BY accountid, region, resourceid
 ),
 item_stats AS (
     SELECT
         accountid, region, resourceid,
-        MAX(TRY(FROM_ISO8601_TIMESTAMP(NULLIF(capturetime, '')))) AS items_capture_time,
+        COUNT(*) AS item_lines,
+        MAX(IF(REGEXP_LIKE(executiontime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(executiontime))))
+            AS items_execution_time,
+        COUNT_IF(UPPER(REPLACE(COALESCE(patchstate, ''), '_', '')) = 'MISSING') AS items_missing,
+        COUNT_IF(UPPER(REPLACE(COALESCE(patchstate, ''), '_', '')) = 'FAILED') AS items_failed,
+        COUNT_IF(UPPER(REPLACE(COALESCE(patchstate, ''), '_', '')) = 'INSTALLEDPENDINGREBOOT') AS items_pending_reboot,
+        COUNT_IF(UPPER(REPLACE(COALESCE(patchstate, ''), '_', '')) = 'INSTALLEDREJECTED') AS items_rejected,
+        MAX(IF(REGEXP_LIKE(capturetime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(capturetime)))) AS items_capture_time,
         COUNT_IF(NULLIF(status, '') IS NOT NULL
                  AND UPPER(REPLACE(COALESCE(patchstate, ''), '_', '')) <> 'NOTAPPLICABLE') AS patch_items,
         COUNT_IF(UPPER(status) = 'NON_COMPLIANT'
@@ -77,10 +86,10 @@ item_stats AS (
 summary AS (
     SELECT
         accountid, region, resourceid,
-        MAX(TRY(FROM_ISO8601_TIMESTAMP(NULLIF(capturetime, '')))) AS summary_capture_time,
+        MAX(IF(REGEXP_LIKE(capturetime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(capturetime)))) AS summary_capture_time,
         MAX_BY(NULLIF(operationtype, ''), capturetime) AS operation_type,
-        MAX_BY(TRY(FROM_ISO8601_TIMESTAMP(NULLIF(operationstarttime, ''))), capturetime) AS operation_start_time,
-        MAX_BY(TRY(FROM_ISO8601_TIMESTAMP(NULLIF(operationendtime, ''))), capturetime) AS operation_end_time,
+        MAX_BY(IF(REGEXP_LIKE(operationstarttime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(operationstarttime))), capturetime) AS operation_start_time,
+        MAX_BY(IF(REGEXP_LIKE(operationendtime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(operationendtime))), capturetime) AS operation_end_time,
         MAX_BY(NULLIF(baselineid, ''), capturetime) AS baseline_id,
         MAX_BY(NULLIF(patchgroup, ''), capturetime) AS scan_patch_group,
         MAX_BY(NULLIF(snapshotid, ''), capturetime) AS ssm_snapshot_id,
@@ -98,6 +107,27 @@ summary AS (
         MAX_BY(TRY_CAST(NULLIF(securitynoncompliantcount, '') AS BIGINT), capturetime) AS security_non_compliant_count,
         MAX_BY(TRY_CAST(NULLIF(othernoncompliantcount, '') AS BIGINT), capturetime) AS other_non_compliant_count
     FROM rds_patch_summary
+    GROUP BY accountid, region, resourceid
+),
+-- Timestamps present but not ISO-8601, per node (the embedded ingest also keeps each one's text).
+invalid_times AS (
+    SELECT accountid, region, resourceid, SUM(n) AS invalid_timestamps
+    FROM (
+        SELECT accountid, region, resourceid,
+               IF(COALESCE(capturetime, '') <> '' AND IF(REGEXP_LIKE(capturetime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(capturetime))) IS NULL, 1, 0) + IF(COALESCE(executiontime, '') <> '' AND IF(REGEXP_LIKE(executiontime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(executiontime))) IS NULL, 1, 0) + IF(COALESCE(installedtime, '') <> '' AND IF(REGEXP_LIKE(installedtime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(installedtime))) IS NULL, 1, 0) AS n
+        FROM rds_compliance_item
+        UNION ALL
+        SELECT accountid, region, resourceid,
+               IF(COALESCE(capturetime, '') <> '' AND IF(REGEXP_LIKE(capturetime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(capturetime))) IS NULL, 1, 0) + IF(COALESCE(operationstarttime, '') <> '' AND IF(REGEXP_LIKE(operationstarttime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(operationstarttime))) IS NULL, 1, 0) + IF(COALESCE(operationendtime, '') <> '' AND IF(REGEXP_LIKE(operationendtime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(operationendtime))) IS NULL, 1, 0)
+        FROM rds_patch_summary
+        UNION ALL
+        SELECT accountid, region, resourceid, IF(COALESCE(capturetime, '') <> '' AND IF(REGEXP_LIKE(capturetime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(capturetime))) IS NULL, 1, 0) FROM rds_instance_information
+        UNION ALL
+        SELECT accountid, region, resourceid, IF(COALESCE(capturetime, '') <> '' AND IF(REGEXP_LIKE(capturetime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(capturetime))) IS NULL, 1, 0) FROM rds_tag
+        UNION ALL
+        SELECT accountid, region, resourceid, IF(COALESCE(capturetime, '') <> '' AND IF(REGEXP_LIKE(capturetime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(capturetime))) IS NULL, 1, 0) + IF(COALESCE(executiontime, '') <> '' AND IF(REGEXP_LIKE(executiontime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(executiontime))) IS NULL, 1, 0)
+        FROM rds_compliance_summary
+    ) AS t
     GROUP BY accountid, region, resourceid
 ),
 compliance_summary AS (
@@ -125,11 +155,30 @@ assembled AS (
         COALESCE(t.tags, MAP()) AS tags,
         ELEMENT_AT(FILTER(TRANSFORM(p.name_keys, k -> TRIM(ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
             AS name,
-        CASE
+        COALESCE(CASE
             WHEN s.items_capture_time IS NULL THEN m.summary_capture_time
             WHEN m.summary_capture_time IS NULL THEN s.items_capture_time
             ELSE GREATEST(s.items_capture_time, m.summary_capture_time)
-        END AS last_capture_time,
+        END, m.operation_end_time, s.items_execution_time) AS last_capture_time,
+        CASE
+            WHEN COALESCE(s.items_capture_time, m.summary_capture_time) IS NOT NULL THEN 'capture_time'
+            WHEN m.operation_end_time IS NOT NULL THEN 'operation_end_time'
+            WHEN s.items_execution_time IS NOT NULL THEN 'execution_time'
+        END AS capture_basis,
+        CASE WHEN m.resourceid IS NOT NULL THEN
+            COALESCE(m.missing_count, 0) + COALESCE(m.failed_count, 0)
+            + COALESCE(m.installed_pending_reboot_count, 0) + COALESCE(m.installed_rejected_count, 0)
+        END AS summary_non_compliant_count,
+        COALESCE(m.resourceid IS NOT NULL AND COALESCE(s.item_lines, 0) > 0 AND (
+            COALESCE(m.missing_count, 0) <> s.items_missing
+            OR COALESCE(m.failed_count, 0) <> s.items_failed
+            OR COALESCE(m.installed_pending_reboot_count, 0) <> s.items_pending_reboot
+            OR COALESCE(m.installed_rejected_count, 0) <> s.items_rejected), FALSE) AS summary_items_mismatch,
+        COALESCE(s.item_lines, 0) = 0 AND m.resourceid IS NOT NULL AND (
+            COALESCE(m.missing_count, 0) + COALESCE(m.failed_count, 0)
+            + COALESCE(m.installed_pending_reboot_count, 0) + COALESCE(m.installed_rejected_count, 0)) > 0
+            AS summary_only,
+        COALESCE(v.invalid_timestamps, 0) AS invalid_timestamps,
         n.info_capture_time,
         m.operation_type, m.operation_start_time, m.operation_end_time,
         m.baseline_id, m.scan_patch_group, m.ssm_snapshot_id, m.execution_id,
@@ -156,6 +205,8 @@ assembled AS (
       ON m.accountid = nd.accountid AND m.region = nd.region AND m.resourceid = nd.resourceid
     LEFT JOIN compliance_summary AS c
       ON c.accountid = nd.accountid AND c.region = nd.region AND c.resourceid = nd.resourceid
+    LEFT JOIN invalid_times AS v
+      ON v.accountid = nd.accountid AND v.region = nd.region AND v.resourceid = nd.resourceid
 ),
 classified AS (
     SELECT
@@ -164,6 +215,17 @@ classified AS (
             OR CAST(a.last_capture_time AT TIME ZONE 'UTC' AS TIMESTAMP)
                < a.reference_time - a.freshness_hours * INTERVAL '1' HOUR AS stale
     FROM assembled AS a
+),
+judged AS (
+    SELECT
+        c.*,
+        CASE
+            WHEN c.patch_items = 0 AND NOT c.summary_only THEN 'NO_DATA'
+            WHEN c.stale THEN 'STALE'
+            WHEN c.non_compliant_items > 0 OR c.summary_only THEN 'NON_COMPLIANT'
+            ELSE 'COMPLIANT'
+        END AS patch_status
+    FROM classified AS c
 )
 SELECT
     instance_id, resource_type, computer_name, ip_address, platform_type, platform_name, platform_version,
@@ -178,21 +240,23 @@ SELECT
     not_applicable_count, unreported_not_applicable_count, missing_count, failed_count,
     critical_non_compliant_count, security_non_compliant_count, other_non_compliant_count,
     patch_items, non_compliant_items, summary_status,
-    CASE
-        WHEN patch_items = 0 THEN 'NO_DATA'
-        WHEN stale THEN 'STALE'
-        WHEN non_compliant_items > 0 THEN 'NON_COMPLIANT'
-        ELSE 'COMPLIANT'
-    END AS compliance_status,
+    CASE WHEN LOWER(COALESCE(instance_status, '')) = 'stopped' THEN 'STOPPED' ELSE patch_status END
+        AS compliance_status,
     stale AS is_stale,
-    COALESCE(instance_status, '') <> 'Terminated' AS in_population,
+    LOWER(COALESCE(instance_status, '')) <> 'terminated' AS in_population,
     reference_time,
     CAST(0 AS BIGINT) AS quarantined_lines,
     CAST(0 AS BIGINT) AS quarantined_item_lines,
     COALESCE(CAST(last_capture_time AT TIME ZONE 'UTC' AS TIMESTAMP)
              > reference_time + future_tolerance_hours * INTERVAL '1' HOUR, FALSE) AS capture_in_future,
+    capture_basis,
+    CASE WHEN patch_items > 0 THEN 'items' WHEN summary_only THEN 'summary' END AS status_basis,
+    patch_status,
+    summary_non_compliant_count,
+    summary_items_mismatch,
+    invalid_timestamps,
     run_id,
     snapshot_date,
     account_id,
     region
-FROM classified
+FROM judged

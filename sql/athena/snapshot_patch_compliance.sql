@@ -1,7 +1,8 @@
 -- Daily snapshot on Athena: RDS AWS:ComplianceItem JSON -> staging_patch_compliance (Parquet),
 -- the same transformation as the embedded ingest (sql/ingest/patch_compliance.sql): empty strings
--- become NULL, both PatchState spellings become PascalCase, CVEIds (comma and/or whitespace
--- separated) become an array, the node's tags and platform are on every row.
+-- become NULL, both PatchState spellings become PascalCase, CVEIds (separated text or a JSON array
+-- string) become a sorted array, timestamps that are not ISO-8601 become NULL (the embedded ingest also
+-- keeps their text in invalid_values), the node's tags and platform are on every row.
 -- Dialect: Athena engine v3 (Trino). Bound parameters, in order:
 --   run_id (VARCHAR), snapshot_date (DATE), team_keys, environment_keys, patch_group_keys
 --   (comma-separated tag keys, first non-empty wins).
@@ -43,10 +44,10 @@ SELECT
     COALESCE(n.resource_type,
              CASE WHEN STARTS_WITH(i.resourceid, 'mi-') THEN 'ManagedInstance' ELSE 'EC2Instance' END)
         AS resource_type,
-    CAST(TRY(FROM_ISO8601_TIMESTAMP(NULLIF(i.capturetime, ''))) AT TIME ZONE 'UTC' AS TIMESTAMP) AS capture_time,
+    CAST(IF(REGEXP_LIKE(i.capturetime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(i.capturetime))) AT TIME ZONE 'UTC' AS TIMESTAMP) AS capture_time,
     NULLIF(i.executionid, '') AS execution_id,
     NULLIF(i.executiontype, '') AS execution_type,
-    CAST(TRY(FROM_ISO8601_TIMESTAMP(NULLIF(i.executiontime, ''))) AT TIME ZONE 'UTC' AS TIMESTAMP) AS execution_time,
+    CAST(IF(REGEXP_LIKE(i.executiontime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(i.executiontime))) AT TIME ZONE 'UTC' AS TIMESTAMP) AS execution_time,
     NULLIF(i.id, '') AS patch_id,
     NULLIF(i.title, '') AS title,
     NULLIF(UPPER(i.status), '') AS status,
@@ -64,12 +65,13 @@ SELECT
         WHEN 'AVAILABLESECURITYUPDATE' THEN 'AvailableSecurityUpdate'
         ELSE NULLIF(i.patchstate, '')
     END AS patch_state,
-    CAST(TRY(FROM_ISO8601_TIMESTAMP(NULLIF(i.installedtime, ''))) AT TIME ZONE 'UTC' AS TIMESTAMP) AS installed_time,
+    CAST(IF(REGEXP_LIKE(i.installedtime, '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})$'), TRY(FROM_ISO8601_TIMESTAMP(i.installedtime))) AT TIME ZONE 'UTC' AS TIMESTAMP) AS installed_time,
     NULLIF(i.patchbaselineid, '') AS baseline_id,
     NULLIF(i.patchgroup, '') AS scan_patch_group,
     NULLIF(i.documentname, '') AS document_name,
     NULLIF(i.documentversion, '') AS document_version,
-    FILTER(REGEXP_SPLIT(UPPER(TRIM(COALESCE(i.cveids, ''))), '[\s,;]+'), c -> c <> '') AS cve_ids,
+    ARRAY_SORT(ARRAY_DISTINCT(FILTER(REGEXP_SPLIT(UPPER(TRIM(COALESCE(i.cveids, ''))), '[\s,;"\[\]'']+'),
+                                     c -> c <> ''))) AS cve_ids,
     ELEMENT_AT(FILTER(TRANSFORM(p.team_keys, k -> TRIM(ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
         AS team,
     ELEMENT_AT(FILTER(TRANSFORM(p.environment_keys, k -> TRIM(ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)

@@ -49,7 +49,13 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `staging_instances` (
     `reference_time` TIMESTAMP,
     `quarantined_lines` BIGINT,
     `quarantined_item_lines` BIGINT,
-    `capture_in_future` BOOLEAN
+    `capture_in_future` BOOLEAN,
+    `capture_basis` STRING,
+    `status_basis` STRING,
+    `patch_status` STRING,
+    `summary_non_compliant_count` BIGINT,
+    `summary_items_mismatch` BOOLEAN,
+    `invalid_timestamps` BIGINT
 )
 PARTITIONED BY (`run_id` STRING, `snapshot_date` DATE, `account_id` STRING, `region` STRING)
 STORED AS PARQUET

@@ -49,6 +49,6 @@ SELECT resourceId AS instance_id,
        nullif(AgentVersion, '') AS agent_version,
        nullif(AgentStatus, '') AS agent_status,
        nullif(InstanceStatus, '') AS instance_status,
-       try_cast(nullif(captureTime, '') AS TIMESTAMPTZ) AS info_capture_time
+       rds_time(captureTime) AS info_capture_time
 FROM info_raw
 QUALIFY row_number() OVER (PARTITION BY resourceId ORDER BY line_number DESC) = 1;

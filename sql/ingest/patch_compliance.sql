@@ -1,14 +1,15 @@
 -- One row per (instance, patch item) of compliance type Patch, typed, with the node's tags and
 -- platform on every row. Empty strings become NULL; both PatchState spellings (PascalCase and
--- UPPER_SNAKE) become PascalCase; CVEIds (comma and/or whitespace separated) become a list.
+-- UPPER_SNAKE) become PascalCase; CVEIds (separated text or a JSON array string) become a sorted list;
+-- timestamps go through rds_time (macros.sql).
 SELECT
     i.resourceId AS instance_id,
     coalesce(n.resource_type,
              CASE WHEN starts_with(i.resourceId, 'mi-') THEN 'ManagedInstance' ELSE 'EC2Instance' END) AS resource_type,
-    try_cast(nullif(i.captureTime, '') AS TIMESTAMPTZ) AS capture_time,
+    rds_time(i.captureTime) AS capture_time,
     nullif(i.ExecutionId, '') AS execution_id,
     nullif(i.ExecutionType, '') AS execution_type,
-    try_cast(nullif(i.ExecutionTime, '') AS TIMESTAMPTZ) AS execution_time,
+    rds_time(i.ExecutionTime) AS execution_time,
     nullif(i.Id, '') AS patch_id,
     nullif(i.Title, '') AS title,
     nullif(upper(i.Status), '') AS status,
@@ -26,12 +27,12 @@ SELECT
         WHEN 'AVAILABLESECURITYUPDATE' THEN 'AvailableSecurityUpdate'
         ELSE nullif(i.PatchState, '')
     END AS patch_state,
-    try_cast(nullif(i.InstalledTime, '') AS TIMESTAMPTZ) AS installed_time,
+    rds_time(i.InstalledTime) AS installed_time,
     nullif(i.PatchBaselineId, '') AS baseline_id,
     nullif(i.PatchGroup, '') AS scan_patch_group,
     nullif(i.DocumentName, '') AS document_name,
     nullif(i.DocumentVersion, '') AS document_version,
-    list_filter(regexp_split_to_array(upper(trim(coalesce(i.CVEIds, ''))), '[\s,;]+'), lambda c: c <> '') AS cve_ids,
+    rds_cve_ids(i.CVEIds) AS cve_ids,
     t.team,
     t.environment,
     t.patch_group,

@@ -1,5 +1,7 @@
 -- Per-instance status on the report snapshot: the population (instances not Terminated) plus
--- UNMANAGED EC2 instances (in ec2_inventory, not terminated, with no SSM row that day).
+-- EC2 instances in ec2_inventory, not terminated, with no SSM row that day: UNMANAGED, or STOPPED
+-- when EC2 says stopped/stopping. instance_status is the node's SSM InstanceStatus (Active,
+-- ConnectionLost, Stopped); patch_status what a STOPPED node's patch data last showed.
 -- last_capture_time: the newest patch data capture, else the instance information's (NO_DATA nodes).
 -- quarantined_lines: the node's lines that could not be ingested (such a node is never COMPLIANT).
 -- Dialect: Athena engine v3 (Trino). Bound parameters, in order: report_date (DATE).
@@ -20,7 +22,9 @@ managed AS (
         i.compliance_status AS status,
         COALESCE(i.last_capture_time, i.info_capture_time) AS last_capture_time,
         i.non_compliant_items,
-        i.quarantined_lines
+        i.quarantined_lines,
+        COALESCE(i.instance_status, '') AS instance_status,
+        i.patch_status
     FROM instances AS i
     CROSS JOIN params AS p
     WHERE i.snapshot_date = p.report_date
@@ -37,10 +41,13 @@ unmanaged AS (
         COALESCE(e.patch_group, '') AS patch_group,
         '' AS baseline_id,
         COALESCE(e.platform, '') AS platform,
-        'UNMANAGED' AS status,
+        CASE WHEN LOWER(COALESCE(e.state, '')) IN ('stopped', 'stopping') THEN 'STOPPED' ELSE 'UNMANAGED' END
+            AS status,
         CAST(NULL AS TIMESTAMP) AS last_capture_time,
         CAST(NULL AS BIGINT) AS non_compliant_items,
-        CAST(NULL AS BIGINT) AS quarantined_lines
+        CAST(NULL AS BIGINT) AS quarantined_lines,
+        '' AS instance_status,
+        CAST(NULL AS VARCHAR) AS patch_status
     FROM ec2_inventory AS e
     CROSS JOIN params AS p
     WHERE e.snapshot_date = p.report_date

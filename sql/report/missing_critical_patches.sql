@@ -1,4 +1,5 @@
--- Critical items Missing or Failed on the report snapshot, for the population, with their age.
+-- Critical items Missing or Failed on the report snapshot, for the population, with their age and
+-- the instance's status (a STOPPED host's missing patches are exposed the day it starts).
 -- first_seen_missing: over the snapshots <= report_date in which the instance has an item with
 -- that patch_id, the earliest date S such that the item is Missing or Failed in every one of them
 -- from S through report_date (snapshots where the item is absent do not break the run).
@@ -19,7 +20,8 @@ population AS (
         i.region,
         i.instance_id,
         COALESCE(NULLIF(TRIM(i.team), ''), '(untagged)') AS team,
-        COALESCE(NULLIF(TRIM(i.environment), ''), '(untagged)') AS environment
+        COALESCE(NULLIF(TRIM(i.environment), ''), '(untagged)') AS environment,
+        i.compliance_status AS status
     FROM instances AS i
     CROSS JOIN params AS p
     WHERE i.snapshot_date = p.report_date
@@ -142,7 +144,8 @@ SELECT
     f.first_seen_missing,
     cat.release_date,
     DATE_DIFF('day', COALESCE(cat.release_date, f.first_seen_missing), p.report_date) AS age_days,
-    CASE WHEN cat.release_date IS NOT NULL THEN 'release_date' ELSE 'first_seen_missing' END AS age_basis
+    CASE WHEN cat.release_date IS NOT NULL THEN 'release_date' ELSE 'first_seen_missing' END AS age_basis,
+    pop.status
 FROM current_items AS k
 CROSS JOIN params AS p
 JOIN population AS pop

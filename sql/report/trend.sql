@@ -1,5 +1,6 @@
 -- Status counts per snapshot of the month up to the report date (the trend chart), with
--- UNMANAGED counted from ec2_inventory on the same date where an inventory exists.
+-- UNMANAGED (and STOPPED EC2 instances without SSM data) counted from ec2_inventory on the same date
+-- where an inventory exists.
 -- Dialect: Athena engine v3 (Trino). Bound parameters, in order: month_start (DATE), report_date (DATE).
 WITH params AS (
     SELECT CAST(? AS DATE) AS month_start, CAST(? AS DATE) AS report_date
@@ -11,7 +12,9 @@ statuses AS (
     WHERE i.snapshot_date BETWEEN p.month_start AND p.report_date
       AND i.in_population
     UNION ALL
-    SELECT e.snapshot_date, 'UNMANAGED' AS status
+    SELECT e.snapshot_date,
+           CASE WHEN LOWER(COALESCE(e.state, '')) IN ('stopped', 'stopping') THEN 'STOPPED' ELSE 'UNMANAGED' END
+               AS status
     FROM ec2_inventory AS e
     CROSS JOIN params AS p
     WHERE e.snapshot_date BETWEEN p.month_start AND p.report_date
@@ -35,7 +38,8 @@ SELECT
     CAST(COUNT_IF(status = 'NON_COMPLIANT') AS BIGINT) AS non_compliant,
     CAST(COUNT_IF(status = 'STALE') AS BIGINT) AS stale,
     CAST(COUNT_IF(status = 'NO_DATA') AS BIGINT) AS no_data,
-    CAST(COUNT_IF(status = 'UNMANAGED') AS BIGINT) AS unmanaged
+    CAST(COUNT_IF(status = 'UNMANAGED') AS BIGINT) AS unmanaged,
+    CAST(COUNT_IF(status = 'STOPPED') AS BIGINT) AS stopped
 FROM statuses
 GROUP BY snapshot_date
 ORDER BY snapshot_date

@@ -62,7 +62,7 @@ def test_monthly_report_dag_uploads_the_report_and_posts_the_summary(airflow_hom
     endpoint = lake_in_moto["endpoint_url"]
     summary = list(csv.DictReader(io.StringIO(s3_text(
         endpoint, "patch-compliance-reports", "reports/2026-11/team_environment_summary.csv"))))
-    expected = [{k: f"{v:.1f}" if k == "compliance_pct" else str(v) for k, v in row.items()}
+    expected = [{k: ("" if v is None else f"{v:.1f}") if k == "compliance_pct" else str(v) for k, v in row.items()}
                 for row in lake_in_moto["truth"]["team_environment_summary"]]
     assert summary == expected
     manifest = json.loads(s3_text(endpoint, "patch-compliance-reports", "reports/2026-11/manifest.json"))
