@@ -212,3 +212,30 @@ def test_cli_housekeeping_reports_what_it_did_and_rejects_bad_input(tmp_path, ca
     assert "ec2_inventory: expired 0 snapshot(s)" in out.err  # progress per table
     assert main(["housekeeping", "--lake", lake.uri, "--retention-days", "0"]) == 2
     assert "--retention-days must be at least 1" in capsys.readouterr().err
+
+
+# --- Schema evolution ------------------------------------------------------------------------------
+
+NEW_INSTANCE_COLUMNS = ("capture_basis", "status_basis", "patch_status", "summary_non_compliant_count",
+                        "summary_items_mismatch", "invalid_timestamps")
+
+
+def test_a_lake_written_by_an_earlier_version_gains_the_new_columns(tmp_path, monkeypatch) -> None:
+    """Tables created before a column existed are evolved (additive) on first use; old days read NULL."""
+    spec = SPECS["instances"]
+    older = type(spec)(spec.name, pa.schema([f for f in spec.schema if f.name not in NEW_INSTANCE_COLUMNS]),
+                       spec.partition_by, spec.sort_by)
+    nodes = _nodes("openssl.x86_64", count=3)
+    with monkeypatch.context() as patch:
+        patch.setitem(SPECS, "instances", older)
+        patch.setitem(TABLES, "instances", older.schema)
+        lake = sc.land(tmp_path / "before", {DAY: nodes}, lake_dir=tmp_path / "lake")
+        assert "status_basis" not in lake.table("instances").schema().column_names
+    later = DAY + timedelta(days=1)
+    lake = sc.land(tmp_path / "after", {later: nodes}, lake_dir=tmp_path / "lake")
+    assert set(NEW_INSTANCE_COLUMNS) <= set(lake.table("instances").schema().column_names)
+    before, after = lake.read("instances", [DAY]), lake.read("instances", [later])
+    assert before.schema == after.schema == SPECS["instances"].schema
+    assert before["status_basis"].to_pylist() == [None] * 3
+    assert after["status_basis"].to_pylist() == ["items"] * 3
+    assert before["compliance_status"].to_pylist() == after["compliance_status"].to_pylist()
