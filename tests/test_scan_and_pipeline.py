@@ -78,6 +78,11 @@ def test_report_headline_totals_and_worst_cells() -> None:
     assert (head["instances"], head["compliant"], head["compliance_pct"]) == (16, 11, 68.8)
     assert [(c["team"], c["environment"]) for c in head["worst"]] == [("b", "dev"), ("(untagged)", "dev"),
                                                                       ("a", "prod")]
+    # Two stopped hosts more in b/dev: in the instance count, out of the denominators (11 of 16 again).
+    cells[1] = {**cells[1], "instances": "6", "stopped": "2"}
+    head = pipeline.report_headline(cells)
+    assert (head["instances"], head["stopped"], head["compliance_pct"]) == (18, 2, 68.8)
+    assert (head["worst"][0]["team"], head["worst"][0]["environment"]) == ("b", "dev")
 
 
 def test_report_month_prefers_the_form_and_validates_it() -> None:

@@ -362,8 +362,10 @@ def post_report_summary(report: dict[str, Any], settings: Settings | None = None
     settings = settings or load_settings()
     head = report_headline(report["cells"])
     link = report_link(report, settings)
-    text = (f"Patch compliance {report['month']}: {head['compliance_pct']}% of {head['instances']} instances "
-            f"compliant; {head['instances_missing_critical_14d']} with critical patches missing > "
+    judged = head["instances"] - head["stopped"]
+    stopped = f" ({head['stopped']} stopped, counted neither way)" if head["stopped"] else ""
+    text = (f"Patch compliance {report['month']}: {head['compliance_pct']}% of {judged} instances "
+            f"compliant{stopped}; {head['instances_missing_critical_14d']} with critical patches missing > "
             f"{settings.report.missing_critical_age_days} days. Report: {link}")
     worst = "\n".join(
         f"• *{slack_escape(c['team'])} / {slack_escape(c['environment'])}*: {c['compliance_pct']}% compliant of "
@@ -374,10 +376,10 @@ def post_report_summary(report: dict[str, Any], settings: Settings | None = None
         {"type": "header", "text": {"type": "plain_text", "text": f"Patch compliance report {report['month']}"}},
         {"type": "section", "fields": [
             {"type": "mrkdwn",
-             "text": f"*Compliant*\n{head['compliance_pct']}% ({head['compliant']}/{head['instances']})"},
+             "text": f"*Compliant*\n{head['compliance_pct']}% ({head['compliant']}/{judged})"},
             {"type": "mrkdwn", "text": f"*Non-compliant*\n{head['non_compliant']}"},
             {"type": "mrkdwn", "text": f"*Stale / no data*\n{head['stale']} / {head['no_data']}"},
-            {"type": "mrkdwn", "text": f"*Unmanaged*\n{head['unmanaged']}"},
+            {"type": "mrkdwn", "text": f"*Unmanaged / stopped*\n{head['unmanaged']} / {head['stopped']}"},
             {"type": "mrkdwn", "text": f"*Missing critical > {settings.report.missing_critical_age_days} d*\n"
                                        f"{head['instances_missing_critical_14d']} instances"},
             {"type": "mrkdwn", "text": f"*Snapshot*\n{report['report_snapshot_date']}"},

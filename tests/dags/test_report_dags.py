@@ -70,11 +70,12 @@ def test_monthly_report_dag_uploads_the_report_and_posts_the_summary(airflow_hom
     assert "<html" in s3_text(endpoint, "patch-compliance-reports", "reports/2026-11/report.html").lower()
 
     (post,) = [p for p in posts if "Patch compliance 2026-11" in p.body.get("text", "")]
-    instances = sum(int(r["instances"]) for r in summary)
+    judged = sum(int(r["instances"]) - int(r["stopped"]) for r in summary)  # stopped hosts count neither way
     compliant = sum(int(r["compliant"]) for r in summary)
-    assert f"{round(100 * compliant / instances, 1)}% of {instances} instances" in post.body["text"]
+    assert f"{round(100 * compliant / judged, 1)}% of {judged} instances" in post.body["text"]
     assert "s3://patch-compliance-reports/reports/2026-11/report.html" in post.body["text"]
-    worst = min((r for r in summary if int(r["instances"])), key=lambda r: int(r["compliant"]) / int(r["instances"]))
+    worst = min((r for r in summary if int(r["instances"]) - int(r["stopped"])),
+                key=lambda r: int(r["compliant"]) / (int(r["instances"]) - int(r["stopped"])))
     assert f"{worst['team']} / {worst['environment']}" in json.dumps(post.body)
 
 
