@@ -4,6 +4,9 @@
 -- crawler runs (crawlers add a duplicate resourcetype column that breaks queries) and no MSCK REPAIR.
 -- {{sync_uri}}, {{account_ids}} and {{regions}} are filled from validated config by
 -- patch_compliance.query.render_athena_ddl.
+-- Columns: every attribute of AWS:PatchSummary in AWS's inventory schema ("Metadata collected by inventory"),
+-- lower-case as a Glue crawler names them, then the RDS envelope, so queries written for crawler-made
+-- tables run unchanged (docs/athena.md).
 CREATE EXTERNAL TABLE IF NOT EXISTS `rds_patch_summary` (
     `patchgroup` STRING,
     `baselineid` STRING,
