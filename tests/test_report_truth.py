@@ -27,7 +27,7 @@ DAYS = 16
 def simulated(tmp_path_factory) -> tuple[Path, dict, Path]:
     tmp = tmp_path_factory.mktemp("truth")
     world = build_world(SimState(seed=11, size=100, sim_date=END))
-    result = build_history(world, DAYS, END, str(tmp / "lake"), tmp / "work", catalog=True,
+    result = build_history(world, DAYS, END, str(tmp / "lake"), tmp / "work",
                            progress=lambda _message: None)
     build_report(str(tmp / "lake"), "2026-11", None, str(tmp / "out"))
     return tmp / "lake", result["truth"], tmp / "out"
