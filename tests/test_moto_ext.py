@@ -49,17 +49,17 @@ CATALOG = [
 
 
 def post(endpoint: str, body: object) -> tuple[int, dict]:
-    request = urllib.request.Request(f"{endpoint}{ROUTE}", data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(f"{endpoint}{ROUTE}", data=json.dumps(body).encode(),  # noqa: S310
+                                     method="POST", headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request) as response:
+        with urllib.request.urlopen(request) as response:  # noqa: S310 - the local stand-in
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
 
 
 def status(endpoint: str) -> dict:
-    with urllib.request.urlopen(f"{endpoint}{ROUTE}") as response:
+    with urllib.request.urlopen(f"{endpoint}{ROUTE}") as response:  # noqa: S310 - the local stand-in
         return json.loads(response.read())
 
 

@@ -186,11 +186,14 @@ def _advisory(update: ElementTree.Element, not_after: date) -> Advisory:
     kind = (update.get("type") or "").strip().lower()
     if kind not in CLASSIFICATIONS:
         raise ValueError(f"{advisory_id}: type {kind[:30]!r} is not one of {sorted(CLASSIFICATIONS)}")
-    severity_text = (update.findtext("severity") or "").strip().lower()
-    if severity_text and severity_text not in SEVERITIES:
-        raise ValueError(f"{advisory_id}: severity {severity_text[:30]!r} is not one of {sorted(SEVERITIES)}")
+    severity = (update.findtext("severity") or "").strip()
+    if severity and severity.lower() not in SEVERITIES:
+        raise ValueError(f"{advisory_id}: severity {severity[:30]!r} is not one of {sorted(SEVERITIES)}")
     issued = update.find("issued")
-    day = _issued(issued.get("date") if issued is not None else None, not_after)
+    try:
+        day = _issued(issued.get("date") if issued is not None else None, not_after)
+    except ValueError as exc:
+        raise ValueError(f"{advisory_id}: {exc}") from exc
     references = update.findall("references/reference")
     if len(references) > MAX_REFERENCES:
         raise ValueError(f"{advisory_id}: more than {MAX_REFERENCES} references")
@@ -215,7 +218,7 @@ def _advisory(update: ElementTree.Element, not_after: date) -> Advisory:
             raise ValueError(f"{advisory_id}: package {name[:40]!r} {arch[:20]!r} {epoch[:12]!r} {version[:40]!r} "
                              f"{release[:40]!r} is not a valid name/arch/epoch/version/release")
         rows.append((f"{name}.{arch}", f"{name}.{arch}:{int(epoch)}:{version}-{release}"))
-    return Advisory(advisory_id, CLASSIFICATIONS[kind], SEVERITIES.get(severity_text), day,
+    return Advisory(advisory_id, CLASSIFICATIONS[kind], SEVERITIES.get(severity.lower()), day,
                     tuple(sorted(set(cves))), tuple(rows))
 
 
