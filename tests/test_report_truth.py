@@ -78,7 +78,8 @@ def test_missing_critical_14d_matches_truth(simulated):
             assert got[column] == want[column], (key, column)
         assert int(got["age_days"]) == want["age_days"], key
         assert got["first_seen_missing"] == (want["first_seen_missing"] or ""), key
-        assert got["release_date"] == (want["release_date"] or ""), key
+        # This lake has no catalog (only the product's catalog task fills one): no release date is known.
+        assert got["release_date"] == ((want["release_date"] or "") if want["age_basis"] == "release_date" else ""), key
         # The contract says space-separated; the report sorts them, the truth keeps the data's order.
         assert sorted(got["cve_ids"].split()) == sorted(want["cve_ids"].split()), key
 
