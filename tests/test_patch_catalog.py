@@ -243,3 +243,27 @@ def test_first_day_lake_reports_release_date_ages_the_catalog_knows(aws_env, tmp
     assert expected_old and expected_old == {(r["instance_id"], r["patch_id"]) for r in rows
                                              if int(r["age_days"]) >= 3}
     assert min(r["release_date"] for r in rows if r["release_date"]) >= CATALOG_START.isoformat()
+
+
+def test_cve_evidence_finds_fixes_installed_before_the_lake_began(aws_env, world, tmp_path) -> None:
+    """RDS lists CVEs on Missing/Failed items only; the catalog maps installed versions to the CVEs they fix."""
+    from patch_compliance.evidence import collect_evidence
+
+    lake_dir = tmp_path / "lake"
+    ingest_day(world, lake_dir, D1, tmp_path)
+    fill_day(aws_env.endpoint_url, world, lake_dir, D1)
+    families = {n.node_id: n.family for n in world.fleet.nodes}
+    fixes = {(u.family, u.title): u.cve_ids for family in ("AmazonLinux2", "AmazonLinux2023")
+             for chain in world.catalog.updates[family].values() for u in chain if u.release_date <= D1}
+    items = [(node_id, item) for node_id, scan in views_on(world, D1).items() if scan for item in scan.items or ()]
+    on_missing = {c for _, i in items if i.state in ("Missing", "Failed") for c in i.cve_ids.split(",") if c}
+    installed_only = sorted({c for node_id, i in items if i.state.startswith("Installed")
+                             for c in fixes.get((families[node_id], i.title), ()) if c not in on_missing})
+    assert installed_only, "some installed version fixes a CVE no node is missing"
+    cve = installed_only[0]
+    expected = sorted((node_id, i.patch_id, i.installed_time, i.state) for node_id, i in items
+                      if i.state.startswith("Installed") and cve in fixes.get((families[node_id], i.title), ()))
+    rows = collect_evidence(str(lake_dir), cve).rows
+    assert sorted((r["instance_id"], r["patch_id"], r["installed_time"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+                   r["current_state"]) for r in rows) == expected
+    assert all(r["first_seen_missing"] is None and r["first_seen_installed"] == D1 for r in rows)
