@@ -1,4 +1,8 @@
-"""``python -m sim.moto_ext --port P``: the extended moto server on 127.0.0.1 until SIGTERM/SIGINT."""
+"""``python -m sim.moto_ext --port P [--host H]``: the extended moto server until SIGTERM/SIGINT.
+
+It binds 127.0.0.1 unless told otherwise (a container publishing the port to the host's 127.0.0.1
+passes ``--host 0.0.0.0``).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,14 @@ from sim.moto_ext import install
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim.moto_ext", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     args = parser.parse_args(argv)
     registry = install()
     from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
-    print(f"moto server on http://127.0.0.1:{args.port} with simulator routes "
+    print(f"moto server on http://{args.host}:{args.port} with simulator routes "
           f"{sorted(registry.routes)}", flush=True)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
