@@ -17,13 +17,19 @@ Then, once for the run: **snapshot_ec2_inventory** (coverage: instances without 
 a critical failure fails the run and posts to Slack), **record_baselines** (patch baselines in force)
 and **publish** (updates the `patch_compliance` lake asset, which downstream DAGs can be scheduled on),
 then **lake_housekeeping** (expires Iceberg snapshots older than `storage.retention_days`, removes
-orphan files; live runs only).
+orphan files; live runs only). Beside them, after ingest, **fill_patch_catalog** writes the day's
+`patch_catalog` snapshot: release dates, severities and CVEs of every patch version the day's nodes
+reported, from SSM `DescribeAvailablePatches` (Amazon Linux 1/2, Windows Server) and the vendor feeds
+of `patch_catalog.feeds` (Amazon Linux 2023's `updateinfo.xml`), cached from day to day, at most
+`patch_catalog.max_lookups_per_day` lookups. Its log says how many patch ids were asked, found,
+cached, unknown and deferred; a source that fails fails this task (the report then uses the previous
+day's catalog) without holding back publish.
 
 **Archived run:** trigger with `rds_source` set to a kept copy of Resource Data Sync output
 (`s3://bucket/prefix` or a local directory) and the run ingests that copy for its logical date
 instead of scanning: scan, waits, EC2 inventory and baselines are skipped (they describe the fleet
-today, not that day); ingest, validate and publish run as usual. This is how saved sync copies become
-history, and how `make demo` builds its month of runs.
+today, not that day); ingest, fill_patch_catalog, validate and publish run as usual. This is how saved
+sync copies become history, and how `make demo` builds its month of runs.
 
 **Rerun a day:** clear the run; a snapshot is replaced, never duplicated. **Backfill:**
 `airflow backfill create --dag-id patch_compliance_daily --from-date … --to-date …` (one run at a time;
@@ -109,6 +115,11 @@ with DAG(
         return pipeline.ingest_day(pipeline.run_snapshot_date(logical_date, dag_run), pipeline.archived_source(params))
 
     @task
+    def fill_patch_catalog(manifest: dict, logical_date=None, dag_run=None) -> dict:
+        """Release dates and CVEs of the day's patches (SSM DescribeAvailablePatches, vendor feeds), cached."""
+        return pipeline.patch_catalog_day(pipeline.run_snapshot_date(logical_date, dag_run))
+
+    @task
     def validate(manifest: dict, logical_date=None, dag_run=None) -> dict:
         """Great Expectations over the snapshot; Slack alert on failure, critical failures fail the run."""
         return pipeline.validate_day(pipeline.run_snapshot_date(logical_date, dag_run))
@@ -140,6 +151,7 @@ with DAG(
     manifest = ingest()
     source >> [targets, manifest]
     inventory >> manifest
+    fill_patch_catalog(manifest)
     quality = validate(manifest)
     baselines = record_baselines()
     quality >> baselines

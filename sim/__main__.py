@@ -5,7 +5,8 @@
     python -m sim faults late_share=0.05 malformed_share=0.002 | faults --clear
     python -m sim agent [--interval 1] [--once]
     python -m sim sync [--date D]            # write the whole RDS view of a date without a command
-    python -m sim history --days 35 --end 2026-11-26 --lake DIR --work DIR [--catalog]
+    python -m sim catalog [--date D]         # publish the catalog SSM and the AL2023 repository know on D
+    python -m sim history --days 35 --end 2026-11-26 --lake DIR --work DIR
     python -m sim truth --date 2026-11-26 [--since 2026-10-23] [--catalog] --out truth.json
 """
 
@@ -32,6 +33,7 @@ def _endpoint(args: argparse.Namespace, state: SimState) -> str:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
+    from sim.catalog_service import publish_catalog
     from sim.fleet import create_buckets, seed_moto
 
     state = SimState.load_or_new(args.state)
@@ -49,9 +51,24 @@ def cmd_seed(args: argparse.Namespace) -> int:
     buckets = create_buckets(state.endpoint_url, world.settings)
     state.id_map = seed_moto(world.fleet, state.endpoint_url, state.sim_date, world.settings)
     path = state.save()
+    published = publish_catalog(state.endpoint_url, world.catalog, state.sim_date, world.settings.aws.region)
     print(f"seeded {len(state.id_map)} EC2 instances and buckets {buckets} into {state.endpoint_url} "
           f"in {time.perf_counter() - started:.1f} s; state {path}")
+    print(f"catalog as of {published.on}: {published.ssm_patches} patches for DescribeAvailablePatches, "
+          f"AL2023 repository at {published.feed_url}")
     print(json.dumps(describe(build_world(state)), indent=2))
+    return 0
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from sim.catalog_service import publish_catalog
+
+    state = SimState.load_or_new(args.state)
+    on = parse_date(args.date, "--date") if args.date else state.sim_date
+    world = build_world(state)
+    published = publish_catalog(_endpoint(args, state), world.catalog, on, world.settings.aws.region)
+    print(f"catalog as of {on}: {published.ssm_patches} patches for DescribeAvailablePatches, "
+          f"AL2023 repository ({published.feed_objects} objects) at {published.feed_url}")
     return 0
 
 
@@ -134,7 +151,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     state.sim_date = end
     world = build_world(state)
     result = build_history(world, args.days, end, args.lake, args.work, ingest=not args.no_ingest,
-                           catalog=args.catalog, endpoint_url=args.endpoint_url,
+                           endpoint_url=args.endpoint_url,
                            progress=(lambda m: print(m, flush=True)))
     truth_path = write_truth(result.pop("truth"), args.truth or Path(args.work) / "truth.json")
     print(json.dumps(result, indent=2))
@@ -174,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--clean", action="store_true", help="no tag defects or stale agents (sim.fleet.CLEAN_FLEET)")
     seed.set_defaults(func=cmd_seed)
 
+    catalog = sub.add_parser("catalog", help="publish the patch catalog as of a date to the stand-in "
+                                             "(DescribeAvailablePatches and the AL2023 repository)")
+    catalog.add_argument("--date", help="default: the simulated date")
+    catalog.add_argument("--endpoint-url")
+    catalog.set_defaults(func=cmd_catalog)
+
     set_date = sub.add_parser("set-date", help="set the simulated date")
     set_date.add_argument("date")
     set_date.set_defaults(func=cmd_set_date)
@@ -207,7 +230,6 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--work", required=True, help="work directory (the RDS tree, truth.json)")
     history.add_argument("--seed", type=int, default=42)
     history.add_argument("--size", type=int, default=800)
-    history.add_argument("--catalog", action="store_true", help="also publish patch_catalog snapshots")
     history.add_argument("--no-ingest", action="store_true", help="write trees and inventory only")
     history.add_argument("--with-faults", action="store_true", help="apply the state file's fault switches")
     history.add_argument("--endpoint-url", help="for an s3:// lake on moto")

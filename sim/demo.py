@@ -6,7 +6,8 @@
    instances and the buckets into moto, migrates Airflow's SQLite database in ``./airflow_home``;
 2. runs ``patch_compliance_daily`` with ``dag.test()`` in this process for each older day as an
    *archived run*: the simulator renders the day's RDS tree on local disk (and the day's EC2
-   inventory into the lake), and the run ingests that tree (``rds_source``) and validates it. An
+   inventory into the lake) and publishes the day's patch catalog to the stand-in, and the run
+   ingests that tree (``rds_source``), fills the day's catalog snapshot and validates it. An
    800-node day through moto's S3 costs over a minute of HTTP, so only the newest days go live;
 3. runs the most recent ``--live-days`` days *live*: scan commands sent through the SsmHook, the
    simulated agents answering them by writing RDS JSON into moto S3, the sensors, the inventory,
@@ -55,14 +56,20 @@ def say(message: str) -> None:
     print(f"[demo {int(elapsed // 60):02d}:{int(elapsed % 60):02d}] {message}", file=CONSOLE, flush=True)
 
 
-def demo_config(home: Path) -> Path:
+def demo_config(home: Path, endpoint_url: str) -> Path:
     """config/fleet.yaml with the local stand-in's adjustments, written into the Airflow home.
 
     moto counts instances without the SSM Agent in a command's TargetCount (real SSM targets managed
-    nodes only), so the share of targeted nodes that can sync is lower locally; waits are short.
+    nodes only), so the share of targeted nodes that can sync is lower locally; waits are short. The
+    Amazon Linux 2023 catalog feed is the simulator's repository on the stand-in (no internet).
     """
+    from sim.catalog_service import feed_url
+
     raw = yaml.safe_load((REPO / "config" / "fleet.yaml").read_text())
     raw["scan"].update({"sync_min_share": 0.7, "sync_wait_minutes": 5, "command_timeout_minutes": 10})
+    for feed in raw["patch_catalog"]["feeds"]:
+        if feed["name"] == "al2023":
+            feed["mirror_list"] = feed_url(endpoint_url)
     raw["airflow"] = {**(raw.get("airflow") or {}), "retries": 1, "retry_delay_seconds": 5,
                       "command_poke_seconds": 2, "sync_poke_seconds": 3}
     path = home / "fleet.yaml"
@@ -178,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
     global CONSOLE
     from patch_compliance.lake import Lake
     from sim.agent import Agent, AgentRunner
+    from sim.catalog_service import publish_catalog
     from sim.fleet import CLEAN_FLEET, create_buckets, seed_moto
     from sim.history import build_history
     from sim.moto_server import LOCAL_CREDENTIALS, MotoServer
@@ -199,7 +207,6 @@ def run(args: argparse.Namespace) -> int:
     logs.mkdir()
     CONSOLE = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)  # stays on the terminal during runs
     os.environ.update(LOCAL_CREDENTIALS)
-    config = demo_config(home)
 
     archived_days = args.days - args.live_days
     say(f"{args.days} simulated days ending {end} ({args.fleet} fleet of {args.size}), every one a run of the "
@@ -208,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
     with MotoServer() as moto, SlackReceiver() as slack:
         endpoint = moto.endpoint_url
         say(f"moto server on {endpoint}; Slack receiver on {slack.base_url}")
+        config = demo_config(home, endpoint)
         enter_environment(airflow_env(home, config, {
             **LOCAL_CREDENTIALS,
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({
@@ -244,6 +252,8 @@ def run(args: argparse.Namespace) -> int:
 
         def daily_run(day: date, conf: dict[str, Any] | None, path: str) -> None:
             started = time.monotonic()
+            # What SSM and the AL2023 repository know that day; the run's fill_patch_catalog task reads it.
+            publish_catalog(endpoint, world.catalog, day, world.settings.aws.region)
             verdict = airflow.test(DAILY, datetime(day.year, day.month, day.day, tzinfo=UTC), conf,
                                    f"{DAILY}-{day}.log")
             paths[day] = f"{path} run, {verdict}" + (f": rds_source {conf['rds_source']}" if conf.get("rds_source") else
@@ -256,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
             say(f"archived runs: {archived_days} days {archived_end - timedelta(days=archived_days - 1)} .. "
                 f"{archived_end} into {lake_uri}")
             result = build_history(
-                world, archived_days, archived_end, lake_uri, work / "history", catalog=True, endpoint_url=endpoint,
+                world, archived_days, archived_end, lake_uri, work / "history", endpoint_url=endpoint,
                 progress=lambda _message: None,
                 keep_copies=work / "sync-archive",
                 ingest_day=lambda day, kept: daily_run(day, {"rds_source": str(kept)}, "archived"))

@@ -2,8 +2,9 @@
 
 RDS overwrites a node's objects on every scan, so one working tree is updated in place day by day
 (nodes that stopped reporting keep their old files) and only the lake keeps the past. Each day also
-publishes an ``ec2_inventory`` snapshot (every EC2 instance, managed or not) and, when asked, a
-``patch_catalog`` snapshot (``source="simulator"``; production may have no catalog).
+publishes an ``ec2_inventory`` snapshot (every EC2 instance, managed or not). The ``patch_catalog``
+is never written here: it comes from the product's own catalog task (the daily DAG's
+``fill_patch_catalog``, or ``ingest_day`` calling it) against the stand-in, as in a deployment.
 """
 
 from __future__ import annotations
@@ -57,27 +58,6 @@ def ec2_inventory_table(world: World, on: date) -> pa.Table:
     return pa.table(rows, schema=_with_partitions("ec2_inventory"))
 
 
-def patch_catalog_table(world: World, on: date) -> pa.Table:
-    """Updates released by ``on`` with release dates and CVEs, repeated per account/Region partition."""
-    partitions = sorted({(n.account_id, n.region) for n in world.fleet.nodes})
-    updates = [u for u in world.catalog.all_updates() if u.release_date <= on]
-    columns: dict[str, list[Any]] = {c: [] for c in ("patch_id", "title", "product", "classification", "severity",
-                                                      "release_date", "cve_ids", "source", "account_id", "region")}
-    for account_id, region in partitions:
-        for update in updates:
-            columns["patch_id"].append(update.patch_id)
-            columns["title"].append(update.title)
-            columns["product"].append(update.family)
-            columns["classification"].append(update.classification)
-            columns["severity"].append(update.severity)
-            columns["release_date"].append(update.release_date)
-            columns["cve_ids"].append(list(update.cve_ids))
-            columns["source"].append("simulator")
-            columns["account_id"].append(account_id)
-            columns["region"].append(region)
-    return pa.table(columns, schema=_with_partitions("patch_catalog"))
-
-
 def _with_partitions(table: str) -> pa.Schema:
     return SPECS[table].undated_schema
 
@@ -112,7 +92,7 @@ class DayWriter:
 
 
 def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: str | Path,
-                  ingest: bool = True, catalog: bool = False, endpoint_url: str | None = None,
+                  ingest: bool = True, endpoint_url: str | None = None,
                   progress: Callable[[str], None] = print,
                   ingest_day: Callable[[date, Path], object] | None = None,
                   keep_copies: Path | None = None) -> dict[str, Any]:
@@ -158,8 +138,6 @@ def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: s
             shutil.copytree(tree, source, copy_function=os.link)
         t1 = time.perf_counter()
         lake.write_table_snapshot("ec2_inventory", day, ec2_inventory_table(world, day), {"source": "simulator"})
-        if catalog:
-            lake.write_table_snapshot("patch_catalog", day, patch_catalog_table(world, day), {"source": "simulator"})
         timings["write"] += t1 - t0
         timings["inventory"] += time.perf_counter() - t1
         return written, source
@@ -191,7 +169,7 @@ def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: s
                 ingest_day(day, source)
             timings["ingest"] += time.perf_counter() - t1
             progress(f"{day}: {written} objects written, day took {time.perf_counter() - t0:.2f} s")
-    truth = ground_truth(world, end, dates, catalog, tracker=tracker, views=views)
+    truth = ground_truth(world, end, dates, tracker=tracker, views=views)
     elapsed = time.perf_counter() - started
     return {"days": days, "end": end.isoformat(), "instances": len(world.fleet.nodes), "objects": objects,
             "seconds": round(elapsed, 2), "timings": {k: round(v, 2) for k, v in timings.items()},

@@ -1,7 +1,9 @@
-"""Start and stop a real moto server over HTTP on 127.0.0.1 (S3, EC2, STS, SSM, Athena).
+"""Start and stop the stand-in: a real moto server over HTTP on 127.0.0.1 (S3, EC2, STS, SSM, Athena).
 
-Used as a library (``MotoServer``), by the pytest fixture in ``tests/conftest.py`` and as a
-command: ``python -m sim.moto_server --port 5055`` (runs until interrupted).
+The process is ``python -m sim.moto_ext``: moto plus what this project adds to it (``sim/moto_ext``,
+e.g. SSM ``DescribeAvailablePatches``). Used as a library (``MotoServer``), by the pytest fixture
+in ``tests/conftest.py`` and as a command: ``python -m sim.moto_server --port 5055`` (runs until
+interrupted).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 
 LOCAL_CREDENTIALS = {
     # moto accepts any credentials; these are placeholders, not secrets.
@@ -21,6 +24,7 @@ LOCAL_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "eu-west-1",
 }
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -47,13 +51,13 @@ class MotoServer:
     def start(self, timeout: float = 30.0) -> MotoServer:
         if not self.port:
             self.port = free_port()
-        moto_bin = os.path.join(os.path.dirname(sys.executable), "moto_server")
-        command = [moto_bin] if os.path.exists(moto_bin) else [sys.executable, "-m", "moto.server"]
+        path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
         self.process = subprocess.Popen(
-            [*command, "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "sim.moto_ext", "--port", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env={**os.environ, **LOCAL_CREDENTIALS},
+            cwd=REPO,
+            env={**os.environ, **LOCAL_CREDENTIALS, "PYTHONPATH": path},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -68,7 +72,7 @@ class MotoServer:
         raise RuntimeError(f"moto server did not answer on {self.endpoint_url} within {timeout:.0f} s")
 
     def reset(self) -> None:
-        """Forget all state (every account's resources) without restarting."""
+        """Forget all state (every account's resources, the extensions' state) without restarting."""
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310
             pass

@@ -47,7 +47,9 @@ def test_core_services_run_airflow_3_3_without_a_profile(compose) -> None:
 def test_local_profile_adds_moto_and_the_simulator(compose) -> None:
     services = compose["services"]
     assert services["moto"]["profiles"] == ["local"] and services["simulator"]["profiles"] == ["local"]
-    assert "moto" in services["moto"]["image"]
+    moto = services["moto"]
+    assert moto["command"][:3] == ["python", "-m", "sim.moto_ext"] and "moto[server]" in str(moto["environment"])
+    assert "./sim:/opt/airflow/sim:ro" in moto["volumes"]
     simulator = services["simulator"]
     assert "python -m sim seed" in simulator["command"][0] and "python -m sim agent" in simulator["command"][0]
     assert simulator["environment"]["AWS_ENDPOINT_URL"] == "http://moto:5000"

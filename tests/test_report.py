@@ -107,7 +107,10 @@ def expected_missing(report_date: date, catalog: list[sc.CatalogRow]) -> list[di
                 "patch_state": item.state, "cve_ids": " ".join(sorted(item.cves)),
                 "first_seen_missing": seen.isoformat(), "release_date": release.isoformat() if release else "",
                 "age_days": str((report_date - basis).days),
-                "age_basis": "release_date" if release else "first_seen_missing", "status": expected_status(node)})
+                "age_basis": "release_date" if release else "first_seen_missing",
+                # Seen missing since the lake's first snapshot, release unknown: it may be older.
+                "age_is_lower_bound": "true" if not release and seen == min(sc.DAYS) else "false",
+                "status": expected_status(node)})
     return sorted(rows, key=lambda r: (r["account_id"], r["region"], r["instance_id"], r["patch_id"]))
 
 
@@ -178,7 +181,7 @@ def test_missing_critical_patches_csv(report_15th):
     header, rows = read_csv(report_15th / "missing_critical_patches.csv")
     assert header == ["snapshot_date", "account_id", "region", "instance_id", "team", "environment", "patch_id",
                       "classification", "patch_severity", "patch_state", "cve_ids", "first_seen_missing",
-                      "release_date", "age_days", "age_basis", "status"]
+                      "release_date", "age_days", "age_basis", "age_is_lower_bound", "status"]
     expected = expected_missing(date(2026, 11, 15), sc.CATALOG_1ST)
     assert rows == expected
     by_key = {(r["instance_id"], r["patch_id"]): r for r in rows}
@@ -188,6 +191,8 @@ def test_missing_critical_patches_csv(report_15th):
     assert by_key[(a, "curl.x86_64")]["age_days"] == "13"
     assert by_key[(a, "kernel.x86_64")]["first_seen_missing"] == "2026-11-14"
     assert by_key[(b, "sudo.x86_64")]["first_seen_missing"] == "2026-10-25"
+    assert by_key[(b, "sudo.x86_64")]["age_is_lower_bound"] == "true"  # missing since the lake's first day
+    assert by_key[(a, "kernel.x86_64")]["age_is_lower_bound"] == "false"  # first seen missing after that
     assert by_key[(b, "zlib.x86_64")]["age_basis"] == "release_date"
     assert by_key[(b, "zlib.x86_64")]["patch_state"] == "Failed"
     assert not any(r["instance_id"] == "i-00000000000000009" for r in rows)  # terminated

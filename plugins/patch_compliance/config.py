@@ -102,6 +102,33 @@ class ScanSettings:
 
 
 @dataclass(frozen=True)
+class FeedSettings:
+    """One vendor feed of the patch catalog (``patch_catalog.feeds[]``): where, which products, limits."""
+
+    name: str
+    products: tuple[str, ...]
+    format: str = "yum_updateinfo"  # the only format implemented (patch_compliance.vendor_feeds)
+    mirror_list: str = ""  # a yum mirror list URL (its first mirror on the same host is used) ...
+    repository: str = ""  # ... or the repository's base URL (the directory holding repodata/)
+    max_bytes: int = 256 << 20  # largest document accepted (uncompressed updateinfo.xml)
+    timeout_seconds: float = 60.0
+
+    @property
+    def url(self) -> str:
+        return self.mirror_list or self.repository
+
+
+@dataclass(frozen=True)
+class PatchCatalogSettings:
+    """How the daily task fills ``patch_catalog`` (``patch_catalog:`` in fleet.yaml)."""
+
+    ssm: bool = True  # ask SSM DescribeAvailablePatches for the products it covers
+    max_lookups_per_day: int = 2000  # patch ids asked of all sources together per day; the rest wait
+    unknown_retry_days: int = 7  # a patch id a source did not know is asked again once per this many days
+    feeds: tuple[FeedSettings, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     aws: AwsSettings = field(default_factory=AwsSettings)
     accounts: tuple[Account, ...] = ()
@@ -110,6 +137,7 @@ class Settings:
     tags: TagKeys = field(default_factory=TagKeys)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
+    patch_catalog: PatchCatalogSettings = field(default_factory=PatchCatalogSettings)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -209,6 +237,84 @@ def _accounts(raw: Any) -> tuple[Account, ...]:
     return tuple(accounts)
 
 
+FEED_FORMATS = ("yum_updateinfo",)
+_PRODUCT = r"[A-Za-z0-9][A-Za-z0-9 ._()-]{0,127}"
+# The products SSM DescribeAvailablePatches covers: "only the Amazon Linux 1, Amazon Linux 2, and
+# Windows Server operating systems" (API reference). Product names as Patch Manager spells them.
+SSM_CATALOG_PRODUCTS = r"AmazonLinux(2|2\.0|20\d\d\.\d\d)|WindowsServer\d{4}(R2)?"
+
+
+def ssm_covers(product: str) -> bool:
+    import re
+
+    return re.fullmatch(SSM_CATALOG_PRODUCTS, product) is not None
+
+
+def _boolean(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise InputError(f"config {where}: expected true or false, got {value!r}")
+    return value
+
+
+def _http_url(value: Any, where: str) -> str:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(value) if isinstance(value, str) else None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise InputError(f"config {where}: expected an http(s):// URL, got {value!r}")
+    return value
+
+
+def _feeds(value: Any, where: str) -> tuple[FeedSettings, ...]:
+    if not isinstance(value, list):
+        raise InputError(f"config {where}: expected a list of feeds (name, products, mirror_list or repository)")
+    feeds = []
+    for n, item in enumerate(value):
+        at = f"{where}[{n}]"
+        if not isinstance(item, dict):
+            raise InputError(f"config {at}: expected a mapping, got {item!r}")
+        unknown = set(item) - set(FeedSettings.__dataclass_fields__)
+        if unknown:
+            raise InputError(f"config {at}: unknown keys {sorted(unknown)}; allowed: "
+                             f"{sorted(FeedSettings.__dataclass_fields__)}")
+        if not {"name", "products"} <= set(item):
+            raise InputError(f"config {at}: needs name and products")
+        if ("mirror_list" in item) == ("repository" in item):
+            raise InputError(f"config {at}: give exactly one of mirror_list or repository")
+        product = _pattern(_PRODUCT, "a product name such as AmazonLinux2023")
+        feeds.append(FeedSettings(
+            name=_pattern(r"[a-z0-9][a-z0-9_-]{0,31}", "a lowercase name (a-z, 0-9, _, -)")(item["name"], f"{at}.name"),
+            products=tuple(product(p, f"{at}.products") for p in _as_tuple(item["products"], f"{at}.products")),
+            format=_choice(*FEED_FORMATS)(item.get("format", "yum_updateinfo"), f"{at}.format"),
+            mirror_list=_http_url(item["mirror_list"], f"{at}.mirror_list") if "mirror_list" in item else "",
+            repository=_http_url(item["repository"], f"{at}.repository") if "repository" in item else "",
+            max_bytes=_integer(1 << 20, 2 << 30)(item.get("max_bytes", FeedSettings.max_bytes), f"{at}.max_bytes"),
+            timeout_seconds=_number(1, 600)(item.get("timeout_seconds", FeedSettings.timeout_seconds),
+                                            f"{at}.timeout_seconds")))
+    names = [f.name for f in feeds]
+    if len(set(names)) != len(names):
+        raise InputError(f"config {where}: feed names must be unique, got {names}")
+    products = [p for f in feeds for p in f.products]
+    twice = sorted({p for p in products if products.count(p) > 1})
+    if twice:
+        raise InputError(f"config {where}: one source per product; {twice} listed by more than one feed")
+    return tuple(feeds)
+
+
+def _patch_catalog(raw: dict[str, Any]) -> PatchCatalogSettings:
+    settings = _section(raw, "patch_catalog", PatchCatalogSettings, {
+        "ssm": _boolean,
+        "max_lookups_per_day": _integer(0, 1_000_000),
+        "unknown_retry_days": _integer(1, 365),
+        "feeds": _feeds,
+    })
+    overlap = sorted(p for f in settings.feeds for p in f.products if settings.ssm and ssm_covers(p))
+    if overlap:
+        raise InputError(f"config patch_catalog.feeds: {overlap} come from SSM DescribeAvailablePatches "
+                         "(patch_catalog.ssm is true); one source per product")
+    return settings
+
+
 def parse_settings(raw: dict[str, Any]) -> Settings:
     if not isinstance(raw, dict):
         raise InputError("config must be a YAML mapping at the top level")
@@ -245,6 +351,7 @@ def parse_settings(raw: dict[str, Any]) -> Settings:
             "critical_severities": _as_tuple,
             "missing_critical_age_days": _number(0, 3650),
         }),
+        patch_catalog=_patch_catalog(raw),
         raw=raw,
     )
 

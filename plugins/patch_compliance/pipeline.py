@@ -138,6 +138,29 @@ def _manifest_summary(manifest: dict[str, Any]) -> dict[str, Any]:
             "rows": {name: info.get("rows") for name, info in tables.items()}}
 
 
+def patch_catalog_day(snapshot_date: date, settings: Settings | None = None) -> dict[str, Any]:
+    """After the day's ingest: the day's ``patch_catalog`` snapshot (SSM DescribeAvailablePatches + vendor feeds).
+
+    The catalog is AWS's, the same in every account, so SSM is asked through the first configured
+    account (its scanner role). Runs in archived runs too: the catalog only grows, so a backfilled
+    day learns the release dates of what that day's nodes reported.
+    """
+    from airflow.providers.amazon.aws.hooks.ssm import SsmHook
+
+    from patch_compliance.lake import Lake
+    from patch_compliance.patch_catalog import catalog_sources, fill_patch_catalog
+    from patch_compliance.scan import account_hook, aws_environment
+    from patch_compliance.scan import resolve_targets as targets_of
+
+    settings = settings or load_settings()
+    ssm = account_hook(SsmHook, settings, targets_of(settings)[0]).conn if settings.patch_catalog.ssm else None
+    sources = catalog_sources(settings, ssm, snapshot_date)
+    with aws_environment(settings) as endpoint:
+        manifest = fill_patch_catalog(Lake(settings.storage.lake_uri, endpoint, settings), snapshot_date, sources,
+                                      settings, progress=log.info)
+    return {**_manifest_summary(manifest), "counts": manifest["counts"]}
+
+
 def inventory_day(targets: list[dict[str, str]], snapshot_date: date,
                   settings: Settings | None = None) -> dict[str, Any]:
     from patch_compliance.inventory import snapshot_inventory

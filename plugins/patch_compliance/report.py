@@ -40,7 +40,7 @@ INSTANCE_COLUMNS = ("snapshot_date", "account_id", "region", "instance_id", "tea
                     "non_compliant_items", "missing_critical_14d_items", "quarantined_lines", "instance_status")
 MISSING_COLUMNS = ("snapshot_date", "account_id", "region", "instance_id", "team", "environment", "patch_id",
                    "classification", "patch_severity", "patch_state", "cve_ids", "first_seen_missing",
-                   "release_date", "age_days", "age_basis", "status")
+                   "release_date", "age_days", "age_basis", "age_is_lower_bound", "status")
 
 SQL_INSTANCE_STATUS = "report/instance_status.sql"
 SQL_MISSING_CRITICAL = "report/missing_critical_patches.sql"

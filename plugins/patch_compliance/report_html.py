@@ -137,6 +137,7 @@ def render_html(data: ReportData, settings: Settings, lake_uri: str,
     basis_counts = defaultdict(int)
     for m in data.missing:
         basis_counts[m["age_basis"]] += 1
+    lower_bounds = sum(1 for m in data.missing if m["age_is_lower_bound"])
     return env.get_template("report.html.j2").render(
         data=data, scope=scope, settings=settings, lake_uri=lake_uri, version=__version__,
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -151,7 +152,7 @@ def render_html(data: ReportData, settings: Settings, lake_uri: str,
         connection_lost=[r for r in data.instances if r.get("instance_status") == "ConnectionLost"],
         quarantined=[r for r in data.instances if r.get("quarantined_lines")],
         oldest_capture=min(captures) if captures else None, newest_capture=max(captures) if captures else None,
-        basis_counts=dict(basis_counts), freshness=freshness or {},
+        basis_counts=dict(basis_counts), lower_bounds=lower_bounds, freshness=freshness or {},
         drifted=[b for b in data.baselines if b["drift"] and b["drift"] != "in_sync"],
     )
 

@@ -1,9 +1,11 @@
 -- Evidence for one CVE: every (instance, patch) ever affected, when it was missing and when fixed.
 -- CVE ids appear only on Missing/Failed items, so the CVE -> patch mapping comes from history
 -- (items whose cve_ids contain the CVE, on that instance) plus the patch catalog where one exists
--- (patch versions, by patch_id and title, it maps to the CVE, seen Missing/Failed on the instance).
---   first/last_seen_missing  first and last snapshot with the item Missing or Failed
---   first_seen_installed     first snapshot after last_seen_missing with an Installed* state
+-- (patch versions, by patch_id and title, it maps to the CVE: seen Missing/Failed on the instance,
+-- or seen installed there, which finds fixes installed before the lake began).
+--   first/last_seen_missing  first and last snapshot with the item Missing or Failed (empty if never)
+--   first_seen_installed     first snapshot after last_seen_missing with an Installed* state (never
+--                            missing: the first with a version the catalog maps to the CVE installed)
 --   installed_time           the item's InstalledTime in that snapshot
 --   current_state            the item's state in the latest snapshot where the instance has it
 -- Dialect: Athena engine v3 (Trino). Bound parameters, in order: cve_id (VARCHAR, validated).
@@ -20,14 +22,12 @@ affected AS (
     SELECT DISTINCT h.account_id, h.region, h.instance_id, h.patch_id
     FROM patch_compliance AS h
     CROSS JOIN params AS p
-    WHERE h.patch_state IN ('Missing', 'Failed')
-      AND (
-          CONTAINS(h.cve_ids, p.cve_id)
-          OR EXISTS (
-              SELECT 1 FROM catalog_patches AS cp
-              WHERE cp.patch_id = h.patch_id AND cp.title = h.title
-          )
-      )
+    WHERE (h.patch_state IN ('Missing', 'Failed') AND CONTAINS(h.cve_ids, p.cve_id))
+       OR ((h.patch_state IN ('Missing', 'Failed') OR h.patch_state LIKE 'Installed%')
+           AND EXISTS (
+               SELECT 1 FROM catalog_patches AS cp
+               WHERE cp.patch_id = h.patch_id AND cp.title = h.title
+           ))
 ),
 history AS (
     SELECT
@@ -39,13 +39,18 @@ history AS (
         MIN(h.patch_state) AS patch_state,
         MAX(h.installed_time) AS installed_time,
         MIN(h.team) AS team,
-        MIN(h.environment) AS environment
+        MIN(h.environment) AS environment,
+        MAX(CASE WHEN cp.patch_id IS NOT NULL AND h.patch_state LIKE 'Installed%' THEN 1 ELSE 0 END)
+            AS fix_installed
     FROM patch_compliance AS h
     JOIN affected AS a
       ON a.account_id = h.account_id
      AND a.region = h.region
      AND a.instance_id = h.instance_id
      AND a.patch_id = h.patch_id
+    LEFT JOIN catalog_patches AS cp
+      ON cp.patch_id = h.patch_id
+     AND cp.title = h.title
     GROUP BY h.account_id, h.region, h.instance_id, h.patch_id, h.snapshot_date
 ),
 spans AS (
@@ -74,7 +79,8 @@ installed AS (
      AND s.instance_id = h.instance_id
      AND s.patch_id = h.patch_id
     WHERE h.patch_state LIKE 'Installed%'
-      AND h.snapshot_date > s.last_seen_missing
+      AND ((s.last_seen_missing IS NOT NULL AND h.snapshot_date > s.last_seen_missing)
+           OR (s.last_seen_missing IS NULL AND h.fix_installed = 1))
     GROUP BY h.account_id, h.region, h.instance_id, h.patch_id
 )
 SELECT

@@ -6,6 +6,8 @@
 -- release_date: from the latest patch_catalog snapshot <= report_date, when known: the catalog row
 -- with the item's patch_id and title (a Linux package name has one row per released version), else
 -- the patch_id's release date when the catalog has only one for it.
+-- age_is_lower_bound: the age is by first_seen_missing and that first sighting is the lake's first
+-- snapshot (<= report_date): the patch may have been missing long before the lake began.
 -- Dialect: Athena engine v3 (Trino). Bound parameters, in order:
 --   report_date (DATE), critical_classifications (comma-separated), critical_severities (comma-separated).
 WITH params AS (
@@ -93,6 +95,12 @@ first_missing AS (
       AND (b.last_break_date IS NULL OR h.snapshot_date > b.last_break_date)
     GROUP BY h.account_id, h.region, h.instance_id, h.patch_id
 ),
+lake_start AS (
+    SELECT MIN(s.snapshot_date) AS first_snapshot
+    FROM patch_compliance AS s
+    CROSS JOIN params AS p
+    WHERE s.snapshot_date <= p.report_date
+),
 catalog_rows AS (
     SELECT c.patch_id, c.title, c.release_date
     FROM patch_catalog AS c
@@ -145,9 +153,11 @@ SELECT
     cat.release_date,
     DATE_DIFF('day', COALESCE(cat.release_date, f.first_seen_missing), p.report_date) AS age_days,
     CASE WHEN cat.release_date IS NOT NULL THEN 'release_date' ELSE 'first_seen_missing' END AS age_basis,
+    (cat.release_date IS NULL AND f.first_seen_missing = ls.first_snapshot) AS age_is_lower_bound,
     pop.status
 FROM current_items AS k
 CROSS JOIN params AS p
+CROSS JOIN lake_start AS ls
 JOIN population AS pop
   ON pop.account_id = k.account_id
  AND pop.region = k.region

@@ -32,9 +32,18 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(REPO / "plugins"))
 
 
-def write_test_config(tmp_path: Path, **overrides: dict[str, Any]) -> Path:
-    """A copy of config/fleet.yaml with short waits and no retries, section values overridden."""
+def write_test_config(tmp_path: Path, endpoint_url: str | None = None, **overrides: dict[str, Any]) -> Path:
+    """A copy of config/fleet.yaml with short waits and no retries, section values overridden.
+
+    Nothing may reach the internet: the Amazon Linux 2023 catalog feed is the simulator's repository
+    on the stand-in at ``endpoint_url``, or no feed at all without one.
+    """
+    from sim.catalog_service import feed_url
+
     raw = yaml.safe_load((REPO / "config" / "fleet.yaml").read_text())
+    raw["patch_catalog"]["feeds"] = [{**feed, "mirror_list": feed_url(endpoint_url)}
+                                     for feed in raw["patch_catalog"]["feeds"] if feed["name"] == "al2023"
+                                     ] if endpoint_url else []
     # moto counts agentless instances in a command's TargetCount (real SSM targets managed nodes only),
     # so the share of targeted nodes that can ever sync is lower here than in production.
     raw.setdefault("scan", {}).update({"sync_wait_minutes": 1, "command_timeout_minutes": 2,
@@ -116,7 +125,7 @@ def airflow_run_env(airflow_home: AirflowHome, aws_env, tmp_path) -> dict[str, s
             "conn_type": "aws", "login": "testing", "password": "testing",
             "extra": {"endpoint_url": aws_env.endpoint_url, "region_name": "eu-west-1"},
         }),
-        "PATCH_COMPLIANCE_CONFIG": str(write_test_config(tmp_path)),
+        "PATCH_COMPLIANCE_CONFIG": str(write_test_config(tmp_path, aws_env.endpoint_url)),
     }
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from patch_compliance.lake import Lake
 from sim.agent import Agent, AgentRunner
+from sim.catalog_service import ROUTE, publish_catalog
 from sim.demo import local_airflow_settings
 from sim.fleet import create_buckets, seed_moto
 from sim.history import DayWriter
@@ -44,7 +45,7 @@ def aws_connection(endpoint_url: str) -> str:
 
 
 def seed_world(endpoint_url: str, workdir: Path, sync_delay: float = 0.0):
-    """Fresh moto state with the simulated fleet's EC2 instances and the three buckets."""
+    """Fresh moto state with the simulated fleet's EC2 instances, the three buckets and the patch catalog."""
     state = SimState(seed=7, size=FLEET_SIZE, sim_date=ON, endpoint_url=endpoint_url,
                      faults={"sync_delay_seconds": sync_delay} if sync_delay else {})
     state.save(workdir / "sim-state.json")
@@ -52,6 +53,7 @@ def seed_world(endpoint_url: str, workdir: Path, sync_delay: float = 0.0):
     create_buckets(endpoint_url, world.settings)
     state.id_map = seed_moto(world.fleet, endpoint_url, ON, world.settings)
     state.save()
+    publish_catalog(endpoint_url, world.catalog, ON)
     return state, build_world(state)
 
 
@@ -89,7 +91,7 @@ def completed_daily_run(airflow_home: AirflowHome, moto_server, tmp_path_factory
     moto_server.reset()
     state, world = seed_world(moto_server.endpoint_url, workdir, sync_delay=15)
     env = {"AIRFLOW_CONN_AWS_DEFAULT": aws_connection(moto_server.endpoint_url),
-           "PATCH_COMPLIANCE_CONFIG": str(write_test_config(workdir))}
+           "PATCH_COMPLIANCE_CONFIG": str(write_test_config(workdir, moto_server.endpoint_url))}
     started = time.perf_counter()
     with SlackReceiver() as slack, AgentRunner(Agent(moto_server.endpoint_url, state.path), interval=0.5) as agent:
         env["AIRFLOW_CONN_SLACK_WEBHOOK"] = slack.connection_json()
@@ -127,6 +129,25 @@ def test_daily_run_succeeds_and_matches_ground_truth(completed_daily_run, airflo
     assert lake.snapshot_dates("baselines") == [ON]
     assert airflow_home.query("SELECT count(*) FROM asset_event e JOIN asset a ON a.id = e.asset_id "
                               "WHERE a.uri = ?", f"{LAKE_URI}/patch_compliance")[0][0] == 1
+    assert_catalog_knows_the_day(lake, world, ON, run["endpoint_url"])
+
+
+def assert_catalog_knows_the_day(lake: Lake, world, on: date, endpoint_url: str) -> None:
+    """The run's fill_patch_catalog asked the stand-in and dated every Missing item of a covered product."""
+    catalog = {(r["patch_id"], r["title"]): r for r in lake.read("patch_catalog", [on]).to_pylist()}
+    families = {n.node_id: n.family for n in world.fleet.nodes}
+    checked = set()
+    for node_id, scan in views_on(world, on).items():
+        for item in (scan.items or ()) if scan else ():
+            if item.state not in ("Missing", "Failed") or families[node_id] == "Ubuntu":
+                continue
+            row = catalog[(item.patch_id, item.title)]
+            assert row["release_date"] == item.release_date, (node_id, item.patch_id)
+            assert row["source"] == ("al2023" if families[node_id] == "AmazonLinux2023" else "ssm")
+            checked.add(families[node_id])
+    assert checked >= {"AmazonLinux2023", "AmazonLinux2"}, checked
+    with urllib.request.urlopen(f"{endpoint_url}{ROUTE}") as response:  # noqa: S310 - the local stand-in
+        assert json.loads(response.read())["requests"], "SSM DescribeAvailablePatches was asked"
 
 
 def test_late_sync_made_the_sensor_wait_before_succeeding(completed_daily_run, airflow_home) -> None:
@@ -181,7 +202,7 @@ def test_archived_run_ingests_a_kept_sync_copy_without_scanning(airflow_home: Ai
     states = airflow_home.task_states(DAILY, run_id)
     assert {task for (task, _), s in states.items() if s == "skipped"} == LIVE_ONLY_TASKS, sorted(states.items())
     assert {task for (task, _), s in states.items() if s == "success"} == {
-        "choose_sync_source", "ingest", "validate", "publish"}, states
+        "choose_sync_source", "ingest", "fill_patch_catalog", "validate", "publish"}, states
 
     lake = Lake(LAKE_URI, aws_env.endpoint_url)
     assert lake.snapshot_dates() == [ARCHIVED_ON]
@@ -190,6 +211,7 @@ def test_archived_run_ingests_a_kept_sync_copy_without_scanning(airflow_home: Ai
     # send_scan was skipped unexpanded (nothing sent); nothing describing today was filed under that date.
     assert ("send_scan", -1) in states
     assert lake.snapshot_dates("ec2_inventory") == [] and lake.snapshot_dates("baselines") == []
+    assert lake.snapshot_dates("patch_catalog") == [ARCHIVED_ON]  # archived runs fill the catalog too
 
 
 def test_archived_run_rejects_a_source_that_is_not_s3_or_a_directory(airflow_home: AirflowHome, aws_env,

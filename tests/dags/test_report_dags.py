@@ -34,7 +34,7 @@ def lake_in_moto(moto_server, tmp_path_factory):
     moto_server.reset()
     world = build_world(SimState(seed=3, size=50, sim_date=END))
     create_buckets(moto_server.endpoint_url, world.settings)
-    result = build_history(world, DAYS, END, LAKE_URI, work / "history", catalog=True,
+    result = build_history(world, DAYS, END, LAKE_URI, work / "history",
                            endpoint_url=moto_server.endpoint_url, progress=lambda _m: None)
     env = {"AIRFLOW_CONN_AWS_DEFAULT": json.dumps({
                "conn_type": "aws", "login": "testing", "password": "testing",
