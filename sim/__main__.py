@@ -168,7 +168,10 @@ def cmd_truth(args: argparse.Namespace) -> int:
     if since > on:
         raise InputError(f"--since {since} is after --date {on}")
     dates = [since + timedelta(days=n) for n in range((on - since).days + 1)]
-    truth = ground_truth(build_world(state), on, dates, catalog_published=args.catalog)
+    from sim.catalog_service import CATALOGUED_FAMILIES
+
+    families = CATALOGUED_FAMILIES if args.catalog else frozenset()
+    truth = ground_truth(build_world(state), on, dates, catalog_families=families)
     if args.out:
         print(f"ground truth for {on} ({len(dates)} snapshot dates): {write_truth(truth, args.out)}")
         print(json.dumps(truth["status_counts"]))
@@ -239,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     truth = sub.add_parser("truth", help="export ground truth JSON for a simulated date")
     truth.add_argument("--date", help="default: the simulated date")
     truth.add_argument("--since", help="first snapshot date ingested (default: --date only)")
-    truth.add_argument("--catalog", action="store_true", help="ages from release dates (catalog published)")
+    truth.add_argument("--catalog", action="store_true", help="release-date ages where the catalog task dates them")
     truth.add_argument("--out")
     truth.set_defaults(func=cmd_truth)
     return parser

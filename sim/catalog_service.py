@@ -34,6 +34,9 @@ from sim.catalog import Catalog, Update
 ROUTE = "/moto-api/sim/patch-catalog"
 FEED_BUCKET = "al2023-repos-eu-west-1-de612dc2"  # the real repositories' bucket naming
 FEED_FAMILY = "AmazonLinux2023"
+# Families whose release dates the product's catalog task learns from these publications: SSM answers
+# Amazon Linux 2 and Windows Server, the repository feed Amazon Linux 2023; nothing knows Ubuntu's.
+CATALOGUED_FAMILIES = frozenset({"AmazonLinux2", "WindowsServer2019", "WindowsServer2022", FEED_FAMILY})
 MIRROR_LIST_KEY = "core/mirrors/latest/x86_64/mirror.list"
 RELEASE_TIME = time(18, 0)  # updates are released at 18:00 UTC on their release day
 _LINUX_TITLE = re.compile(r"(?P<name>.+)\.(?P<arch>[^.:]+):(?P<epoch>\d+):(?P<version>[^-]+)-(?P<release>.+)")

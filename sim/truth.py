@@ -97,8 +97,12 @@ def _label(value: str | None) -> str:
 
 
 def instance_truth(world: World, on: date, views: dict[str, Scan | None], tracker: HistoryTracker,
-                   catalog_published: bool = False) -> dict[str, Any]:
-    """Statuses, summary and missing-critical items on ``on`` given that day's views."""
+                   catalog_families: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Statuses, summary and missing-critical items on ``on`` given that day's views.
+
+    ``catalog_families``: the node families whose release dates the lake's patch catalog knows (the
+    product's catalog task filled it each day); other items age from their first sighting.
+    """
     settings = world.settings
     report = settings.report
     # As the ingest judges a day: the 95th percentile (lower neighbour) of the patch-data captures.
@@ -154,7 +158,7 @@ def instance_truth(world: World, on: date, views: dict[str, Scan | None], tracke
                         or item.patch_severity not in report.critical_severities):
                     continue
                 first_seen = tracker.run_start.get((node.node_id, item.patch_id))
-                use_release = catalog_published and item.release_date is not None
+                use_release = node.family in catalog_families and item.release_date is not None
                 basis_date = item.release_date if use_release else first_seen
                 if basis_date is None:
                     continue
@@ -225,7 +229,7 @@ def cve_history(world: World, tracker: HistoryTracker) -> list[dict[str, Any]]:
 
 
 def ground_truth(world: World, on: date, snapshot_dates: list[date] | None = None,
-                 catalog_published: bool = False, tracker: HistoryTracker | None = None,
+                 catalog_families: frozenset[str] = frozenset(), tracker: HistoryTracker | None = None,
                  views: dict[str, Scan | None] | None = None) -> dict[str, Any]:
     """The full export for ``on``. ``snapshot_dates`` (default: just ``on``) are the days ingested."""
     dates = sorted(d for d in (snapshot_dates or [on]) if d <= on)
@@ -238,7 +242,7 @@ def ground_truth(world: World, on: date, snapshot_dates: list[date] | None = Non
                 views = day_views
     if views is None:
         views = views_on(world, on)
-    truth = instance_truth(world, on, views, tracker, catalog_published)
+    truth = instance_truth(world, on, views, tracker, catalog_families)
     return {
         "date": on.isoformat(),
         "generated_at": datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -246,7 +250,7 @@ def ground_truth(world: World, on: date, snapshot_dates: list[date] | None = Non
         "fleet_size": world.state.size,
         "snapshot_dates": [d.isoformat() for d in tracker.days],
         "freshness_hours": world.settings.ingest.freshness_hours,
-        "age_basis": "release_date" if catalog_published else "first_seen_missing",
+        "catalog_families": sorted(catalog_families),
         "faults": world.faults.as_dict(),
         **truth,
         "status_counts": _status_counts(truth["instances"]),

@@ -13,10 +13,17 @@ from datetime import date
 
 import boto3
 import pytest
+import yaml
 
+from patch_compliance.config import parse_settings
+from patch_compliance.ingest import ingest_snapshot
+from patch_compliance.lake import Lake
+from patch_compliance.patch_catalog import catalog_sources, fill_patch_catalog
+from sim.catalog_service import CATALOGUED_FAMILIES, publish_catalog
 from sim.fleet import create_buckets
 from sim.history import build_history
 from sim.state import SimState, build_world
+from sim.truth import ground_truth, views_on
 from tests.dags.conftest import AirflowHome, write_test_config
 from tests.slack_receiver import SlackReceiver
 
@@ -29,18 +36,33 @@ LAKE_URI = "s3://patch-compliance-lake/lake"
 
 @pytest.fixture(scope="module")
 def lake_in_moto(moto_server, tmp_path_factory):
-    """Four simulated days ingested into the lake bucket of a freshly reset moto server."""
+    """Four simulated days in the lake bucket of a freshly reset moto server, each ingested and then
+    catalogued by the product's own catalog task against what the stand-in's SSM and AL2023
+    repository publish that day (as the daily DAG does)."""
     work = tmp_path_factory.mktemp("report_dags")
+    endpoint = moto_server.endpoint_url
     moto_server.reset()
     world = build_world(SimState(seed=3, size=50, sim_date=END))
-    create_buckets(moto_server.endpoint_url, world.settings)
-    result = build_history(world, DAYS, END, LAKE_URI, work / "history",
-                           endpoint_url=moto_server.endpoint_url, progress=lambda _m: None)
+    create_buckets(endpoint, world.settings)
+    config = write_test_config(work, endpoint)
+    settings = parse_settings(yaml.safe_load(config.read_text()))
+    ssm = boto3.client("ssm", endpoint_url=endpoint, region_name="eu-west-1")
+
+    def ingest_and_catalogue(day: date, tree) -> None:
+        ingest_snapshot(str(tree), LAKE_URI, day, settings=settings, endpoint_url=endpoint)
+        publish_catalog(endpoint, world.catalog, day)
+        fill_patch_catalog(Lake(LAKE_URI, endpoint, settings), day, catalog_sources(settings, ssm, day), settings,
+                           progress=lambda _m: None)
+
+    result = build_history(world, DAYS, END, LAKE_URI, work / "history", endpoint_url=endpoint,
+                           progress=lambda _m: None, ingest_day=ingest_and_catalogue)
+    dates = [date.fromisoformat(d) for d in result["truth"]["snapshot_dates"]]
+    truth = ground_truth(world, END, dates, catalog_families=CATALOGUED_FAMILIES)
     env = {"AIRFLOW_CONN_AWS_DEFAULT": json.dumps({
                "conn_type": "aws", "login": "testing", "password": "testing",
-               "extra": {"endpoint_url": moto_server.endpoint_url, "region_name": "eu-west-1"}}),
-           "PATCH_COMPLIANCE_CONFIG": str(write_test_config(work))}
-    return {"truth": result["truth"], "env": env, "endpoint_url": moto_server.endpoint_url}
+               "extra": {"endpoint_url": endpoint, "region_name": "eu-west-1"}}),
+           "PATCH_COMPLIANCE_CONFIG": str(config)}
+    return {"truth": truth, "env": env, "endpoint_url": endpoint, "world": world}
 
 
 def s3_text(endpoint_url: str, bucket: str, key: str) -> str:
@@ -65,6 +87,23 @@ def test_monthly_report_dag_uploads_the_report_and_posts_the_summary(airflow_hom
     expected = [{k: ("" if v is None else f"{v:.1f}") if k == "compliance_pct" else str(v) for k, v in row.items()}
                 for row in lake_in_moto["truth"]["team_environment_summary"]]
     assert summary == expected
+    missing = list(csv.DictReader(io.StringIO(s3_text(endpoint, "patch-compliance-reports",
+                                                      "reports/2026-11/missing_critical_patches.csv"))))
+    # Release dates come from the product's catalog task: known for the catalogued families, never for Ubuntu.
+    world = lake_in_moto["world"]
+    nodes = world.fleet.by_id()
+    released = {(node_id, i.patch_id): i.release_date for node_id, scan in views_on(world, END).items()
+                if scan is not None for i in scan.items or ()}
+    assert missing and any(r["age_basis"] == "release_date" for r in missing)
+    for row in missing:
+        catalogued = nodes[row["instance_id"]].family in CATALOGUED_FAMILIES
+        want = released[(row["instance_id"], row["patch_id"])] if catalogued else None
+        assert (row["release_date"], row["age_basis"]) == (
+            want.isoformat() if want else "", "release_date" if want else "first_seen_missing"), row
+    aged = {(r["instance_id"], r["patch_id"]): (r["age_basis"], int(r["age_days"]), r["release_date"])
+            for r in missing if int(r["age_days"]) >= 14}
+    assert aged == {(r["instance_id"], r["patch_id"]): (r["age_basis"], r["age_days"], r["release_date"] or "")
+                    for r in lake_in_moto["truth"]["missing_critical_14d"]}
     manifest = json.loads(s3_text(endpoint, "patch-compliance-reports", "reports/2026-11/manifest.json"))
     assert manifest["report_snapshot_date"] == END.isoformat()
     assert "<html" in s3_text(endpoint, "patch-compliance-reports", "reports/2026-11/report.html").lower()
