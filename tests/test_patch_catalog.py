@@ -26,7 +26,7 @@ from patch_compliance.lake import Lake
 from patch_compliance.patch_catalog import catalog_sources, fill_patch_catalog, plan_lookups
 from patch_compliance.report import build_report
 from sim.catalog import CATALOG_START
-from sim.catalog_service import ROUTE, feed_url, publish_catalog
+from sim.catalog_service import CATALOGUED_FAMILIES, ROUTE, feed_url, publish_catalog
 from sim.history import DayWriter
 from sim.rds_writer import LocalSink, Renderer
 from sim.state import SimState, build_world
@@ -237,7 +237,7 @@ def test_first_day_lake_reports_release_date_ages_the_catalog_knows(aws_env, tmp
             assert row["release_date"] == item.release_date.isoformat()
             assert int(row["age_days"]) == (D1 - item.release_date).days
     assert {"AmazonLinux2", "AmazonLinux2023"} <= set(by_family), by_family
-    truth = ground_truth(world, D1, [D1], catalog_published=True)
+    truth = ground_truth(world, D1, [D1], catalog_families=CATALOGUED_FAMILIES)
     expected_old = {(r["instance_id"], r["patch_id"]) for r in truth["missing_critical_14d"]
                     if families[r["instance_id"]] != "Ubuntu"}
     assert expected_old and expected_old == {(r["instance_id"], r["patch_id"]) for r in rows

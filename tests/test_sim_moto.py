@@ -209,7 +209,8 @@ def test_history_lake_matches_ground_truth_each_day(tmp_path):
     assert quarantined == result["malformed_lines"]
 
     runs = _first_seen_from_lake(lake, days)
-    end_truth = ground_truth(fresh, end, days, catalog_published=True)
+    every_family = frozenset(n.family for n in fresh.fleet.nodes)  # as if a catalog dated them all
+    end_truth = ground_truth(fresh, end, days, catalog_families=every_family)
     no_catalog = result["truth"]
     for row in no_catalog["missing_critical_14d"]:
         assert runs[(row["instance_id"], row["patch_id"])].isoformat() == row["first_seen_missing"]
