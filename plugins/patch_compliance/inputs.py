@@ -117,6 +117,8 @@ def parse_location(value: str, what: str = "location") -> Location:
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"{what} must be s3://bucket/prefix or a local directory, got {value!r}")
     value = value.strip()
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise InputError(f"{what} must not contain control characters, got {value!r}")
     if value.startswith("s3://"):
         rest = value[len("s3://"):].strip("/")
         bucket, _, prefix = rest.partition("/")

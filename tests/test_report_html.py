@@ -1,0 +1,53 @@
+"""The report page's pieces: the SVG trend chart, colour bands and the top lists (report.py feeds them)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from patch_compliance.report_html import STATUS_COLOURS, pct_class, top_cves, top_patches, trend_svg
+
+
+def _day(n: int, **counts: int) -> dict:
+    row = {"snapshot_date": date(2026, 11, n), **{s.lower(): 0 for s in STATUS_COLOURS}, **counts}
+    row["instances"] = sum(row[s.lower()] for s in STATUS_COLOURS)
+    judged = row["instances"] - row["stopped"]
+    row["compliance_pct"] = f"{100 * row['compliant'] / judged:.1f}" if judged else ""
+    return row
+
+
+def test_trend_chart_draws_one_bar_segment_per_nonzero_status_and_one_point_per_day() -> None:
+    trend = [_day(1, compliant=8, non_compliant=2), _day(2, compliant=5, stale=1, stopped=4), _day(3)]
+    svg = str(trend_svg(trend))
+    segments = re.findall(r'<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height="[\d.]+" fill="(#\w+)"><title>'
+                          r'([\d-]+): (\d+) (\w+)</title>', svg)
+    assert [(d, int(n), s) for _, d, n, s in segments] == [
+        ("2026-11-01", 8, "COMPLIANT"), ("2026-11-01", 2, "NON_COMPLIANT"),
+        ("2026-11-02", 5, "COMPLIANT"), ("2026-11-02", 1, "STALE"), ("2026-11-02", 4, "STOPPED")]
+    assert [colour for colour, *_ in segments][-1] == STATUS_COLOURS["STOPPED"]
+    assert svg.count("<circle") == 3 and "83.3% compliant" in svg  # 5 of the 6 judged on the 2nd
+    assert "<script" not in svg and "No snapshots" in str(trend_svg([]))
+
+
+def test_percentage_bands() -> None:
+    assert [pct_class(p) for p in ("", "100.0", "95.0", "94.9", "80.0", "79.9")] == [
+        "na", "good", "good", "warn", "warn", "bad"]
+
+
+def _missing(instance: str, patch: str, age: int, cves: str) -> dict:
+    return {"account_id": "111111111111", "region": "eu-west-1", "instance_id": instance, "patch_id": patch,
+            "classification": "Security", "patch_severity": "Critical", "age_days": age, "cve_ids": cves}
+
+
+def test_top_lists_rank_by_old_exposure_then_breadth() -> None:
+    missing = [_missing("i-1", "openssl", 20, "CVE-2026-0001 CVE-2026-0002"),
+               _missing("i-2", "openssl", 3, "CVE-2026-0001"),
+               _missing("i-1", "curl", 15, "CVE-2026-0003"), _missing("i-2", "curl", 16, "CVE-2026-0003"),
+               _missing("i-3", "bash", 2, "")]
+    patches = top_patches(missing, threshold=14)
+    assert [(p["patch_id"], p["instances"], p["old"], p["max_age"]) for p in patches] == [
+        ("curl", 2, 2, 16), ("openssl", 2, 1, 20), ("bash", 1, 0, 2)]
+    assert patches[1]["cves"] == "CVE-2026-0001 CVE-2026-0002"
+    cves = top_cves(missing, threshold=14)
+    assert [(c["cve_id"], c["instances"], c["old"], c["patches"]) for c in cves] == [
+        ("CVE-2026-0003", 2, 2, "curl"), ("CVE-2026-0001", 2, 1, "openssl"), ("CVE-2026-0002", 1, 1, "openssl")]
