@@ -34,14 +34,16 @@ from pydantic import (
 from patch_compliance.config_types import (
     ONE_OR_MORE,
     AccountId,
-    HttpUrl,
+    HttpUrlOrEmpty,
     Location,
     NameList,
     Names,
     Region,
+    RegionOrEmpty,
     Regions,
-    S3Prefix,
+    S3PrefixOrEmpty,
     describe,
+    empty_or,
     matching,
     number_in,
     one_of,
@@ -118,8 +120,8 @@ class StorageSettings:
     # the lake's Iceberg catalog: sql | glue (a local lake always keeps SQLite beside it)
     catalog: Annotated[str, one_of("sql", "glue")] = "sql"
     # SQLAlchemy URI of the sql catalog (needed for an s3:// lake)
-    catalog_uri: Annotated[str, matching(r"(sqlite|postgresql(\+\w+)?|mysql(\+\w+)?)://.*",
-                                         "a SQLAlchemy URI such as postgresql+psycopg2://user@host/db")] = ""
+    catalog_uri: Annotated[str, empty_or(matching(r"(sqlite|postgresql(\+\w+)?|mysql(\+\w+)?)://.*",
+                                                  "a SQLAlchemy URI such as postgresql+psycopg2://user@host/db"))] = ""
     # Glue database / catalog namespace of the lake tables
     catalog_database: Annotated[str, matching(GLUE_NAME, "a Glue database name (a-z, 0-9, _)")] = "patch_compliance"
     retention_days: Annotated[int, whole_in(1, 3650)] = 400  # Iceberg snapshots older than this are expired
@@ -128,7 +130,7 @@ class StorageSettings:
 @section
 class ScanSettings:
     target_tag_key: str = "PatchGroup"
-    target_tag_values: Names = ()
+    target_tag_values: NameList = ()  # none: scan.resolve_targets refuses to scan
     max_concurrency: str = "10%"
     max_errors: str = "5%"
     command_timeout_minutes: Annotated[float, number_in(1, 24 * 60)] = 60
@@ -170,8 +172,8 @@ class FeedSettings:
     name: Annotated[str, matching(r"[a-z0-9][a-z0-9_-]{0,31}", "a lowercase name (a-z, 0-9, _, -)")]
     products: Annotated[tuple[Product, ...], ONE_OR_MORE]
     format: Annotated[str, one_of(*FEED_FORMATS)] = "yum_updateinfo"  # patch_compliance.vendor_feeds
-    mirror_list: HttpUrl = ""  # a yum mirror list URL (its first mirror on the same host is used) ...
-    repository: HttpUrl = ""  # ... or the repository's base URL (the directory holding repodata/)
+    mirror_list: HttpUrlOrEmpty = ""  # a yum mirror list URL (its first mirror on the same host is used) ...
+    repository: HttpUrlOrEmpty = ""  # ... or the repository's base URL (the directory holding repodata/)
     max_bytes: Annotated[int, whole_in(1 << 20, 2 << 30)] = 256 << 20  # largest (uncompressed) updateinfo.xml
     timeout_seconds: Annotated[float, number_in(1, 600)] = 60.0
 
@@ -262,10 +264,10 @@ class QuerySettings:
     """The ``query:`` section: which engine runs the report and evidence SQL, and where Athena works."""
 
     engine: Annotated[str, one_of(*QUERY_ENGINES)] = "duckdb"
-    athena_database: Annotated[str, matching(GLUE_NAME, "a Glue database name (a-z, 0-9, _)")] = ""
+    athena_database: Annotated[str, empty_or(matching(GLUE_NAME, "a Glue database name (a-z, 0-9, _)"))] = ""
     athena_workgroup: str = "primary"
-    athena_output_location: S3Prefix = ""  # kept with a trailing "/"
-    athena_region: Region = ""  # default: aws.region
+    athena_output_location: S3PrefixOrEmpty = ""  # kept with a trailing "/"
+    athena_region: RegionOrEmpty = ""  # default: aws.region
 
     @model_validator(mode="after")
     def _athena_is_complete(self) -> QuerySettings:

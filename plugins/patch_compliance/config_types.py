@@ -60,25 +60,32 @@ def matching(regex: str, expected: str) -> BeforeValidator:
     return BeforeValidator(check)
 
 
+def empty_or(validator: BeforeValidator) -> BeforeValidator:
+    """``""`` (not set, so the documented fallback applies) or a value ``validator`` accepts."""
+    return BeforeValidator(lambda value: value if value == "" else validator.func(value))
+
+
 def _one_or_more(value: Any) -> Any:
     if isinstance(value, str):
         return (value,)
-    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+    if isinstance(value, list | tuple) and value and all(isinstance(v, str) and v for v in value):
         return tuple(value)
     raise ValueError(f"expected a string or a non-empty list of strings, got {value!r}")
 
 
 def _any_number_of(value: Any) -> Any:
-    if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+    if isinstance(value, str) and value:
+        return (value,)
+    if isinstance(value, list | tuple) and all(isinstance(v, str) and v for v in value):
         return tuple(value)
-    raise ValueError(f"expected a list of non-empty strings, got {value!r}")
+    raise ValueError(f"expected a string or a list of non-empty strings, got {value!r}")
 
 
 ONE_OR_MORE = BeforeValidator(_one_or_more)
 Names = Annotated[tuple[str, ...], ONE_OR_MORE]
 """A string or a non-empty list of strings (``Team`` or ``[Owner, Team]``), as a tuple."""
 NameList = Annotated[tuple[str, ...], BeforeValidator(_any_number_of)]
-"""A list of non-empty strings, possibly empty, as a tuple."""
+"""A string or a list of non-empty strings, possibly empty, as a tuple."""
 
 
 def _account_id(value: Any) -> Any:
@@ -101,11 +108,12 @@ def _s3_prefix(value: Any) -> Any:
 
 AccountId = Annotated[str, BeforeValidator(_account_id)]
 Region = Annotated[str, AfterValidator(validate_region)]
+RegionOrEmpty = Annotated[str, empty_or(BeforeValidator(validate_region))]
 Regions = Annotated[tuple[Region, ...], ONE_OR_MORE]
 Location = Annotated[str, AfterValidator(lambda value: parse_location(value, "location").uri)]
 """``s3://bucket/prefix`` or a local directory, normalised (patch_compliance.inputs.parse_location)."""
-S3Prefix = Annotated[str, BeforeValidator(_s3_prefix)]
-HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+S3PrefixOrEmpty = Annotated[str, empty_or(BeforeValidator(_s3_prefix))]
+HttpUrlOrEmpty = Annotated[str, empty_or(BeforeValidator(_http_url))]
 
 
 # --- describing a failed load --------------------------------------------------------------------
