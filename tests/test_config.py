@@ -176,7 +176,7 @@ def test_changed_copies_are_validated_too() -> None:
     ({"airflow": {"retries": -1}}, "airflow.retries: expected a whole number in [0, 100], got -1"),
     ({"airflow": {"retry_delay_seconds": "2m"}}, "airflow.retry_delay_seconds: expected a number in [0, 86400]"),
     ({"airflow": {"owner": None, "slack_connection_id": ["a"]}}, "airflow.slack_connection_id: expected a string"),
-    ({"quality": {"tag_coverage_min": 1.5}}, "quality.tag_coverage_min: expected a number in [0, 1], got 1.5"),
+    ({"quality": {"tag_coverage_min": 1.5}}, "quality.tag_coverage_min: expected a fraction in [0, 1], got 1.5"),
     ({"quality": {"allowed_environments": {"prod": 1}}}, "quality.allowed_environments: expected a string or a list"),
     ({"quality": {"environment_patch_groups": {"qa": ["qa-linux"]}}},
      "quality.environment_patch_groups: ['qa'] not in allowed_environments ['dev', 'staging', 'prod']"),

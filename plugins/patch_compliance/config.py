@@ -231,7 +231,7 @@ class AirflowSettings:
     report_link_base: str = ""  # e.g. an S3 console or CloudFront URL prefix for the Slack link
 
 
-_SHARE = number_in(0, 1)
+_SHARE = number_in(0, 1, "a fraction")  # 0.99 = 99 %
 
 
 @section
@@ -251,7 +251,8 @@ class QualitySettings:
 
     @field_validator("environment_patch_groups")
     @classmethod
-    def _known_environments(cls, groups: dict[str, tuple[str, ...]], info: ValidationInfo) -> dict:
+    def _known_environments(cls, groups: dict[str, tuple[str, ...]], info: ValidationInfo
+                            ) -> dict[str, tuple[str, ...]]:
         environments = info.data.get("allowed_environments", ())
         strays = sorted(set(groups) - set(environments))
         if strays:

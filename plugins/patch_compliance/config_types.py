@@ -24,11 +24,11 @@ section = dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 """Decorator of every config section: validated, immutable, unknown keys refused."""
 
 
-def number_in(low: float, high: float) -> BeforeValidator:
+def number_in(low: float, high: float, kind: str = "a number") -> BeforeValidator:
     """A YAML number in [low, high]; booleans and numeric strings are refused, not coerced."""
     def check(value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-            raise ValueError(f"expected a number in [{low}, {high}], got {value!r}")
+            raise ValueError(f"expected {kind} in [{low}, {high}], got {value!r}")
         return value
     return BeforeValidator(check)
 
