@@ -251,10 +251,11 @@ class QualitySettings:
 
     @field_validator("environment_patch_groups")
     @classmethod
-    def _known_environments(cls, groups: dict[str, tuple[str, ...]], info: ValidationInfo
-                            ) -> dict[str, tuple[str, ...]]:
-        environments = info.data.get("allowed_environments", ())
-        strays = sorted(set(groups) - set(environments))
+    def _known_environments(
+        cls, groups: dict[str, tuple[str, ...]], info: ValidationInfo
+    ) -> dict[str, tuple[str, ...]]:
+        environments = info.data.get("allowed_environments")
+        strays = sorted(set(groups) - set(environments)) if environments is not None else []  # None: it failed
         if strays:
             raise ValueError(f"{strays} not in allowed_environments {list(environments)}")
         return groups
