@@ -101,9 +101,10 @@ def _http_url(value: Any) -> Any:
 
 
 def _s3_prefix(value: Any) -> Any:
-    if not isinstance(value, str) or parse_location(value, "location").scheme != "s3":
+    location = parse_location(value, "location") if isinstance(value, str) else None
+    if location is None or location.scheme != "s3":
         raise ValueError(f"expected s3://bucket/prefix, got {value!r}")
-    return parse_location(value).uri + "/"
+    return location.uri + "/"  # a prefix, as Athena's OutputLocation wants it
 
 
 AccountId = Annotated[str, BeforeValidator(_account_id)]
