@@ -47,7 +47,7 @@ from patch_compliance import pipeline
 from patch_compliance.config import load_settings
 
 SETTINGS = load_settings()
-KNOBS = pipeline.AirflowSettings.from_settings(SETTINGS)
+KNOBS = SETTINGS.airflow
 LAKE_ASSET = Asset(pipeline.lake_asset_uri(SETTINGS), extra={"table": "patch_compliance"})
 
 with DAG(

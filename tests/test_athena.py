@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import urllib.request
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import sqlglot
 from sqlglot import exp
 
 from patch_compliance import rds
-from patch_compliance.config import load_settings, parse_settings, sql_dir
+from patch_compliance.config import QuerySettings, load_settings, sql_dir
 from patch_compliance.evidence import collect_evidence
 from patch_compliance.inputs import InputError
 from patch_compliance.lake import SPECS, TABLES, Lake
@@ -38,7 +39,8 @@ from patch_compliance.query import (
     athena_rows_to_arrow,
     athena_snapshot,
     create_athena_tables,
-    query_settings,
+    engine_options,
+    make_engine,
     render_athena_ddl,
     to_duckdb,
 )
@@ -122,7 +124,7 @@ def test_render_ddl_fills_only_validated_config_values():
     assert "'projection.accountid.values' = '111111111111,222222222222,333333333333'" in text
     assert "LOCATION 's3://patch-rds-sync/rds/AWS:ComplianceItem/'" in text
     sqlglot.parse_one(text, read="athena")
-    local = parse_settings({**settings.raw, "storage": {"lake_uri": "/tmp/lake"}})
+    local = replace(settings, storage=replace(settings.storage, lake_uri="/tmp/lake"))
     with pytest.raises(InputError, match="need s3://"):
         render_athena_ddl("athena/rds_compliance_item.sql", local, date(2026, 1, 1))
 
@@ -144,17 +146,17 @@ def test_athena_literals_and_result_conversion():
                                   "t": datetime(2026, 11, 2, 3, 10, 4, tzinfo=UTC), "s": None}]
 
 
-def test_query_settings_validate_the_engine_section():
+def test_engine_options_come_from_the_query_section_or_the_override():
     settings = load_settings()
-    assert query_settings(settings) == ("duckdb", {})
-    engine, athena = query_settings(settings, "athena")
-    assert engine == "athena" and athena["database"] == "patch_compliance"
-    assert athena["output_location"].startswith("s3://")
-    bad = parse_settings({**settings.raw, "query": {"engine": "athena", "athena_database": "x; DROP"}})
-    with pytest.raises(InputError, match="athena_database"):
-        query_settings(bad)
-    with pytest.raises(InputError, match="unknown keys"):
-        query_settings(parse_settings({**settings.raw, "query": {"engine": "duckdb", "threads": 4}}))
+    assert engine_options(settings) == ("duckdb", {})
+    engine, athena = engine_options(settings, "athena")
+    assert athena == {"database": "patch_compliance", "output_location": "s3://patch-compliance-athena-results/queries/",
+                      "workgroup": "primary", "aws_conn_id": "aws_default", "region_name": "eu-west-1"}
+    bare = replace(settings, query=QuerySettings())
+    assert engine_options(bare, "athena")[1]["region_name"] == settings.aws.region
+    with pytest.raises(InputError, match=r"needs database, output_location \(config query.athena_\*\)"):
+        engine, options = engine_options(bare, "athena")
+        make_engine(engine, **options)
 
 
 # --- The snapshot INSERT INTO, run on DuckDB over the same RDS JSON the embedded ingest reads ---

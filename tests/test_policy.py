@@ -87,7 +87,6 @@ def _set(path, value):
     (_set(["baselines", 0, "approval_rules", 0, "filters"], {"CLASSIFICATION": ["Securty"]}), "Securty"),
     (_set(["baselines", 0, "operating_system"], "BEOS"), "operating_system"),
     (_set(["baselines", 1, "name"], "prod-linux"), "declared twice"),
-    (_set(["baselines", 0, "colour"], "red"), "unknown keys ['colour']"),
     (_set(["patch_groups", 0, "baselines"], ["nope"]), "not declared under baselines"),
     (_set(["patch_groups", 0, "baselines"], ["nonprod-linux", "prod-linux"]), "one baseline per operating system"),
     (lambda raw: raw["patch_groups"].pop(), "scanned without a group ['prod-windows']"),

@@ -55,16 +55,6 @@ def test_sync_deadline_counts_from_the_scan_start() -> None:
     assert scan.wait_deadline_passed(facts, 30, now=started + timedelta(minutes=30, seconds=1))
 
 
-def test_airflow_section_is_validated() -> None:
-    assert pipeline.AirflowSettings.from_settings(parse_settings({})).retries == 3
-    knobs = pipeline.AirflowSettings.from_settings(parse_settings({"airflow": {"retries": 0, "owner": "ops"}}))
-    assert (knobs.retries, knobs.owner) == (0, "ops")
-    with pytest.raises(InputError, match="unknown keys"):
-        pipeline.AirflowSettings.from_settings(parse_settings({"airflow": {"retry": 1}}))
-    with pytest.raises(InputError, match="non-negative"):
-        pipeline.AirflowSettings.from_settings(parse_settings({"airflow": {"retries": -1}}))
-
-
 def test_report_headline_totals_and_worst_cells() -> None:
     cells = [
         {"team": "a", "environment": "prod", "instances": "10", "compliant": "9", "non_compliant": "1", "stale": "0",

@@ -1,4 +1,4 @@
-"""The yum updateinfo vendor feed against a real HTTP server on 127.0.0.1, and the patch_catalog config.
+"""The yum updateinfo vendor feed against a real HTTP server on 127.0.0.1.
 
 Expected rows are written out by hand from tests/fixtures/al2023/updateinfo.xml (its provenance is
 in the file's header comment).
@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from patch_compliance.config import FeedSettings, parse_settings
-from patch_compliance.inputs import InputError
+from patch_compliance.config import FeedSettings
 from patch_compliance.patch_catalog import CatalogRow
 from patch_compliance.vendor_feeds import FeedError, YumUpdateinfoFeed, parse_updateinfo
 from tests.file_server import FileServer, Response
@@ -179,39 +178,3 @@ def test_untrustworthy_feeds_fail_the_lookup(case: str, message: str) -> None:
                                     max_bytes=1 << 20, timeout_seconds=5)
         with pytest.raises(FeedError, match=message.replace("(", r"\(").replace(")", r"\)")):
             YumUpdateinfoFeed(settings, not_after=NOT_AFTER).lookup({PRODUCT: ["rsyslog.x86_64"]})
-
-
-FEED = {"name": "al2023", "products": ["AmazonLinux2023"],
-        "mirror_list": "https://cdn.amazonlinux.com/al2023/core/mirrors/latest/x86_64/mirror.list"}
-
-
-@pytest.mark.parametrize(("section", "message"), [
-    ({"max_lookups_per_day": -1}, "max_lookups_per_day: expected a whole number in [0, 1000000]"),
-    ({"max_lookups_per_day": "many"}, "max_lookups_per_day: expected a whole number"),
-    ({"unknown_retry_days": 0}, "unknown_retry_days: expected a whole number in [1, 365]"),
-    ({"ssm": "yes"}, "patch_catalog.ssm: expected true or false"),
-    ({"lookups": 5}, "unknown keys ['lookups']"),
-    ({"feeds": {"name": "x"}}, "expected a list of feeds"),
-    ({"feeds": [{**FEED, "repository": "https://example.com/repo/"}]}, "exactly one of mirror_list or repository"),
-    ({"feeds": [{**FEED, "mirror_list": "ftp://example.com/mirror.list"}]}, "expected an http(s):// URL"),
-    ({"feeds": [{**FEED, "format": "oval"}]}, "expected one of ['yum_updateinfo']"),
-    ({"feeds": [{**FEED, "max_bytes": 10}]}, "max_bytes: expected a whole number in [1048576,"),
-    ({"feeds": [{**FEED, "name": "AL 2023"}]}, "feeds[0].name: expected a lowercase name"),
-    ({"feeds": [{**FEED, "products": ["Amazon Linux;2023"]}]}, "expected a product name"),
-    ({"feeds": [FEED, {**FEED, "name": "again"}]}, "one source per product; ['AmazonLinux2023']"),
-    ({"feeds": [{**FEED, "products": ["AmazonLinux2"]}]}, "come from SSM DescribeAvailablePatches"),
-    ({"feeds": [{"name": "x", "mirror_list": FEED["mirror_list"]}]}, "needs name and products"),
-])
-def test_patch_catalog_config_errors_are_clear(section: dict, message: str) -> None:
-    with pytest.raises(InputError) as raised:
-        parse_settings({"patch_catalog": section})
-    assert message in str(raised.value)
-
-
-def test_patch_catalog_config_defaults_and_ssm_off_allows_an_al2_feed() -> None:
-    defaults = parse_settings({}).patch_catalog
-    assert (defaults.ssm, defaults.max_lookups_per_day, defaults.unknown_retry_days, defaults.feeds) == (
-        True, 2000, 7, ())
-    settings = parse_settings({"patch_catalog": {"ssm": False, "feeds": [{**FEED, "products": ["AmazonLinux2"]}]}})
-    (feed,) = settings.patch_catalog.feeds
-    assert feed.url == FEED["mirror_list"] and feed.max_bytes == 256 << 20 and feed.format == "yum_updateinfo"

@@ -153,11 +153,11 @@ def _add_policy_parser(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from patch_compliance.config import load_settings
-    from patch_compliance.query import query_settings
+    from patch_compliance.query import engine_options
     from patch_compliance.report import build_report
 
     settings = load_settings(args.config)
-    engine, athena = query_settings(settings, args.engine)
+    engine, athena = engine_options(settings, args.engine)
     if not args.month and not args.from_manifest:
         raise InputError("report needs --month YYYY-MM, or --from-manifest FILE to regenerate an earlier report")
     manifest = build_report(args.lake, args.month, args.as_of, args.out, settings=settings, engine=engine,
@@ -188,9 +188,9 @@ def _add_report_parser(sub: argparse._SubParsersAction) -> None:
 def _cmd_evidence(args: argparse.Namespace) -> int:
     from patch_compliance.config import load_settings
     from patch_compliance.evidence import collect_evidence, write_evidence
-    from patch_compliance.query import query_settings
+    from patch_compliance.query import engine_options
 
-    engine, athena = query_settings(load_settings(args.config), args.engine)
+    engine, athena = engine_options(load_settings(args.config), args.engine)
     evidence = collect_evidence(args.lake, args.cve, engine=engine, endpoint_url=args.endpoint_url, athena=athena)
     if args.out:
         print(f"evidence written to {write_evidence(evidence, args.out, args.endpoint_url)}", file=sys.stderr)

@@ -1,22 +1,56 @@
-"""Project settings: ``config/fleet.yaml`` loaded into validated, typed sections.
+"""Project settings: ``config/fleet.yaml`` parsed once, at load, into typed and validated sections.
 
-Only the sections a module needs are parsed by it; every section has defaults, so a missing file
-still gives a working embedded setup. Paths to the project's SQL, expectation suites and config
-can be moved with ``PATCH_COMPLIANCE_HOME`` (the directory holding ``sql/``, ``expectations/``,
-``config/``), which the docker-compose setup uses.
+Every section is a frozen pydantic dataclass that forbids unknown keys, so a typo at any level
+fails loading with its path (``quality.tag_coverge_min``, ``accounts[1].rol_arn``) instead of
+silently keeping a default. Nothing reads the YAML afterwards: modules take ``Settings`` (cached by
+``load_settings``). Every section has defaults, so a missing section still gives a working embedded
+setup; a key left empty in YAML (``role_arn:``) keeps its default. The value checks live in
+``patch_compliance.config_types``.
+
+Paths to the project's SQL, expectation suites and config can be moved with
+``PATCH_COMPLIANCE_HOME`` (the directory holding ``sql/``, ``expectations/``, ``config/``), which
+the docker-compose setup uses.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import (
+    StrictBool,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from patch_compliance.inputs import InputError, parse_location, validate_account_id, validate_region
+from patch_compliance.config_types import (
+    ONE_OR_MORE,
+    AccountId,
+    HttpUrlOrEmpty,
+    Location,
+    NameList,
+    Names,
+    Region,
+    RegionOrEmpty,
+    Regions,
+    S3PrefixOrEmpty,
+    describe,
+    empty_or,
+    matching,
+    number_in,
+    one_of,
+    section,
+    whole_in,
+)
+from patch_compliance.inputs import InputError
 
 
 def project_home() -> Path:
@@ -39,206 +73,10 @@ def default_config_path() -> Path:
     return Path(os.environ.get("PATCH_COMPLIANCE_CONFIG") or project_home() / "config" / "fleet.yaml")
 
 
-@dataclass(frozen=True)
-class TagKeys:
-    """Which instance tag keys carry team, environment and patch group (first match wins)."""
-
-    team: tuple[str, ...] = ("Team",)
-    environment: tuple[str, ...] = ("Environment",)
-    patch_group: tuple[str, ...] = ("PatchGroup", "Patch Group")
-    name: tuple[str, ...] = ("Name",)
-
-
-@dataclass(frozen=True)
-class IngestSettings:
-    freshness_hours: float = 26.0
-    max_quarantine_share: float = 0.01
-    read_threads: int = 16
-    max_line_bytes: int = 1 << 20  # a longer line is quarantined (a truncated copy is kept)
-    future_capture_tolerance_hours: float = 2.0  # captures further ahead of the reference are flagged
-
-
-@dataclass(frozen=True)
-class ReportSettings:
-    critical_classifications: tuple[str, ...] = ("Security", "SecurityUpdates", "CriticalUpdates")
-    critical_severities: tuple[str, ...] = ("Critical", "Important")
-    missing_critical_age_days: int = 14
-
-
-@dataclass(frozen=True)
-class AwsSettings:
-    connection_id: str = "aws_default"
-    region: str = "eu-west-1"
-
-
-@dataclass(frozen=True)
-class Account:
-    id: str
-    name: str
-    regions: tuple[str, ...]
-    role_arn: str = ""
-
-
-@dataclass(frozen=True)
-class StorageSettings:
-    sync_uri: str = "s3://patch-rds-sync/rds"
-    lake_uri: str = "s3://patch-compliance-lake/lake"
-    reports_uri: str = "s3://patch-compliance-reports/reports"
-    catalog: str = "sql"  # the lake's Iceberg catalog: sql | glue (a local lake always keeps SQLite beside it)
-    catalog_uri: str = ""  # SQLAlchemy URI of the sql catalog (needed for an s3:// lake)
-    catalog_database: str = "patch_compliance"  # Glue database / catalog namespace of the lake tables
-    retention_days: int = 400  # Iceberg snapshots older than this are expired by housekeeping
-
-
-@dataclass(frozen=True)
-class ScanSettings:
-    target_tag_key: str = "PatchGroup"
-    target_tag_values: tuple[str, ...] = ()
-    max_concurrency: str = "10%"
-    max_errors: str = "5%"
-    command_timeout_minutes: float = 60
-    sync_wait_minutes: float = 30
-    sync_min_share: float = 0.95
-
-
-@dataclass(frozen=True)
-class FeedSettings:
-    """One vendor feed of the patch catalog (``patch_catalog.feeds[]``): where, which products, limits."""
-
-    name: str
-    products: tuple[str, ...]
-    format: str = "yum_updateinfo"  # the only format implemented (patch_compliance.vendor_feeds)
-    mirror_list: str = ""  # a yum mirror list URL (its first mirror on the same host is used) ...
-    repository: str = ""  # ... or the repository's base URL (the directory holding repodata/)
-    max_bytes: int = 256 << 20  # largest document accepted (uncompressed updateinfo.xml)
-    timeout_seconds: float = 60.0
-
-    @property
-    def url(self) -> str:
-        return self.mirror_list or self.repository
-
-
-@dataclass(frozen=True)
-class PatchCatalogSettings:
-    """How the daily task fills ``patch_catalog`` (``patch_catalog:`` in fleet.yaml)."""
-
-    ssm: bool = True  # ask SSM DescribeAvailablePatches for the products it covers
-    max_lookups_per_day: int = 2000  # patch ids asked of all sources together per day; the rest wait
-    unknown_retry_days: int = 7  # a patch id a source did not know is asked again once per this many days
-    feeds: tuple[FeedSettings, ...] = ()
-
-
-@dataclass(frozen=True)
-class Settings:
-    aws: AwsSettings = field(default_factory=AwsSettings)
-    accounts: tuple[Account, ...] = ()
-    storage: StorageSettings = field(default_factory=StorageSettings)
-    scan: ScanSettings = field(default_factory=ScanSettings)
-    tags: TagKeys = field(default_factory=TagKeys)
-    ingest: IngestSettings = field(default_factory=IngestSettings)
-    report: ReportSettings = field(default_factory=ReportSettings)
-    patch_catalog: PatchCatalogSettings = field(default_factory=PatchCatalogSettings)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
-
-
-def _as_tuple(value: Any, where: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
-        return tuple(value)
-    raise InputError(f"config {where}: expected a string or a non-empty list of strings, got {value!r}")
-
-
-def _section(raw: dict[str, Any], name: str, cls: type, converters: dict[str, Any]) -> Any:
-    data = raw.get(name) or {}
-    if not isinstance(data, dict):
-        raise InputError(f"config section {name!r} must be a mapping, got {type(data).__name__}")
-    unknown = set(data) - set(cls.__dataclass_fields__)
-    if unknown:
-        raise InputError(f"config section {name!r}: unknown keys {sorted(unknown)}; "
-                         f"allowed: {sorted(cls.__dataclass_fields__)}")
-    values = {}
-    for key, value in data.items():
-        convert = converters.get(key, lambda v, _w: v)
-        values[key] = convert(value, f"{name}.{key}")
-    return cls(**values)
-
-
-def _number(minimum: float, maximum: float):
-    def convert(value: Any, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not minimum <= value <= maximum:
-            raise InputError(f"config {where}: expected a number in [{minimum}, {maximum}], got {value!r}")
-        return value
-    return convert
-
-
-def _string(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise InputError(f"config {where}: expected a string, got {value!r}")
-    return value
-
-
-def _location(value: Any, where: str) -> str:
-    return parse_location(_string(value, where), f"config {where}").uri
-
-
-def _choice(*allowed: str):
-    def convert(value: Any, where: str) -> str:
-        if value not in allowed:
-            raise InputError(f"config {where}: expected one of {list(allowed)}, got {value!r}")
-        return value
-    return convert
-
-
-def _pattern(regex: str, example: str):
-    import re
-
-    compiled = re.compile(regex)
-
-    def convert(value: Any, where: str) -> str:
-        if not isinstance(value, str) or not compiled.fullmatch(value):
-            raise InputError(f"config {where}: expected {example}, got {value!r}")
-        return value
-    return convert
-
-
-def _integer(minimum: int, maximum: int):
-    def convert(value: Any, where: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-            raise InputError(f"config {where}: expected a whole number in [{minimum}, {maximum}], got {value!r}")
-        return value
-    return convert
-
-
-def _accounts(raw: Any) -> tuple[Account, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise InputError("config accounts: expected a list of {id, name, regions, role_arn}")
-    accounts = []
-    for n, item in enumerate(raw):
-        where = f"accounts[{n}]"
-        if not isinstance(item, dict) or not {"id", "name", "regions"} <= set(item):
-            raise InputError(f"config {where}: needs id, name and regions, got {item!r}")
-        unknown = set(item) - {"id", "name", "regions", "role_arn"}
-        if unknown:
-            raise InputError(f"config {where}: unknown keys {sorted(unknown)}")
-        try:
-            account_id = validate_account_id(str(item["id"]))
-            regions = tuple(validate_region(r) for r in _as_tuple(item["regions"], f"{where}.regions"))
-        except InputError as exc:
-            raise InputError(f"config {where}: {exc}") from exc
-        role_arn = _string(item.get("role_arn") or "", f"{where}.role_arn")
-        if role_arn and not role_arn.startswith(f"arn:aws:iam::{account_id}:role/"):
-            raise InputError(f"config {where}.role_arn must be a role in account {account_id}, got {role_arn!r}")
-        accounts.append(Account(account_id, _string(item["name"], f"{where}.name"), regions, role_arn))
-    if len({a.id for a in accounts}) != len(accounts):
-        raise InputError("config accounts: an account id is listed twice")
-    return tuple(accounts)
-
-
+GLUE_NAME = r"[a-z_][a-z0-9_]{0,254}"
+QUERY_ENGINES = ("duckdb", "athena")
 FEED_FORMATS = ("yum_updateinfo",)
-_PRODUCT = r"[A-Za-z0-9][A-Za-z0-9 ._()-]{0,127}"
+Product = Annotated[str, matching(r"[A-Za-z0-9][A-Za-z0-9 ._()-]{0,127}", "a product name such as AmazonLinux2023")]
 # The products SSM DescribeAvailablePatches covers: "only the Amazon Linux 1, Amazon Linux 2, and
 # Windows Server operating systems" (API reference). Product names as Patch Manager spells them.
 SSM_CATALOG_PRODUCTS = r"AmazonLinux(2|2\.0|20\d\d\.\d\d)|WindowsServer\d{4}(R2)?"
@@ -250,110 +88,316 @@ def ssm_covers(product: str) -> bool:
     return re.fullmatch(SSM_CATALOG_PRODUCTS, product) is not None
 
 
-def _boolean(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise InputError(f"config {where}: expected true or false, got {value!r}")
+@section
+class AwsSettings:
+    connection_id: str = "aws_default"
+    region: Region = "eu-west-1"
+
+
+@section
+class Account:
+    """One scanned account: its id, a short name, its Regions and the read-only role assumed there."""
+
+    id: AccountId
+    name: str
+    regions: Regions
+    role_arn: str = ""
+
+    @field_validator("role_arn")
+    @classmethod
+    def _role_of_this_account(cls, role_arn: str, info: ValidationInfo) -> str:
+        account_id = info.data.get("id")
+        if role_arn and account_id and not role_arn.startswith(f"arn:aws:iam::{account_id}:role/"):
+            raise ValueError(f"must be a role in account {account_id}, got {role_arn!r}")
+        return role_arn
+
+
+@section
+class StorageSettings:
+    sync_uri: Location = "s3://patch-rds-sync/rds"
+    lake_uri: Location = "s3://patch-compliance-lake/lake"
+    reports_uri: Location = "s3://patch-compliance-reports/reports"
+    # the lake's Iceberg catalog: sql | glue (a local lake always keeps SQLite beside it)
+    catalog: Annotated[str, one_of("sql", "glue")] = "sql"
+    # SQLAlchemy URI of the sql catalog (needed for an s3:// lake)
+    catalog_uri: Annotated[str, empty_or(matching(r"(sqlite|postgresql(\+\w+)?|mysql(\+\w+)?)://.*",
+                                                  "a SQLAlchemy URI such as postgresql+psycopg2://user@host/db"))] = ""
+    # Glue database / catalog namespace of the lake tables
+    catalog_database: Annotated[str, matching(GLUE_NAME, "a Glue database name (a-z, 0-9, _)")] = "patch_compliance"
+    retention_days: Annotated[int, whole_in(1, 3650)] = 400  # Iceberg snapshots older than this are expired
+
+
+@section
+class ScanSettings:
+    target_tag_key: str = "PatchGroup"
+    target_tag_values: NameList = ()  # none: scan.resolve_targets refuses to scan
+    max_concurrency: str = "10%"
+    max_errors: str = "5%"
+    command_timeout_minutes: Annotated[float, number_in(1, 24 * 60)] = 60
+    sync_wait_minutes: Annotated[float, number_in(0, 24 * 60)] = 30
+    sync_min_share: Annotated[float, number_in(0, 1)] = 0.95
+
+
+@section
+class TagKeys:
+    """Which instance tag keys carry team, environment and patch group (first match wins)."""
+
+    team: Names = ("Team",)
+    environment: Names = ("Environment",)
+    patch_group: Names = ("PatchGroup", "Patch Group")
+    name: Names = ("Name",)
+
+
+@section
+class IngestSettings:
+    freshness_hours: Annotated[float, number_in(1, 24 * 30)] = 26.0
+    max_quarantine_share: Annotated[float, number_in(0, 1)] = 0.01
+    read_threads: Annotated[int, whole_in(1, 256)] = 16
+    max_line_bytes: Annotated[int, whole_in(1024, 1 << 30)] = 1 << 20  # a longer line is quarantined
+    # captures further ahead of the reference are flagged
+    future_capture_tolerance_hours: Annotated[float, number_in(0, 24 * 30)] = 2.0
+
+
+@section
+class ReportSettings:
+    critical_classifications: Names = ("Security", "SecurityUpdates", "CriticalUpdates")
+    critical_severities: Names = ("Critical", "Important")
+    missing_critical_age_days: Annotated[int, whole_in(0, 3650)] = 14
+
+
+@section
+class FeedSettings:
+    """One vendor feed of the patch catalog (``patch_catalog.feeds[]``): where, which products, limits."""
+
+    name: Annotated[str, matching(r"[a-z0-9][a-z0-9_-]{0,31}", "a lowercase name (a-z, 0-9, _, -)")]
+    products: Annotated[tuple[Product, ...], ONE_OR_MORE]
+    format: Annotated[str, one_of(*FEED_FORMATS)] = "yum_updateinfo"  # patch_compliance.vendor_feeds
+    mirror_list: HttpUrlOrEmpty = ""  # a yum mirror list URL (its first mirror on the same host is used) ...
+    repository: HttpUrlOrEmpty = ""  # ... or the repository's base URL (the directory holding repodata/)
+    max_bytes: Annotated[int, whole_in(1 << 20, 2 << 30)] = 256 << 20  # largest (uncompressed) updateinfo.xml
+    timeout_seconds: Annotated[float, number_in(1, 600)] = 60.0
+
+    @model_validator(mode="after")
+    def _one_location(self) -> FeedSettings:
+        if bool(self.mirror_list) == bool(self.repository):
+            raise ValueError("give exactly one of mirror_list or repository")
+        return self
+
+    @property
+    def url(self) -> str:
+        return self.mirror_list or self.repository
+
+
+@section
+class PatchCatalogSettings:
+    """How the daily task fills ``patch_catalog`` (``patch_catalog:`` in fleet.yaml)."""
+
+    ssm: StrictBool = True  # ask SSM DescribeAvailablePatches for the products it covers
+    max_lookups_per_day: Annotated[int, whole_in(0, 1_000_000)] = 2000  # over all sources; the rest wait
+    unknown_retry_days: Annotated[int, whole_in(1, 365)] = 7  # an unknown patch id is asked again this often
+    feeds: tuple[FeedSettings, ...] = ()
+
+    @field_validator("feeds")
+    @classmethod
+    def _one_source_per_product(cls, feeds: tuple[FeedSettings, ...], info: ValidationInfo) -> tuple[FeedSettings, ...]:
+        names = [f.name for f in feeds]
+        if len(set(names)) != len(names):
+            raise ValueError(f"feed names must be unique, got {names}")
+        products = [p for f in feeds for p in f.products]
+        twice = sorted({p for p in products if products.count(p) > 1})
+        if twice:
+            raise ValueError(f"one source per product; {twice} listed by more than one feed")
+        overlap = sorted(p for p in products if info.data.get("ssm") and ssm_covers(p))
+        if overlap:
+            raise ValueError(f"{overlap} come from SSM DescribeAvailablePatches (patch_catalog.ssm is true); "
+                             "one source per product")
+        return feeds
+
+
+_SECONDS = number_in(0, 24 * 3600)
+
+
+@section
+class AirflowSettings:
+    """The ``airflow:`` section: how the DAGs retry, wait and alert (docs/airflow.md)."""
+
+    owner: str = "platform-team"
+    retries: Annotated[int, whole_in(0, 100)] = 3
+    retry_delay_seconds: Annotated[float, _SECONDS] = 120
+    max_retry_delay_seconds: Annotated[float, _SECONDS] = 1800
+    command_poke_seconds: Annotated[float, _SECONDS] = 60
+    sync_poke_seconds: Annotated[float, _SECONDS] = 60
+    slack_connection_id: str = "slack_webhook"
+    report_link_base: str = ""  # e.g. an S3 console or CloudFront URL prefix for the Slack link
+
+
+_SHARE = number_in(0, 1, "a fraction")  # 0.99 = 99 %
+
+
+@section
+class QualitySettings:
+    """The ``quality:`` section: thresholds and sets rendered into the expectation suites."""
+
+    tag_coverage_min: Annotated[float, _SHARE] = 0.99
+    allowed_environments: NameList = ("dev", "staging", "prod")
+    environment_patch_groups: dict[str, NameList] = dataclasses.field(default_factory=dict)
+    fresh_share_min: Annotated[float, _SHARE] = 0.95
+    managed_share_min: Annotated[float, _SHARE] = 0.85
+    max_instance_count_change: Annotated[float, _SHARE] = 0.10
+    max_row_count_change: Annotated[float, _SHARE] = 0.25
+    inactive_instance_statuses: NameList = ("Terminated", "Stopped")
+    top_offenders: Annotated[int, whole_in(1, 40)] = 15
+    suites_dir: Annotated[str, matching(r".+", "a directory")] = "expectations"
+
+    @field_validator("environment_patch_groups")
+    @classmethod
+    def _known_environments(
+        cls, groups: dict[str, tuple[str, ...]], info: ValidationInfo
+    ) -> dict[str, tuple[str, ...]]:
+        environments = info.data.get("allowed_environments")
+        strays = sorted(set(groups) - set(environments)) if environments is not None else []  # None: it failed
+        if strays:
+            raise ValueError(f"{strays} not in allowed_environments {list(environments)}")
+        return groups
+
+
+@section
+class QuerySettings:
+    """The ``query:`` section: which engine runs the report and evidence SQL, and where Athena works."""
+
+    engine: Annotated[str, one_of(*QUERY_ENGINES)] = "duckdb"
+    athena_database: Annotated[str, empty_or(matching(GLUE_NAME, "a Glue database name (a-z, 0-9, _)"))] = ""
+    athena_workgroup: str = "primary"
+    athena_output_location: S3PrefixOrEmpty = ""  # kept with a trailing "/"
+    athena_region: RegionOrEmpty = ""  # default: aws.region
+
+    @model_validator(mode="after")
+    def _athena_is_complete(self) -> QuerySettings:
+        if self.engine == "athena" and not (self.athena_database and self.athena_output_location):
+            raise ValueError("the athena engine needs athena_database and athena_output_location")
+        return self
+
+
+# --- Policy sections (patch_compliance.policy): typed here by keys and types; the value rules
+# (operating systems, filter keys and values, ranges, cross-references) are still checked by
+# policy.load_policy, which reads them through Settings.raw until it switches to these sections.
+
+
+@section
+class ApprovalRuleConfig:
+    filters: dict[str, Names]
+    approve_after_days: StrictInt | None = None  # required except for operating systems without a soak
+    compliance_level: str = "UNSPECIFIED"
+    enable_non_security: StrictBool = False
+
+
+@section
+class BaselineConfig:
+    name: str
+    operating_system: str
+    approval_rules: tuple[ApprovalRuleConfig, ...]
+    description: str = ""
+    approved_patches: NameList = ()
+    rejected_patches: NameList = ()
+    rejected_patches_action: str = "ALLOW_AS_DEPENDENCY"
+
+
+@section
+class PatchGroupConfig:
+    name: str
+    baselines: Names
+
+
+@section
+class MaintenanceWindowConfig:
+    name: str
+    schedule: str
+    duration_hours: StrictInt
+    operation: str
+    targets: dict[str, Names]
+    description: str = ""
+    schedule_timezone: str = "UTC"
+    cutoff_hours: StrictInt = 0
+    reboot_option: str = "RebootIfNeeded"
+    max_concurrency: str = "10%"
+    max_errors: str = "5%"
+    priority: StrictInt = 1
+
+
+@section
+class ResourceDataSyncConfig:
+    name: str
+    bucket: str | None = None  # default: the bucket of storage.sync_uri
+    prefix: str | None = None  # default: the prefix of storage.sync_uri
+    bucket_region: str | None = None  # default: aws.region
+    sync_format: str = "JsonSerDe"
+    kms_key_arn: str = ""
+
+
+@section
+class PolicyApplySettings:
+    role_name: str = ""  # plan/apply assume this role in each account instead of its role_arn
+
+
+POLICY_SECTIONS = ("baselines", "patch_groups", "maintenance_windows", "resource_data_sync", "policy_apply")
+
+
+@section
+class Settings:
+    aws: AwsSettings = dataclasses.field(default_factory=AwsSettings)
+    accounts: tuple[Account, ...] = ()
+    storage: StorageSettings = dataclasses.field(default_factory=StorageSettings)
+    scan: ScanSettings = dataclasses.field(default_factory=ScanSettings)
+    tags: TagKeys = dataclasses.field(default_factory=TagKeys)
+    ingest: IngestSettings = dataclasses.field(default_factory=IngestSettings)
+    report: ReportSettings = dataclasses.field(default_factory=ReportSettings)
+    patch_catalog: PatchCatalogSettings = dataclasses.field(default_factory=PatchCatalogSettings)
+    airflow: AirflowSettings = dataclasses.field(default_factory=AirflowSettings)
+    quality: QualitySettings = dataclasses.field(default_factory=QualitySettings)
+    query: QuerySettings = dataclasses.field(default_factory=QuerySettings)
+    baselines: tuple[BaselineConfig, ...] = ()
+    patch_groups: tuple[PatchGroupConfig, ...] = ()
+    maintenance_windows: tuple[MaintenanceWindowConfig, ...] = ()
+    resource_data_sync: ResourceDataSyncConfig | None = None
+    policy_apply: PolicyApplySettings = dataclasses.field(default_factory=PolicyApplySettings)
+
+    @field_validator("accounts")
+    @classmethod
+    def _each_account_once(cls, accounts: tuple[Account, ...]) -> tuple[Account, ...]:
+        if len({a.id for a in accounts}) != len(accounts):
+            raise ValueError("an account id is listed twice")
+        return accounts
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The policy sections as YAML-shaped mappings, which ``policy.load_policy`` reads.
+
+        Only for policy.py, until load_policy reads the typed sections (then this goes); every other
+        module reads the typed sections.
+        """
+        return _SETTINGS.dump_python(self, mode="json", include=set(POLICY_SECTIONS), exclude_none=True)
+
+
+_SETTINGS = TypeAdapter(Settings)
+
+
+def _without_nulls(value: Any) -> Any:
+    """Drop keys left empty in YAML (``role_arn:``), at every level, so they keep their defaults."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
     return value
 
 
-def _http_url(value: Any, where: str) -> str:
-    from urllib.parse import urlparse
-
-    parsed = urlparse(value) if isinstance(value, str) else None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise InputError(f"config {where}: expected an http(s):// URL, got {value!r}")
-    return value
-
-
-def _feeds(value: Any, where: str) -> tuple[FeedSettings, ...]:
-    if not isinstance(value, list):
-        raise InputError(f"config {where}: expected a list of feeds (name, products, mirror_list or repository)")
-    feeds = []
-    for n, item in enumerate(value):
-        at = f"{where}[{n}]"
-        if not isinstance(item, dict):
-            raise InputError(f"config {at}: expected a mapping, got {item!r}")
-        unknown = set(item) - set(FeedSettings.__dataclass_fields__)
-        if unknown:
-            raise InputError(f"config {at}: unknown keys {sorted(unknown)}; allowed: "
-                             f"{sorted(FeedSettings.__dataclass_fields__)}")
-        if not {"name", "products"} <= set(item):
-            raise InputError(f"config {at}: needs name and products")
-        if ("mirror_list" in item) == ("repository" in item):
-            raise InputError(f"config {at}: give exactly one of mirror_list or repository")
-        product = _pattern(_PRODUCT, "a product name such as AmazonLinux2023")
-        feeds.append(FeedSettings(
-            name=_pattern(r"[a-z0-9][a-z0-9_-]{0,31}", "a lowercase name (a-z, 0-9, _, -)")(item["name"], f"{at}.name"),
-            products=tuple(product(p, f"{at}.products") for p in _as_tuple(item["products"], f"{at}.products")),
-            format=_choice(*FEED_FORMATS)(item.get("format", "yum_updateinfo"), f"{at}.format"),
-            mirror_list=_http_url(item["mirror_list"], f"{at}.mirror_list") if "mirror_list" in item else "",
-            repository=_http_url(item["repository"], f"{at}.repository") if "repository" in item else "",
-            max_bytes=_integer(1 << 20, 2 << 30)(item.get("max_bytes", FeedSettings.max_bytes), f"{at}.max_bytes"),
-            timeout_seconds=_number(1, 600)(item.get("timeout_seconds", FeedSettings.timeout_seconds),
-                                            f"{at}.timeout_seconds")))
-    names = [f.name for f in feeds]
-    if len(set(names)) != len(names):
-        raise InputError(f"config {where}: feed names must be unique, got {names}")
-    products = [p for f in feeds for p in f.products]
-    twice = sorted({p for p in products if products.count(p) > 1})
-    if twice:
-        raise InputError(f"config {where}: one source per product; {twice} listed by more than one feed")
-    return tuple(feeds)
-
-
-def _patch_catalog(raw: dict[str, Any]) -> PatchCatalogSettings:
-    settings = _section(raw, "patch_catalog", PatchCatalogSettings, {
-        "ssm": _boolean,
-        "max_lookups_per_day": _integer(0, 1_000_000),
-        "unknown_retry_days": _integer(1, 365),
-        "feeds": _feeds,
-    })
-    overlap = sorted(p for f in settings.feeds for p in f.products if settings.ssm and ssm_covers(p))
-    if overlap:
-        raise InputError(f"config patch_catalog.feeds: {overlap} come from SSM DescribeAvailablePatches "
-                         "(patch_catalog.ssm is true); one source per product")
-    return settings
-
-
-def parse_settings(raw: dict[str, Any]) -> Settings:
+def parse_settings(raw: Any, source: str = "config") -> Settings:
+    """Validate a whole config mapping; any problem is one ``InputError`` line naming each key path."""
     if not isinstance(raw, dict):
-        raise InputError("config must be a YAML mapping at the top level")
-    return Settings(
-        aws=_section(raw, "aws", AwsSettings, {"connection_id": _string, "region": _string}),
-        accounts=_accounts(raw.get("accounts")),
-        storage=_section(raw, "storage", StorageSettings, {
-            **dict.fromkeys(("sync_uri", "lake_uri", "reports_uri"), _location),
-            "catalog": _choice("sql", "glue"),
-            "catalog_uri": _pattern(r"(sqlite|postgresql(\+\w+)?|mysql(\+\w+)?)://.*",
-                                    "a SQLAlchemy URI such as postgresql+psycopg2://user@host/db"),
-            "catalog_database": _pattern(r"[a-z_][a-z0-9_]{0,254}", "a Glue database name (a-z, 0-9, _)"),
-            "retention_days": _integer(1, 3650),
-        }),
-        scan=_section(raw, "scan", ScanSettings, {
-            "target_tag_key": _string,
-            "target_tag_values": _as_tuple,
-            "max_concurrency": _string,
-            "max_errors": _string,
-            "command_timeout_minutes": _number(1, 24 * 60),
-            "sync_wait_minutes": _number(0, 24 * 60),
-            "sync_min_share": _number(0, 1),
-        }),
-        tags=_section(raw, "tags", TagKeys, dict.fromkeys(TagKeys.__dataclass_fields__, _as_tuple)),
-        ingest=_section(raw, "ingest", IngestSettings, {
-            "freshness_hours": _number(1, 24 * 30),
-            "max_quarantine_share": _number(0, 1),
-            "read_threads": _number(1, 256),
-            "max_line_bytes": _integer(1024, 1 << 30),
-            "future_capture_tolerance_hours": _number(0, 24 * 30),
-        }),
-        report=_section(raw, "report", ReportSettings, {
-            "critical_classifications": _as_tuple,
-            "critical_severities": _as_tuple,
-            "missing_critical_age_days": _number(0, 3650),
-        }),
-        patch_catalog=_patch_catalog(raw),
-        raw=raw,
-    )
+        raise InputError(f"{source} must be a YAML mapping at the top level")
+    try:
+        return _SETTINGS.validate_python(_without_nulls(raw))
+    except ValidationError as exc:
+        raise InputError(f"{source}: {describe(exc, Settings)}") from None
 
 
 @cache
@@ -366,8 +410,9 @@ def _load(path: str) -> Settings:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise InputError(f"config file {path} is not valid YAML: {exc}") from exc
-    return parse_settings(raw)
+    return parse_settings(raw, f"config file {path}")
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """The settings of ``path`` (default: ``PATCH_COMPLIANCE_CONFIG`` or config/fleet.yaml), parsed once."""
     return _load(str(path or default_config_path()))

@@ -5,70 +5,30 @@ and tested without a scheduler. Heavy libraries (pyarrow, duckdb, pandas, boto3)
 inside the functions: the DAG processor imports this module on every parse.
 
 Orchestration knobs live in the ``airflow:`` section of ``config/fleet.yaml`` (owner, retries,
-backoff, poke intervals, the Slack connection); see ``docs/airflow.md``.
+backoff, poke intervals, the Slack connection; ``Settings.airflow``); see ``docs/airflow.md``.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from patch_compliance.config import Settings, load_settings
-from patch_compliance.inputs import InputError
 
 log = logging.getLogger(__name__)
-
-DEFAULT_OWNER = "platform-team"
-
-
-@dataclass(frozen=True)
-class AirflowSettings:
-    """The ``airflow:`` config section: how the DAGs retry, wait and alert."""
-
-    owner: str = DEFAULT_OWNER
-    retries: int = 3
-    retry_delay_seconds: float = 120
-    max_retry_delay_seconds: float = 1800
-    command_poke_seconds: float = 60
-    sync_poke_seconds: float = 60
-    slack_connection_id: str = "slack_webhook"
-    report_link_base: str = ""  # e.g. an S3 console or CloudFront URL prefix for the Slack link
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> AirflowSettings:
-        raw = settings.raw.get("airflow") or {}
-        if not isinstance(raw, dict):
-            raise InputError("config section 'airflow' must be a mapping")
-        unknown = set(raw) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise InputError(f"config section 'airflow': unknown keys {sorted(unknown)}; "
-                             f"allowed: {sorted(cls.__dataclass_fields__)}")
-        values = cls(**raw)
-        numbers = {name: getattr(values, name) for name in ("retries", "retry_delay_seconds",
-                                                            "max_retry_delay_seconds", "command_poke_seconds",
-                                                            "sync_poke_seconds")}
-        for name, value in numbers.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise InputError(f"config airflow.{name} must be a non-negative number, got {value!r}")
-        return values
-
-
-def airflow_settings() -> AirflowSettings:
-    return AirflowSettings.from_settings(load_settings())
 
 
 def task_failure_alert(context: dict[str, Any]) -> None:
     """``on_failure_callback`` for every task: the Slack alert (imported lazily: parse stays cheap)."""
     from patch_compliance.notify import on_task_failure
 
-    on_task_failure(context, conn_id=airflow_settings().slack_connection_id)
+    on_task_failure(context, conn_id=load_settings().airflow.slack_connection_id)
 
 
 def default_args() -> dict[str, Any]:
     """Owner, retries with exponential backoff and the Slack failure callback, for every DAG."""
-    knobs = airflow_settings()
+    knobs = load_settings().airflow
     return {
         "owner": knobs.owner,
         "retries": knobs.retries,
@@ -266,7 +226,7 @@ def validate_day(snapshot_date: date, run_url: str | None = None, settings: Sett
                 f"{len(result.critical_failures)} critical, {len(result.warnings)} warning check(s)")
         try:
             send_slack(text, quality_alert_blocks(result, run_url=run_url),
-                       conn_id=AirflowSettings.from_settings(settings).slack_connection_id)
+                       conn_id=settings.airflow.slack_connection_id)
         except Exception:  # an undeliverable alert must not hide the verdict below; it is in the log
             log.exception("could not post the data-quality alert to Slack")
     if not result.success:
@@ -374,7 +334,7 @@ def report_headline(cells: list[dict[str, str]]) -> dict[str, Any]:
 
 
 def report_link(report: dict[str, Any], settings: Settings | None = None) -> str:
-    base = AirflowSettings.from_settings(settings or load_settings()).report_link_base
+    base = (settings or load_settings()).airflow.report_link_base
     return f"{base.rstrip('/')}/{report['month']}/report.html" if base else f"{report['uri']}/report.html"
 
 
@@ -410,7 +370,7 @@ def post_report_summary(report: dict[str, Any], settings: Settings | None = None
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*Worst Team x Environment cells*\n{worst}"}},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"<{link}|Open the report> · `{report['uri']}/`"}},
     ]
-    send_slack(text, blocks, conn_id=AirflowSettings.from_settings(settings).slack_connection_id)
+    send_slack(text, blocks, conn_id=settings.airflow.slack_connection_id)
     return {"text": text, "worst": head["worst"]}
 
 

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from patch_compliance.config import Settings, load_settings, project_home
+from patch_compliance.config import QualitySettings, Settings, load_settings, project_home
 from patch_compliance.inputs import INSTANCE_ID_RE, InputError
 from patch_compliance.lake import SPECS, TABLES, Lake
 from patch_compliance.notify import slack_escape
@@ -52,77 +52,7 @@ _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 
 class QualityConfigError(InputError):
-    """The ``quality:`` config section or an expectation suite file is not usable."""
-
-
-@dataclass(frozen=True)
-class QualitySettings:
-    """The ``quality:`` section of the fleet config (see config/fleet.yaml for the meaning)."""
-
-    tag_coverage_min: float = 0.99
-    allowed_environments: tuple[str, ...] = ("dev", "staging", "prod")
-    environment_patch_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    fresh_share_min: float = 0.95
-    managed_share_min: float = 0.85
-    max_instance_count_change: float = 0.10
-    max_row_count_change: float = 0.25
-    inactive_instance_statuses: tuple[str, ...] = ("Terminated", "Stopped")
-    top_offenders: int = 15
-    suites_dir: str = "expectations"
-
-
-def _share(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise QualityConfigError(f"config quality.{where}: expected a fraction in [0, 1], got {value!r}")
-    return float(value)
-
-
-def _names(value: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise QualityConfigError(f"config quality.{where}: expected a list of non-empty strings, got {value!r}")
-    return tuple(value)
-
-
-def parse_quality_settings(settings: Settings) -> QualitySettings:
-    """Parse and check ``settings.raw['quality']``; absent keys keep their defaults."""
-    raw = settings.raw.get("quality") or {}
-    if not isinstance(raw, dict):
-        raise QualityConfigError(f"config section 'quality' must be a mapping, got {type(raw).__name__}")
-    allowed = set(QualitySettings.__dataclass_fields__)
-    unknown = set(raw) - allowed
-    if unknown:
-        raise QualityConfigError(f"config section 'quality': unknown keys {sorted(unknown)}; "
-                                 f"allowed: {sorted(allowed)}")
-    values: dict[str, Any] = {}
-    for key in ("tag_coverage_min", "fresh_share_min", "managed_share_min", "max_instance_count_change",
-                "max_row_count_change"):
-        if key in raw:
-            values[key] = _share(raw[key], key)
-    for key in ("allowed_environments", "inactive_instance_statuses"):
-        if key in raw:
-            values[key] = _names(raw[key], key)
-    if "top_offenders" in raw:
-        count = raw["top_offenders"]
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 40:
-            raise QualityConfigError(f"config quality.top_offenders: expected an integer in [1, 40], got {count!r}")
-        values["top_offenders"] = count
-    if "suites_dir" in raw:
-        if not isinstance(raw["suites_dir"], str) or not raw["suites_dir"]:
-            raise QualityConfigError(f"config quality.suites_dir: expected a directory, got {raw['suites_dir']!r}")
-        values["suites_dir"] = raw["suites_dir"]
-    groups = raw.get("environment_patch_groups")
-    if groups is not None:
-        if not isinstance(groups, dict):
-            raise QualityConfigError("config quality.environment_patch_groups: expected a mapping "
-                                     f"Environment -> [PatchGroup, ...], got {groups!r}")
-        values["environment_patch_groups"] = {
-            str(env): _names(names, f"environment_patch_groups.{env}") for env, names in groups.items()}
-        environments = values.get("allowed_environments", QualitySettings.allowed_environments)
-        strays = sorted(set(values["environment_patch_groups"]) - set(environments))
-        if strays:
-            raise QualityConfigError(f"config quality.environment_patch_groups: {strays} not in "
-                                     f"allowed_environments {list(environments)}")
-    return QualitySettings(**values)
+    """An expectation suite file is not usable (the ``quality:`` section is checked at config load)."""
 
 
 def suite_parameters(quality: QualitySettings, settings: Settings) -> dict[str, Any]:
@@ -661,7 +591,7 @@ def validate_snapshot(lake_uri: str, snapshot_date: date, reference_time: dateti
     """
     started = time.perf_counter()
     settings = settings or load_settings()
-    quality = parse_quality_settings(settings)
+    quality = settings.quality
     lake = Lake(lake_uri, endpoint_url, settings)
     if lake.manifest(snapshot_date) is None:
         raise InputError(f"no committed snapshot for {snapshot_date} in {lake.uri}; run ingest first "

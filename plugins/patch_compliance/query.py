@@ -22,13 +22,11 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from patch_compliance.config import Settings, load_sql
+from patch_compliance.config import QUERY_ENGINES, Settings, load_sql
 from patch_compliance.inputs import InputError, parse_location
 from patch_compliance.lake import DayRecord, Lake
 
 QUERY_TABLES = ("patch_compliance", "instances", "ec2_inventory", "patch_catalog", "baselines")
-ENGINES = ("duckdb", "athena")
-ATHENA_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,254}$")
 LAKE_FS_PROTOCOL = "pclake"  # the fsspec protocol under which an S3 lake is registered in DuckDB
 
 
@@ -323,40 +321,20 @@ def make_engine(kind: str, lake: Lake | None = None, **athena: Any) -> QueryEngi
     if kind == "athena":
         missing = [k for k in ("database", "output_location") if not athena.get(k)]
         if missing:
-            raise InputError(f"the athena engine needs {', '.join(missing)} (config report.athena_*)")
+            raise InputError(f"the athena engine needs {', '.join(missing)} (config query.athena_*)")
         return AthenaEngine(**athena)
-    raise InputError(f"query engine must be one of {ENGINES}, got {kind!r}")
+    raise InputError(f"query engine must be one of {list(QUERY_ENGINES)}, got {kind!r}")
 
 
-def query_settings(settings: Settings, engine_override: str | None = None) -> tuple[str, dict[str, Any]]:
-    """The engine and Athena options from the ``query:`` section of fleet.yaml (validated here).
-
-    ``query.engine`` is ``duckdb`` (default) or ``athena``; the Athena keys are ``athena_database``,
-    ``athena_workgroup``, ``athena_output_location`` (s3://...) and ``athena_region``.
-    """
-    raw = settings.raw.get("query") or {}
-    if not isinstance(raw, dict):
-        raise InputError("config section 'query' must be a mapping")
-    allowed = {"engine", "athena_database", "athena_workgroup", "athena_output_location", "athena_region"}
-    unknown = set(raw) - allowed
-    if unknown:
-        raise InputError(f"config section 'query': unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
-    engine = engine_override or raw.get("engine") or "duckdb"
-    if engine not in ENGINES:
-        raise InputError(f"config query.engine must be one of {ENGINES}, got {engine!r}")
-    athena: dict[str, Any] = {}
-    if engine == "athena":
-        database = str(raw.get("athena_database") or "")
-        if not ATHENA_NAME_RE.match(database):
-            raise InputError(f"config query.athena_database must be a Glue database name, got {database!r}")
-        output = str(raw.get("athena_output_location") or "")
-        if parse_location(output, "config query.athena_output_location").scheme != "s3":
-            raise InputError(f"config query.athena_output_location must be s3://bucket/prefix, got {output!r}")
-        athena = {"database": database, "output_location": output.rstrip("/") + "/",
-                  "workgroup": str(raw.get("athena_workgroup") or "primary"),
-                  "aws_conn_id": settings.aws.connection_id,
-                  "region_name": str(raw.get("athena_region") or settings.aws.region)}
-    return engine, athena
+def engine_options(settings: Settings, engine_override: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The engine to run (``--engine``, else ``query.engine``) and, for Athena, its options (``query:``)."""
+    engine = engine_override or settings.query.engine
+    if engine != "athena":
+        return engine, {}
+    query = settings.query
+    return engine, {"database": query.athena_database, "output_location": query.athena_output_location,
+                    "workgroup": query.athena_workgroup, "aws_conn_id": settings.aws.connection_id,
+                    "region_name": query.athena_region or settings.aws.region}
 
 
 ATHENA_DDL_ORDER = (

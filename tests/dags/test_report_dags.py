@@ -13,9 +13,8 @@ from datetime import date
 
 import boto3
 import pytest
-import yaml
 
-from patch_compliance.config import parse_settings
+from patch_compliance.config import load_settings
 from patch_compliance.ingest import ingest_snapshot
 from patch_compliance.lake import Lake
 from patch_compliance.patch_catalog import catalog_sources, fill_patch_catalog
@@ -45,7 +44,7 @@ def lake_in_moto(moto_server, tmp_path_factory):
     world = build_world(SimState(seed=3, size=50, sim_date=END))
     create_buckets(endpoint, world.settings)
     config = write_test_config(work, endpoint)
-    settings = parse_settings(yaml.safe_load(config.read_text()))
+    settings = load_settings(config)
     ssm = boto3.client("ssm", endpoint_url=endpoint, region_name="eu-west-1")
 
     def ingest_and_catalogue(day: date, tree) -> None:
