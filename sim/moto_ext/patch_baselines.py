@@ -35,10 +35,11 @@ Emulated:
 
 Refused with ``ValidationException`` because not emulated: ``Sources`` (custom repositories), the
 contents of AWS-managed baselines (``GetPatchBaseline`` of an ARN), registering, updating or
-deleting an AWS-managed baseline, and any request member the API does not define. Not emulated
-without notice: account quotas (baselines per Region, groups per baseline), filter values checked
-against ``DescribePatchProperties``, default-baseline registration (``RegisterDefaultPatchBaseline``
-stays unimplemented, so moto answers it with an error).
+deleting an AWS-managed baseline, and any request member the API does not define.
+``RegisterDefaultPatchBaseline`` / ``GetDefaultPatchBaseline`` stay unimplemented (moto answers them
+with an error), so the account's defaults are always the AWS-managed ones. Not checked: account
+quotas (baselines per Region, groups per baseline) and filter values against
+``DescribePatchProperties``.
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ def _rule(raw: Any, where: str, operating_system: str) -> dict[str, Any]:
         "ComplianceLevel": api.one_of(raw, "ComplianceLevel", COMPLIANCE_LEVELS, "UNSPECIFIED"),
     }
     days = api.number(raw, "ApproveAfterDays", low=0, high=360)
-    until = api.text(raw, "ApproveUntilDate", high=10)
+    until = api.text(raw, "ApproveUntilDate", high=10, pattern=r"^\d{4}-\d{2}-\d{2}$")
     if operating_system in NO_APPROVAL_DELAY:
         if days is not None or until is not None:
             raise api.invalid(f"{where}: ApproveAfterDays and ApproveUntilDate are not supported for "
