@@ -3,8 +3,8 @@
 
 The policy is declared in `config/fleet.yaml` (`baselines`, `patch_groups`, `maintenance_windows`,
 `resource_data_sync`) and reviewed like code. This DAG compares it with SSM in every configured account
-and Region (each account's `role_arn` is assumed through the `aws` connection) and prints the
-difference like a plan: `+` create, `~` update, `-` delete, `!` not supported by the endpoint.
+and Region (the applier role `policy_apply.role_name` is assumed in each account through the `aws`
+connection) and prints the difference like a plan: `+` create, `~` update, `-` delete.
 
 **Trigger form**
 
@@ -64,7 +64,7 @@ with DAG(
 
     @task
     def apply(params=None) -> dict:
-        """Apply the plan (idempotent); changes the endpoint cannot make are listed, not hidden."""
+        """Apply the plan (idempotent) and log every change made."""
         from patch_compliance.policy import run_in_airflow
 
         return run_in_airflow("apply", allow_delete=params["allow_delete"], accounts=params["accounts"])

@@ -31,24 +31,6 @@ log = logging.getLogger(__name__)
 DOCUMENT = "AWS-RunPatchBaseline"
 
 
-def moto_model_data(endpoint_url: str) -> str:
-    """Where baseline contents are read from: the stand-in itself (moto has no GetPatchBaseline)."""
-    return endpoint_url
-
-
-def moto_baselines(endpoint_url: str, settings: Settings | None = None) -> dict[str, dict[str, Any]]:
-    """Contents (GetPatchBaseline's shape) of every custom baseline of every configured account, by id,
-    from the parameters in which the policy code keeps them on the local stand-in."""
-    from patch_compliance.policy import stand_in_baseline_contents
-
-    settings = settings or load_settings()
-    contents: dict[str, dict[str, Any]] = {}
-    for account in settings.accounts:
-        session = account_session(endpoint_url, account.id, account.regions[0], account.role_arn)
-        contents.update(stand_in_baseline_contents(session.client("ssm", endpoint_url=endpoint_url)))
-    return contents
-
-
 @dataclass
 class ScanReport:
     """What one handled command produced."""
@@ -156,15 +138,9 @@ class Agent:
 
     def _refresh_policy(self, world: World, accounts: set[str]) -> None:
         """Baselines and install windows as registered in SSM now (DESIGN defaults where none are)."""
-        stored: dict[str, dict[str, Any]] | None = None
         for account_id in accounts:
             ssm = self._ssm(account_id)
-            if ssm.describe_patch_baselines().get("BaselineIdentities"):
-                if stored is None:
-                    stored = moto_baselines(moto_model_data(self.endpoint_url))
-                world.model.resolvers[account_id] = BaselineResolver(ssm, stored)
-            else:
-                world.model.resolvers[account_id] = BaselineResolver()
+            world.model.resolvers[account_id] = BaselineResolver(ssm)
             world.model.set_account_windows(account_id, windows_from_ssm(ssm), world.fleet.in_account(account_id))
 
     def _targets(self, world: World, account_id: str, command: dict[str, Any]) -> list[Node]:

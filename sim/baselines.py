@@ -1,13 +1,11 @@
 """Patch baselines and maintenance windows: approval evaluation (reference §3) and install schedules.
 
-Baselines come from SSM (moto) by patch group when one is registered there, else from the
-defaults of DESIGN.md: prod = security Critical/Important after a 7-day soak; non-prod = everything,
-no soak. Maintenance windows likewise: SSM windows with an ``AWS-RunPatchBaseline`` task and
-``tag:Environment`` targets when present, else prod Saturday 02:00 UTC, non-prod Tuesday 12:00 UTC.
-
-moto stores baselines but does not implement ``GetPatchBaseline``; on the local stand-in the policy
-code keeps each custom baseline's contents in an SSM parameter
-(``patch_compliance.policy.stand_in_content_parameter``), which is where the agent reads rules from.
+Baselines come from the stand-in's SSM, as an agent would see them: the baseline registered for the
+node's patch group and OS (``GetPatchBaselineForPatchGroup``) and its rules (``GetPatchBaseline``).
+A group without a registered custom baseline falls back to the OS's AWS-managed default, whose rules
+the simulator takes from DESIGN.md: prod = security Critical/Important after a 7-day soak; non-prod =
+everything, no soak. Maintenance windows likewise: SSM windows with an ``AWS-RunPatchBaseline`` task
+and ``tag:Environment`` targets when present, else prod Saturday 02:00 UTC, non-prod Tuesday 12:00 UTC.
 """
 
 from __future__ import annotations
@@ -121,7 +119,7 @@ def _rule_from_ssm(raw: dict[str, Any]) -> Rule:
 
 
 def baseline_from_ssm(raw: dict[str, Any]) -> Baseline:
-    """A baseline from SSM's GetPatchBaseline shape (or moto's stored attributes in that shape)."""
+    """A baseline from SSM's GetPatchBaseline answer."""
     rules = tuple(_rule_from_ssm(r) for r in (raw.get("ApprovalRules") or {}).get("PatchRules", []))
     return Baseline(raw["BaselineId"], raw.get("Name") or raw.get("BaselineName") or raw["BaselineId"], rules,
                     frozenset(raw.get("ApprovedPatches") or ()), frozenset(raw.get("RejectedPatches") or ()),
@@ -131,20 +129,19 @@ def baseline_from_ssm(raw: dict[str, Any]) -> Baseline:
 class BaselineResolver:
     """Baselines per (patch group, family) for one account: SSM-registered, else DESIGN defaults."""
 
-    def __init__(self, ssm_client: Any = None, stored: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(self, ssm_client: Any = None) -> None:
         self.ssm = ssm_client
-        self.stored = stored or {}
         self._cache: dict[tuple[str, str], Baseline] = {}
 
     def for_group(self, patch_group: str, family: str) -> Baseline:
         key = (patch_group, family)
         if key not in self._cache:
             found = None
-            if self.ssm is not None and self.stored:
-                response = self.ssm.get_patch_baseline_for_patch_group(
-                    PatchGroup=patch_group, OperatingSystem=OPERATING_SYSTEMS[family])
-                raw = self.stored.get(response["BaselineId"])
-                found = baseline_from_ssm(raw) if raw else None
+            if self.ssm is not None:
+                baseline_id = self.ssm.get_patch_baseline_for_patch_group(
+                    PatchGroup=patch_group, OperatingSystem=OPERATING_SYSTEMS[family])["BaselineId"]
+                if not baseline_id.startswith("arn:"):  # AWS-managed defaults have ARN ids
+                    found = baseline_from_ssm(self.ssm.get_patch_baseline(BaselineId=baseline_id))
             self._cache[key] = found or default_baseline(environment_kind(patch_group), family)
         return self._cache[key]
 

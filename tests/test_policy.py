@@ -1,4 +1,6 @@
-"""Patch policy as code: config validation, plan/apply/drift against the moto server (3 accounts via STS)."""
+"""Patch policy as code: config validation, and plan/apply/drift over HTTP against the extended moto server
+(three accounts via STS). Every check of what SSM holds is made with plain boto3, and every expected
+value is read off the YAML, never computed by the code under test."""
 
 from __future__ import annotations
 
@@ -11,13 +13,17 @@ import pytest
 import yaml
 
 from patch_compliance import policy as pol
-from patch_compliance.config import default_config_path, parse_settings
+from patch_compliance.config import Account, default_config_path, parse_settings
 from patch_compliance.lake import Lake
 
 RAW = yaml.safe_load(default_config_path().read_text())
 ACCOUNTS = {a["id"]: a for a in RAW["accounts"]}
 PROD = "333333333333"
 REGION = "eu-west-1"
+MANAGED = {"Key": "ManagedBy", "Value": "patch-compliance"}
+MARKER = " [managed by patch-compliance; spec "
+
+pytestmark_moto = pytest.mark.xdist_group("policy")
 
 
 def settings_with(edit=None):
@@ -36,6 +42,15 @@ def ssm_in(account_id: str, endpoint_url: str):
                         aws_session_token=creds["SessionToken"])
 
 
+def own_baselines(ssm) -> dict[str, str]:
+    identities = ssm.describe_patch_baselines(Filters=[{"Key": "OWNER", "Values": ["Self"]}])["BaselineIdentities"]
+    return {b["BaselineName"]: b["BaselineId"] for b in identities}
+
+
+def window_named(ssm, name: str) -> dict:
+    return next(w for w in ssm.describe_maintenance_windows()["WindowIdentities"] if w["Name"] == name)
+
+
 def expected_creates() -> set[tuple[str, str]]:
     """Every object the default config declares, per account, derived from the YAML itself."""
     objects = {("baseline", b["name"]) for b in RAW["baselines"]}
@@ -47,7 +62,19 @@ def expected_creates() -> set[tuple[str, str]]:
         objects |= {("maintenance_window", window["name"]),
                     ("window_target", f"{window['name']}/{window['name']}-targets"),
                     ("window_task", f"{window['name']}/{window['name']}-{window['operation'].lower()}")}
+    objects.add(("resource_data_sync", RAW["resource_data_sync"]["name"]))
     return objects
+
+
+def expected_rules(baseline: dict) -> list[dict]:
+    """GetPatchBaseline's PatchRules for a YAML baseline, written out from the YAML by hand."""
+    return [{"PatchFilterGroup": {"PatchFilters": [{"Key": k, "Values": v} for k, v in rule["filters"].items()]},
+             "ComplianceLevel": rule["compliance_level"], "ApproveAfterDays": rule["approve_after_days"],
+             "EnableNonSecurity": False} for rule in baseline["approval_rules"]]
+
+
+def groups_of(name: str) -> list[str]:
+    return sorted(g["name"] for g in RAW["patch_groups"] if name in g["baselines"])
 
 
 # --- config validation (no AWS) -------------------------------------------------------------------
@@ -93,6 +120,7 @@ def _set(path, value):
     (_set(["maintenance_windows", 0, "cutoff_hours"], 4), "must be less than duration_hours"),
     (_set(["maintenance_windows", 0, "schedule"], "every saturday"), "cron(...)"),
     (_set(["maintenance_windows", 0, "operation"], "Reboot"), "['Install', 'Scan']"),
+    (_set(["maintenance_windows", 0, "description"], "x" * 80), "SSM allows 128 characters with the marker"),
     (_set(["resource_data_sync", "bucket"], "other-bucket"), "storage.sync_uri"),
 ])
 def test_bad_config_is_rejected_with_a_clear_error(edit, message):
@@ -104,18 +132,23 @@ def test_bad_config_is_rejected_with_a_clear_error(edit, message):
 def test_differences_read_field_by_field_from_get_patch_baseline_shape():
     spec = pol.load_policy(settings_with()).baseline("prod-linux")
     content = {**spec.content(), "Description": spec.ssm_description}
-    assert pol.baseline_differences(spec, {}, content) == []
+    assert pol.baseline_differences(spec, content) == []
     edited = copy.deepcopy(content)
     edited["ApprovalRules"]["PatchRules"][0]["ApproveAfterDays"] = 0
     edited["RejectedPatches"] = []
-    differences = pol.baseline_differences(spec, {}, edited)
+    differences = pol.baseline_differences(spec, edited)
     assert "rule 1 ApproveAfterDays: 0 -> 7" in differences
     assert any(d.startswith("RejectedPatches [] -> ['kernel-debug*']") for d in differences)
 
 
-# --- against the moto server ------------------------------------------------------------------------
+def test_clients_retry_the_same_way_whatever_the_endpoint():
+    account = Account(PROD, "prod", (REGION,), "")
+    for endpoint in (None, "http://127.0.0.1:1", "https://ssm-fips.eu-west-1.amazonaws.com"):
+        retries = pol.boto3_client_factory(endpoint)(account, REGION).meta.config.retries
+        assert retries == {"mode": "adaptive", "total_max_attempts": 10}, endpoint
 
-pytestmark_moto = pytest.mark.xdist_group("policy")
+
+# --- against the extended moto server --------------------------------------------------------------
 
 
 @pytestmark_moto
@@ -127,136 +160,227 @@ def test_plan_on_empty_accounts_lists_every_object(aws_env):
         roles.append(account.role_arn)
         return factory(account, region)
 
-    plan = pol.plan(settings_with(), recording_factory, stand_in=True)
+    plan = pol.plan(settings_with(), recording_factory)
     # plan/apply act through the applier role, not the read-only scanner role of the accounts section
     assert roles == [f"arn:aws:iam::{a}:role/{RAW['policy_apply']['role_name']}" for a in ACCOUNTS]
     assert [t.account.id for t in plan.targets] == list(ACCOUNTS)
     for target in plan.targets:
-        creates = {(c.kind, c.name) for c in target.changes if c.action == "create"}
-        assert creates == expected_creates()
-        assert [(c.kind, c.action) for c in target.changes if c.action != "create"] == [
-            ("resource_data_sync", "unsupported")]
+        assert {(c.kind, c.name) for c in target.changes} == expected_creates()
+        assert {c.action for c in target.changes} == {"create"}
     text = plan.render()
     assert "+ baseline prod-linux" in text and "ApproveAfterDays=7" in text
-    assert f"Plan: {3 * len(expected_creates())} to create, 0 to update, 0 to delete; 3 not supported" in text
+    assert "+ resource_data_sync patch-compliance" in text and "s3://patch-rds-sync/rds (eu-west-1, JsonSerDe)" in text
+    assert f"Plan: {3 * len(expected_creates())} to create, 0 to update, 0 to delete; 0 deletion(s) held back." in text
 
 
 @pytestmark_moto
 def test_apply_is_idempotent_and_ssm_holds_the_declared_policy(aws_env):
     settings = settings_with()
     factory = pol.boto3_client_factory(aws_env.endpoint_url)
-    _, first = pol.apply(settings, factory, stand_in=True)
+    _, first = pol.apply(settings, factory)
     assert len(first.applied) == 3 * len(expected_creates())
-    # RDS cannot be created on moto: reported, never silently skipped.
-    assert len(first.unsupported) == 3 and all("resource_data_sync" in u for u in first.unsupported)
-    assert "NOT APPLIED (not supported by the endpoint)" in first.render()
+    assert f"Apply complete: {3 * len(expected_creates())} change(s) applied." in first.render()
 
-    plan, second = pol.apply(settings, factory, stand_in=True)
+    plan, second = pol.apply(settings, factory)
     assert second.applied == [] and not plan.has_changes
-    assert "No changes that this endpoint can apply" in pol.plan(settings, factory, stand_in=True).render()
+    assert pol.plan(settings, factory).render().endswith("No changes. SSM matches the declared policy.")
 
     for account_id in ACCOUNTS:  # checked with plain boto3, not through the code under test
         ssm = ssm_in(account_id, aws_env.endpoint_url)
-        names = {b["BaselineId"]: b["BaselineName"] for b in ssm.describe_patch_baselines()["BaselineIdentities"]}
-        assert sorted(names.values()) == sorted(b["name"] for b in RAW["baselines"])
+        ids = own_baselines(ssm)
+        assert sorted(ids) == sorted(b["name"] for b in RAW["baselines"])
+        for baseline in RAW["baselines"]:
+            content = ssm.get_patch_baseline(BaselineId=ids[baseline["name"]])
+            assert content["OperatingSystem"] == baseline["operating_system"]
+            assert content["ApprovalRules"]["PatchRules"] == expected_rules(baseline)
+            assert content["RejectedPatches"] == baseline["rejected_patches"]
+            assert content["RejectedPatchesAction"] == baseline["rejected_patches_action"]
+            assert content["ApprovedPatches"] == []
+            assert content["Description"].startswith(baseline["description"] + MARKER)
+            assert content["PatchGroups"] == groups_of(baseline["name"])
+            tags = ssm.list_tags_for_resource(ResourceType="PatchBaseline", ResourceId=ids[baseline["name"]])
+            assert tags["TagList"] == [MANAGED]
         bound = ssm.get_patch_baseline_for_patch_group(PatchGroup="prod-linux", OperatingSystem="AMAZON_LINUX_2023")
-        assert names[bound["BaselineId"]] == "prod-linux"
-        bound = ssm.get_patch_baseline_for_patch_group(PatchGroup="staging-windows", OperatingSystem="WINDOWS")
-        assert names[bound["BaselineId"]] == "nonprod-windows"
+        assert bound["BaselineId"] == ids["prod-linux"]
+        # OperatingSystem defaults to WINDOWS, as in the API reference
+        assert ssm.get_patch_baseline_for_patch_group(PatchGroup="staging-windows")["BaselineId"] == ids[
+            "nonprod-windows"]
         windows = {w["Name"]: w for w in ssm.describe_maintenance_windows()["WindowIdentities"]}
-        assert windows["prod-install"]["Schedule"] == "cron(0 2 ? * SAT *)"
+        assert windows["prod-install"]["Schedule"] == "cron(0 2 ? * SAT *)" and windows["prod-install"]["Enabled"]
         assert windows["nonprod-install"]["Schedule"] == "cron(0 12 ? * TUE *)"
         tags = ssm.list_tags_for_resource(ResourceType="MaintenanceWindow",
                                           ResourceId=windows["prod-install"]["WindowId"])["TagList"]
-        assert {"Key": "ManagedBy", "Value": "patch-compliance"} in tags
+        assert tags == [MANAGED]
         targets = ssm.describe_maintenance_window_targets(WindowId=windows["nonprod-install"]["WindowId"])["Targets"]
         assert targets[0]["Targets"] == [{"Key": "tag:Environment", "Values": ["dev", "staging"]}]
         tasks = ssm.describe_maintenance_window_tasks(WindowId=windows["prod-install"]["WindowId"])["Tasks"]
         assert [(t["TaskArn"], t["Name"]) for t in tasks] == [("AWS-RunPatchBaseline", "prod-install-install")]
+        task = ssm.get_maintenance_window_task(WindowId=windows["prod-install"]["WindowId"],
+                                               WindowTaskId=tasks[0]["WindowTaskId"])
+        assert task["TaskInvocationParameters"]["RunCommand"]["Parameters"] == {
+            "Operation": ["Install"], "RebootOption": ["RebootIfNeeded"]}
+        [sync] = ssm.list_resource_data_sync()["ResourceDataSyncItems"]
+        declared = RAW["resource_data_sync"]
+        assert sync["SyncName"] == declared["name"] and sync["SyncType"] == "SyncToDestination"
+        assert sync["S3Destination"] == {"BucketName": declared["bucket"], "Prefix": declared["prefix"],
+                                         "SyncFormat": declared["sync_format"], "Region": declared["bucket_region"]}
 
 
 @pytestmark_moto
-def test_manual_edits_show_up_as_drift_and_apply_repairs_them(aws_env, tmp_path):
+def test_manual_edits_show_up_as_drift_and_apply_repairs_them_in_place(aws_env, tmp_path):
     settings = settings_with()
     factory = pol.boto3_client_factory(aws_env.endpoint_url)
-    pol.apply(settings, factory, stand_in=True)
+    pol.apply(settings, factory)
     ssm = ssm_in(PROD, aws_env.endpoint_url)
-    names = {b["BaselineName"]: b["BaselineId"] for b in ssm.describe_patch_baselines()["BaselineIdentities"]}
-    # 1. someone shortens prod's soak by hand (the stand-in's stored contents play GetPatchBaseline)
-    parameter = pol.stand_in_content_parameter(names["prod-linux"])
-    content = json.loads(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
-    content["ApprovalRules"]["PatchRules"][0]["ApproveAfterDays"] = 0
-    ssm.put_parameter(Name=parameter, Value=json.dumps(content), Type="String", Overwrite=True)
-    # 2. someone removes the install task from the prod window
-    window = next(w for w in ssm.describe_maintenance_windows()["WindowIdentities"] if w["Name"] == "prod-install")
+    ids = own_baselines(ssm)
+    # 1. someone shortens prod's soak in the console
+    rules = ssm.get_patch_baseline(BaselineId=ids["prod-linux"])["ApprovalRules"]
+    rules["PatchRules"][0]["ApproveAfterDays"] = 0
+    ssm.update_patch_baseline(BaselineId=ids["prod-linux"], ApprovalRules=rules)
+    # 2. someone removes the install task from the prod window and disables the non-prod one
+    window = window_named(ssm, "prod-install")
     task = ssm.describe_maintenance_window_tasks(WindowId=window["WindowId"])["Tasks"][0]
     ssm.deregister_task_from_maintenance_window(WindowId=window["WindowId"], WindowTaskId=task["WindowTaskId"])
+    nonprod_window = window_named(ssm, "nonprod-install")["WindowId"]
+    ssm.update_maintenance_window(WindowId=nonprod_window, Enabled=False)
     # 3. someone adds a baseline of their own
     hand_made = ssm.create_patch_baseline(Name="hand-made", OperatingSystem="AMAZON_LINUX_2023")["BaselineId"]
 
-    plan = pol.plan(settings, factory, stand_in=True)
-    changes = {t.account.id: t.actionable for t in plan.targets}
+    plan = pol.plan(settings, factory)
+    changes = {t.account.id: t.changes for t in plan.targets}
     assert all(changes[a] == [] for a in ACCOUNTS if a != PROD)
     assert {(c.action, c.kind, c.name) for c in changes[PROD]} == {
-        ("update", "baseline", "prod-linux"), ("create", "window_task", "prod-install/prod-install-install")}
-    baseline_change = next(c for c in changes[PROD] if c.kind == "baseline")
-    assert "rule 1 ApproveAfterDays: 0 -> 7" in baseline_change.details
+        ("update", "baseline", "prod-linux"), ("create", "window_task", "prod-install/prod-install-install"),
+        ("update", "maintenance_window", "nonprod-install")}
+    details = {c.name: c.details for c in changes[PROD]}
+    assert details["prod-linux"] == ["rule 1 ApproveAfterDays: 0 -> 7"]
+    assert details["nonprod-install"] == ["Enabled False -> True"]
 
     lake_uri = str(tmp_path / "lake")
-    manifest = pol.record_baselines(settings, lake_uri, date(2026, 11, 26), factory, stand_in=True,
+    manifest = pol.record_baselines(settings, lake_uri, date(2026, 11, 26), factory,
                                     captured_at=datetime(2026, 11, 26, 6, tzinfo=UTC))
     assert manifest["drift_counts"] == {"in_sync": 11, "drifted": 1, "undeclared": 1, "missing": 0}
     table = Lake(lake_uri).read("baselines").to_pylist()
     drift = {(r["account_id"], r["name"]): r for r in table}
     assert drift[(PROD, "prod-linux")]["drift"] == "drifted"
-    assert "ApproveAfterDays: 0 -> 7" in drift[(PROD, "prod-linux")]["drift_details"]
+    assert drift[(PROD, "prod-linux")]["drift_details"] == "rule 1 ApproveAfterDays: 0 -> 7"
+    assert json.loads(drift[(PROD, "prod-linux")]["approval_rules"])["PatchRules"][0]["ApproveAfterDays"] == 0
     assert drift[(PROD, "hand-made")]["drift"] == "undeclared"
     assert drift[(PROD, "hand-made")]["baseline_id"] == hand_made
     assert drift[("111111111111", "prod-linux")]["drift"] == "in_sync"
-    assert json.loads(drift[("111111111111", "prod-linux")]["approval_rules"])["PatchRules"][0][
-        "ApproveAfterDays"] == 7
+    assert json.loads(drift[("111111111111", "prod-linux")]["approval_rules"])["PatchRules"] == expected_rules(
+        RAW["baselines"][0])
+    assert drift[(PROD, "prod-windows")]["rejected_patches"] == ["KB5034441"]
+    assert drift[(PROD, "prod-windows")]["rejected_patches_action"] == "BLOCK"
     assert drift[(PROD, "nonprod-linux")]["patch_groups"] == ["dev-linux", "staging-linux"]
 
-    _, result = pol.apply(settings, factory, stand_in=True)
-    assert len(result.applied) == 2
-    assert not pol.plan(settings, factory, stand_in=True).has_changes
-    bound = ssm.get_patch_baseline_for_patch_group(PatchGroup="prod-linux", OperatingSystem="AMAZON_LINUX_2023")
-    repaired = json.loads(ssm.get_parameter(Name=pol.stand_in_content_parameter(bound["BaselineId"]))[
-        "Parameter"]["Value"])
+    _, result = pol.apply(settings, factory)
+    assert len(result.applied) == 3
+    assert not pol.plan(settings, factory).has_changes
+    assert own_baselines(ssm)["prod-linux"] == ids["prod-linux"], "updated in place, not replaced"
+    repaired = ssm.get_patch_baseline(BaselineId=ids["prod-linux"])
     assert repaired["ApprovalRules"]["PatchRules"][0]["ApproveAfterDays"] == 7
+    assert repaired["PatchGroups"] == ["prod-linux"]
+    assert window_named(ssm, "nonprod-install")["Enabled"] is True
+
+
+@pytestmark_moto
+def test_a_missing_managed_tag_stops_the_plan_and_shows_in_drift(aws_env, tmp_path):
+    settings = settings_with()
+    factory = pol.boto3_client_factory(aws_env.endpoint_url)
+    pol.apply(settings, factory)
+    ssm = ssm_in(PROD, aws_env.endpoint_url)
+    ids = own_baselines(ssm)
+    ssm.remove_tags_from_resource(ResourceType="PatchBaseline", ResourceId=ids["prod-linux"], TagKeys=["ManagedBy"])
+    with pytest.raises(pol.PolicyError, match=rf"baseline 'prod-linux' \({ids['prod-linux']}\) exists but is not "
+                                              "managed here \\(no ManagedBy=patch-compliance tag\\)"):
+        pol.plan(settings, factory)
+    manifest = pol.record_baselines(settings, str(tmp_path / "lake"), date(2026, 11, 26), factory)
+    assert manifest["drift_counts"] == {"in_sync": 11, "drifted": 0, "undeclared": 1, "missing": 1}
+    rows = [r for r in Lake(str(tmp_path / "lake")).read("baselines").to_pylist()
+            if r["account_id"] == PROD and r["name"] == "prod-linux"]
+    assert sorted((r["drift"], r["baseline_id"]) for r in rows) == [("missing", ""), ("undeclared", ids["prod-linux"])]
+
+    ssm.add_tags_to_resource(ResourceType="PatchBaseline", ResourceId=ids["prod-linux"], Tags=[MANAGED])  # adopt
+    window = window_named(ssm, "prod-install")["WindowId"]
+    ssm.remove_tags_from_resource(ResourceType="MaintenanceWindow", ResourceId=window, TagKeys=["ManagedBy"])
+    with pytest.raises(pol.PolicyError, match=rf"maintenance window 'prod-install' \({window}\) exists but is not"):
+        pol.plan(settings, factory)
+    ssm.add_tags_to_resource(ResourceType="MaintenanceWindow", ResourceId=window, Tags=[MANAGED])
+    assert not pol.plan(settings, factory).has_changes
 
 
 @pytestmark_moto
 def test_deletions_are_held_back_without_the_flag(aws_env):
     factory = pol.boto3_client_factory(aws_env.endpoint_url)
-    pol.apply(settings_with(), factory, stand_in=True)
+    pol.apply(settings_with(), factory)
     fewer = settings_with(lambda raw: raw["maintenance_windows"].pop())
-    plan, result = pol.apply(fewer, factory, stand_in=True, accounts=[PROD])
+    plan, result = pol.apply(fewer, factory, accounts=[PROD])
     assert result.applied == []
     assert [(c.kind, c.name) for c in plan.targets[0].held_back] == [("maintenance_window", "nonprod-install")]
     assert "held back: pass --allow-delete" in plan.render()
     ssm = ssm_in(PROD, aws_env.endpoint_url)
     assert len(ssm.describe_maintenance_windows()["WindowIdentities"]) == 2
-    _, result = pol.apply(fewer, factory, stand_in=True, accounts=[PROD], allow_delete=True)
+    _, result = pol.apply(fewer, factory, accounts=[PROD], allow_delete=True)
     assert len(result.applied) == 1 and "- maintenance_window nonprod-install" in result.applied[0]
     assert [w["Name"] for w in ssm.describe_maintenance_windows()["WindowIdentities"]] == ["prod-install"]
 
 
 @pytestmark_moto
-def test_changing_the_prod_soak_updates_only_prod_baselines(aws_env):
+def test_an_undeclared_baseline_is_deregistered_from_its_groups_before_it_is_deleted(aws_env):
     factory = pol.boto3_client_factory(aws_env.endpoint_url)
-    pol.apply(settings_with(), factory, stand_in=True)
-    no_soak = settings_with(_set(["baselines", 0, "approval_rules", 0, "approve_after_days"], 0))
-    plan = pol.plan(no_soak, factory, stand_in=True)
-    for target in plan.targets:
-        assert [(c.action, c.name, c.details) for c in target.actionable] == [
-            ("update", "prod-linux", ["rule 1 ApproveAfterDays: 7 -> 0", "Description differs from the declared one"])]
-    pol.apply(no_soak, factory, stand_in=True)
-    assert not pol.plan(no_soak, factory, stand_in=True).has_changes
+    pol.apply(settings_with(), factory, accounts=[PROD])
+
+    def without_prod_windows(raw):
+        raw["baselines"] = [b for b in raw["baselines"] if b["name"] != "prod-windows"]
+        raw["patch_groups"] = [g for g in raw["patch_groups"] if g["name"] != "prod-windows"]
+        raw["scan"]["target_tag_values"].remove("prod-windows")
+
     ssm = ssm_in(PROD, aws_env.endpoint_url)
-    bound = ssm.get_patch_baseline_for_patch_group(PatchGroup="prod-linux", OperatingSystem="AMAZON_LINUX_2023")
-    content = pol.SsmGateway(ssm, stand_in=True).baseline_content(bound["BaselineId"])
+    doomed = own_baselines(ssm)["prod-windows"]
+    _, result = pol.apply(settings_with(without_prod_windows), factory, accounts=[PROD], allow_delete=True)
+    assert [line.split(": ", 1)[1] for line in result.applied] == [f"- baseline prod-windows ({doomed})"]
+    assert "prod-windows" not in own_baselines(ssm)
+    default = ssm.get_patch_baseline_for_patch_group(PatchGroup="prod-windows", OperatingSystem="WINDOWS")
+    assert default["BaselineId"].startswith("arn:aws:ssm:eu-west-1:"), "the group fell back to the AWS default"
+
+
+@pytestmark_moto
+def test_changing_the_prod_soak_updates_only_prod_baselines_in_place(aws_env):
+    factory = pol.boto3_client_factory(aws_env.endpoint_url)
+    pol.apply(settings_with(), factory)
+    before = own_baselines(ssm_in(PROD, aws_env.endpoint_url))
+    no_soak = settings_with(_set(["baselines", 0, "approval_rules", 0, "approve_after_days"], 0))
+    plan = pol.plan(no_soak, factory)
+    for target in plan.targets:
+        assert [(c.action, c.name, c.details) for c in target.changes] == [
+            ("update", "prod-linux", ["rule 1 ApproveAfterDays: 7 -> 0", "Description differs from the declared one"])]
+    pol.apply(no_soak, factory)
+    assert not pol.plan(no_soak, factory).has_changes
+    ssm = ssm_in(PROD, aws_env.endpoint_url)
+    assert own_baselines(ssm) == before
+    content = ssm.get_patch_baseline(BaselineId=before["prod-linux"])
     assert content["ApprovalRules"]["PatchRules"][0]["ApproveAfterDays"] == 0
+    assert content["PatchGroups"] == ["prod-linux"]
+
+
+@pytestmark_moto
+def test_a_changed_sync_is_recreated_only_with_allow_delete(aws_env):
+    factory = pol.boto3_client_factory(aws_env.endpoint_url)
+    pol.apply(settings_with(), factory, accounts=[PROD])
+    ssm = ssm_in(PROD, aws_env.endpoint_url)
+    ssm.delete_resource_data_sync(SyncName="patch-compliance")
+    ssm.create_resource_data_sync(SyncName="patch-compliance", S3Destination={
+        "BucketName": "patch-rds-sync", "Prefix": "elsewhere", "SyncFormat": "JsonSerDe", "Region": REGION})
+    plan = pol.plan(settings_with(), factory, accounts=[PROD])
+    assert plan.targets[0].changes == []
+    [held] = plan.targets[0].held_back
+    assert (held.action, held.kind, held.details[0]) == ("delete", "resource_data_sync", "Prefix elsewhere -> rds")
+    _, result = pol.apply(settings_with(), factory, accounts=[PROD], allow_delete=True)
+    assert [line.split(": ", 1)[1] for line in result.applied] == [
+        "- resource_data_sync patch-compliance (patch-compliance)", "+ resource_data_sync patch-compliance"]
+    [sync] = ssm.list_resource_data_sync()["ResourceDataSyncItems"]
+    assert sync["S3Destination"]["Prefix"] == "rds"
 
 
 @pytestmark_moto
@@ -265,84 +389,87 @@ def test_cli_plan_apply_and_bad_input(aws_env, capsys):
 
     assert main(["policy", "apply", "--account", PROD]) == 0
     out = capsys.readouterr().out
-    assert "Apply complete: 16 change(s) applied, 1 not supported by the endpoint." in out
+    assert f"Apply complete: {len(expected_creates())} change(s) applied." in out
     assert main(["policy", "plan", "--account", PROD]) == 0
     out = capsys.readouterr().out
     assert not [line for line in out.splitlines() if line.lstrip().startswith(("+ ", "~ ", "- "))]
-    assert "Plan: 0 to create, 0 to update, 0 to delete; 1 not supported by the endpoint" in out
+    assert "No changes. SSM matches the declared policy." in out
     assert main(["policy", "plan", "--account", "999999999999"]) == 2
     assert "not in the config's accounts" in capsys.readouterr().err
     assert main(["policy", "record", "--date", "2026-02-30", "--lake", "/tmp/x"]) == 2
 
 
 @pytestmark_moto
-def test_a_changed_window_is_reconciled_with_its_target_and_task(aws_env):
+def test_a_changed_window_is_updated_in_place_with_its_target_and_task(aws_env):
     factory = pol.boto3_client_factory(aws_env.endpoint_url)
-    pol.apply(settings_with(), factory, stand_in=True, accounts=[PROD])
-    later = settings_with(_set(["maintenance_windows", 0, "schedule"], "cron(0 4 ? * SUN *)"))
-    plan = pol.plan(later, factory, stand_in=True, accounts=[PROD])
-    assert [(c.action, c.kind, c.details) for c in plan.targets[0].actionable] == [
-        ("update", "maintenance_window", ["Schedule cron(0 2 ? * SAT *) -> cron(0 4 ? * SUN *)"])]
-    pol.apply(later, factory, stand_in=True, accounts=[PROD])
-    assert not pol.plan(later, factory, stand_in=True, accounts=[PROD]).has_changes
+    pol.apply(settings_with(), factory, accounts=[PROD])
     ssm = ssm_in(PROD, aws_env.endpoint_url)
-    window = next(w for w in ssm.describe_maintenance_windows()["WindowIdentities"] if w["Name"] == "prod-install")
-    assert window["Schedule"] == "cron(0 4 ? * SUN *)"
-    assert [t["Name"] for t in ssm.describe_maintenance_window_tasks(WindowId=window["WindowId"])["Tasks"]] == [
+    window_id = window_named(ssm, "prod-install")["WindowId"]
+    later = settings_with(_set(["maintenance_windows", 0, "schedule"], "cron(0 4 ? * SUN *)"))
+    plan = pol.plan(later, factory, accounts=[PROD])
+    assert [(c.action, c.kind, c.details) for c in plan.targets[0].changes] == [
+        ("update", "maintenance_window", ["Schedule cron(0 2 ? * SAT *) -> cron(0 4 ? * SUN *)"])]
+    pol.apply(later, factory, accounts=[PROD])
+    assert not pol.plan(later, factory, accounts=[PROD]).has_changes
+    window = window_named(ssm, "prod-install")
+    assert (window["WindowId"], window["Schedule"]) == (window_id, "cron(0 4 ? * SUN *)")
+    assert [t["Name"] for t in ssm.describe_maintenance_window_tasks(WindowId=window_id)["Tasks"]] == [
         "prod-install-install"]
-    targets = ssm.describe_maintenance_window_targets(WindowId=window["WindowId"])["Targets"]
+    targets = ssm.describe_maintenance_window_targets(WindowId=window_id)["Targets"]
     assert [t["Targets"] for t in targets] == [[{"Key": "tag:Environment", "Values": ["prod"]}]]
 
 
 @pytestmark_moto
-def test_workarounds_are_off_against_real_aws_so_endpoint_gaps_surface(aws_env):
-    from botocore.exceptions import ClientError
-
+def test_a_task_switched_to_scan_in_the_console_is_registered_again(aws_env):
     factory = pol.boto3_client_factory(aws_env.endpoint_url)
-    # stand_in=False is the real-AWS path: moto's HTTP 500 for a missing API is an error, not "unsupported".
-    with pytest.raises(ClientError, match="ListResourceDataSync"):
-        pol.plan(settings_with(), factory, stand_in=False, accounts=[PROD])
-    # Against AWS a baseline is created with its ManagedBy tag in the same call; moto rejects that.
-    no_sync = settings_with(lambda raw: raw.pop("resource_data_sync"))
-    with pytest.raises(ClientError, match=r"\(InvalidResourceId\) when calling the CreatePatchBaseline"):
-        pol.apply(no_sync, factory, stand_in=False, accounts=[PROD])
+    pol.apply(settings_with(), factory, accounts=[PROD])
+    ssm = ssm_in(PROD, aws_env.endpoint_url)
+    window_id = window_named(ssm, "prod-install")["WindowId"]
+    [task] = ssm.describe_maintenance_window_tasks(WindowId=window_id)["Tasks"]
+    ssm.deregister_task_from_maintenance_window(WindowId=window_id, WindowTaskId=task["WindowTaskId"])
+    ssm.register_task_with_maintenance_window(  # same name and description, other Operation
+        WindowId=window_id, Name=task["Name"], Description=task["Description"], Targets=task["Targets"],
+        TaskArn=task["TaskArn"], TaskType="RUN_COMMAND", Priority=task["Priority"],
+        MaxConcurrency=task["MaxConcurrency"], MaxErrors=task["MaxErrors"],
+        TaskInvocationParameters={"RunCommand": {"Parameters": {"Operation": ["Scan"],
+                                                                "RebootOption": ["RebootIfNeeded"]}}})
+    plan = pol.plan(settings_with(), factory, accounts=[PROD])
+    assert [(c.action, c.kind, c.name) for c in plan.targets[0].changes] == [
+        ("update", "window_task", "prod-install/prod-install-install")]
+    pol.apply(settings_with(), factory, accounts=[PROD])
+    [task] = ssm.describe_maintenance_window_tasks(WindowId=window_id)["Tasks"]
+    detail = ssm.get_maintenance_window_task(WindowId=window_id, WindowTaskId=task["WindowTaskId"])
+    assert detail["TaskInvocationParameters"]["RunCommand"]["Parameters"]["Operation"] == ["Install"]
 
 
-def test_plan_logic_on_get_patch_baseline_shaped_state():
-    """The real-AWS path: contents from GetPatchBaseline, an account default baseline, a foreign binding."""
-    from patch_compliance.config import Account
-
+def test_plan_logic_on_state_with_an_account_default_and_a_foreign_binding():
+    """Plan from a RemoteState built by hand: an account default baseline, someone else's baseline."""
     settings = settings_with()
     policy = pol.load_policy(settings)
     account = Account(PROD, "prod", (REGION,), "")
     baselines = {}
     for n, spec in enumerate(policy.baselines):
+        identity = {"BaselineId": f"pb-{n:017d}", "BaselineName": spec.name, "OperatingSystem": spec.operating_system}
         content = {**spec.content(), "Description": spec.ssm_description}
-        baselines[spec.name] = {"BaselineId": f"pb-{n:017d}", "BaselineName": spec.name,
-                                "OperatingSystem": spec.operating_system, "content": content}
-    baselines["prod-linux"]["content"]["ApprovalRules"]["PatchRules"][0]["ApproveAfterDays"] = 3
-    ids = {name: b["BaselineId"] for name, b in baselines.items()}
+        baselines[spec.name] = pol.RemoteBaseline(identity, content)
+    baselines["prod-linux"].content["ApprovalRules"]["PatchRules"][0]["ApproveAfterDays"] = 3
+    ids = {name: b.baseline_id for name, b in baselines.items()}
     bindings = {key: ids[name] for key, name in policy.bindings().items()}
     bindings[("dev-linux", "AMAZON_LINUX_2023")] = "pb-0ffffffffffffffff"  # the account's default baseline
     bindings[("prod-windows", "WINDOWS")] = "pb-0eeeeeeeeeeeeeeee"  # someone else's baseline
     windows = {}
-    for spec in policy.windows:  # as SSM shows them, with GetMaintenanceWindowTask's invocation parameters
+    for spec in policy.windows:
         task = {"WindowTaskId": f"task-{spec.name}", "Name": spec.task_name,
                 "Description": pol.with_marker("", spec.task_fingerprint), **spec.task_fields()}
-        windows[spec.name] = {
-            "WindowId": f"mw-{spec.name}", "Name": spec.name, "Enabled": True, **spec.window_fields(),
-            "Description": pol.with_marker(spec.description, spec.fingerprint),
-            "targets": [{"WindowTargetId": f"target-{spec.name}", "Name": spec.target_name,
-                         "Description": pol.with_marker("", spec.target_fingerprint), **spec.target_fields()}],
-            "tasks": [task]}
-    # someone switched the prod install task to Scan in the console, leaving its description alone
-    windows["prod-install"]["tasks"][0]["TaskInvocationParameters"] = {
-        "RunCommand": {"Parameters": {"Operation": ["Scan"], "RebootOption": ["RebootIfNeeded"]}}}
-    state = pol.RemoteState(baselines, {}, windows, bindings, [], "", frozenset({"pb-0ffffffffffffffff"}))
+        target = {"WindowTargetId": f"target-{spec.name}", "Name": spec.target_name,
+                  "Description": pol.with_marker("", spec.target_fingerprint), **spec.target_fields()}
+        windows[spec.name] = pol.RemoteWindow(
+            {"WindowId": f"mw-{spec.name}", "Name": spec.name, "Enabled": True, **spec.window_fields(),
+             "Description": pol.with_marker(spec.description, spec.fingerprint)}, [target], [task])
+    state = pol.RemoteState(baselines, {}, windows, {}, bindings, [], frozenset({"pb-0ffffffffffffffff"}))
     target = pol.plan_target(policy, state, account, REGION, allow_delete=False)
     changes = {(c.action, c.kind, c.name): c for c in target.changes}
-    assert [(c.action, c.kind, c.name) for c in target.changes if "window" in c.kind] == [
-        ("update", "window_task", "prod-install/prod-install-install")]
+    assert not [c for c in target.changes if "window" in c.kind]
     assert changes[("update", "baseline", "prod-linux")].details == ["rule 1 ApproveAfterDays: 3 -> 7"]
     assert changes[("create", "patch_group", "dev-linux [AMAZON_LINUX_2023]")].remote_id == ""
     assert changes[("update", "patch_group", "prod-windows [WINDOWS]")].remote_id == "pb-0eeeeeeeeeeeeeeee"

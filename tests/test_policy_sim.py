@@ -92,7 +92,7 @@ def test_shorter_prod_soak_raises_prod_missing_count_as_predicted(aws_env, tmp_p
     state.save()
 
     factory = pol.boto3_client_factory(endpoint)
-    pol.apply(settings, factory, stand_in=True)
+    pol.apply(settings, factory)
     agent = Agent(endpoint, state, settings=settings)
 
     scan_prod_linux(agent, endpoint)
@@ -101,9 +101,9 @@ def test_shorter_prod_soak_raises_prod_missing_count_as_predicted(aws_env, tmp_p
     assert before == predicted_missing(world, 7)
 
     no_soak = settings_with_prod_soak(0)
-    plan = pol.plan(no_soak, factory, stand_in=True)
-    assert [c.name for t in plan.targets for c in t.actionable] == ["prod-linux"] * 3
-    pol.apply(no_soak, factory, stand_in=True)
+    plan = pol.plan(no_soak, factory)
+    assert [c.name for t in plan.targets for c in t.changes] == ["prod-linux"] * 3
+    pol.apply(no_soak, factory)
     scan_prod_linux(agent, endpoint)
     after = missing_counts_written(endpoint)
     predicted = predicted_missing(world, 0)

@@ -25,7 +25,8 @@ EXIT_OK, EXIT_DATA, EXIT_INPUT, EXIT_ENVIRONMENT = 0, 1, 2, 3
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--endpoint-url", help="S3/AWS endpoint (the local stand-in); default: AWS_ENDPOINT_URL")
+    parser.add_argument("--endpoint-url", help="AWS endpoint URL for S3 and the other services; default: "
+                                               "AWS_ENDPOINT_URL")
     parser.add_argument("--config", help="fleet config (default: config/fleet.yaml or PATCH_COMPLIANCE_CONFIG)")
     parser.add_argument("--debug", action="store_true", help="print the traceback of a failure")
 
@@ -116,24 +117,21 @@ def _cmd_policy(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     endpoint = policy.resolve_endpoint_url(args.endpoint_url)
     factory = policy.boto3_client_factory(endpoint_url=endpoint)
-    options = {"stand_in": bool(endpoint), "allow_delete": args.allow_delete, "accounts": args.account}
     if args.action == "record":
         snapshot_date = parse_date(args.date or "", "--date")
         if not args.lake:
             raise InputError("policy record needs --lake (s3://bucket/prefix or a local directory)")
-        manifest = policy.record_baselines(settings, args.lake, snapshot_date, factory, stand_in=bool(endpoint),
-                                           endpoint_url=endpoint)
+        manifest = policy.record_baselines(settings, args.lake, snapshot_date, factory, endpoint_url=endpoint)
         print(f"baselines {snapshot_date} committed to {args.lake}: {manifest['tables']['baselines']['rows']} rows, "
               f"drift {manifest['drift_counts']}")
         return 0
+    options = {"allow_delete": args.allow_delete, "accounts": args.account}
     if args.action == "plan":
         print(policy.plan(settings, factory, **options).render())
         return 0
     plan, result = policy.apply(settings, factory, **options)
     print(plan.render())
     print(result.render())
-    if result.unsupported:
-        _progress(f"warning: {len(result.unsupported)} change(s) not applied: not supported by the endpoint")
     return 0
 
 

@@ -250,10 +250,10 @@ def record_baselines_day(snapshot_date: date, archived: bool = False,
     if archived:
         raise AirflowSkipException(f"archived run: the baselines in force today are not those of {snapshot_date}")
     settings = settings or load_settings()
-    factory, endpoint = airflow_client_factory(settings)
+    factory = airflow_client_factory(settings)
     with aws_environment(settings) as s3_endpoint:
         manifest = record_baselines(settings, settings.storage.lake_uri, snapshot_date, factory,
-                                    stand_in=bool(endpoint), endpoint_url=s3_endpoint)
+                                    endpoint_url=s3_endpoint)
     log.info("baselines in force: %s", manifest.get("drift_counts"))
     return {**_manifest_summary(manifest), "drift_counts": manifest.get("drift_counts")}
 

@@ -79,8 +79,8 @@ def account_hook(hook_class: type[AwsBaseHook], settings: Settings, target: dict
                  **kwargs: Any) -> AwsBaseHook:
     """A provider hook for ``target``'s account: the central connection, with the account's role assumed.
 
-    With a custom endpoint (the local stand-in) STS is reached through it as well; against real AWS
-    the connection's own STS settings apply.
+    With a custom endpoint URL on the connection, STS is reached through it as well, unless the
+    connection configures its own STS endpoint.
     """
     target = _target(target)
     hook = hook_class(aws_conn_id=settings.aws.connection_id, region_name=target.region,
@@ -100,11 +100,6 @@ def central_hook(settings: Settings, client_type: str = "s3") -> AwsBaseHook:
 
     return AwsBaseHook(aws_conn_id=settings.aws.connection_id, client_type=client_type,
                        region_name=settings.aws.region, config=_botocore_config())
-
-
-def endpoint_url(settings: Settings) -> str | None:
-    """The connection's custom endpoint (the local stand-in), or None for real AWS."""
-    return central_hook(settings).conn_config.endpoint_url
 
 
 @contextmanager

@@ -1,8 +1,8 @@
 """One way to reach local directories and S3 for every module: pyarrow filesystems.
 
 DuckDB's httpfs extension cannot be installed offline, so all object I/O goes through
-``pyarrow.fs``; DuckDB only ever sees Arrow data. The S3 endpoint can be overridden (the local
-moto stand-in) with ``endpoint_url`` or the standard ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``.
+``pyarrow.fs``; DuckDB only ever sees Arrow data. The S3 endpoint can be overridden (any service
+speaking the S3 API) with ``endpoint_url`` or the standard ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``.
 """
 
 from __future__ import annotations

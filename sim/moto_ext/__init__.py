@@ -1,8 +1,9 @@
 """What the project adds to moto, inside the moto server process it owns.
 
-moto 5.2 lacks some APIs the product calls (``DescribeAvailablePatches``; later full baseline
-contents and Athena execution). Rather than teaching production code about the stand-in, the
-stand-in learns the API: ``python -m sim.moto_ext --port P`` installs every module in
+moto 5.2 lacks some APIs the product calls (``DescribeAvailablePatches``, ``GetPatchBaseline``,
+``UpdateMaintenanceWindow``, the Resource Data Sync APIs, ...) and answers others unlike AWS (tags
+on patch baselines, patch-group registrations). Rather than teaching production code about the
+stand-in, the stand-in learns the API: ``python -m sim.moto_ext --port P`` installs every module in
 ``EXTENSIONS`` into moto and then serves ``moto.server.ThreadedMotoServer`` on 127.0.0.1.
 
 An extension is a module with ``install(registry: Registry) -> None``. Through the registry it may
@@ -10,6 +11,9 @@ An extension is a module with ``install(registry: Registry) -> None``. Through t
 - add an AWS operation to a moto response class (``registry.operation``): the method reads
   ``json.loads(self.body)`` and returns the JSON text the real API returns, raising moto's
   exceptions (e.g. ``moto.ssm.exceptions.ValidationException``) for the real API's errors;
+- replace what moto implements unlike the real API (``registry.replace``: an action of a response
+  class, or a method of one of moto's models), saying why; the replacement is built from moto's
+  original, so it can hand moto the cases moto gets right;
 - add a *simulator route* ``/moto-api/sim/<name>`` (``registry.route``): how the simulator tells
   the stand-in what the real service would know (the patch catalog, ...). Handlers take the HTTP
   method and the parsed JSON body and return ``(status, JSON-able)``; nothing in ``plugins/`` or
@@ -27,7 +31,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SIM_ROUTE_PREFIX = "/moto-api/sim/"
-EXTENSIONS = ("sim.moto_ext.available_patches",)
+EXTENSIONS = (
+    "sim.moto_ext.available_patches",
+    "sim.moto_ext.patch_baselines",
+    "sim.moto_ext.maintenance_windows",
+    "sim.moto_ext.resource_data_sync",
+)
 
 RouteHandler = Callable[[str, Any], tuple[int, Any]]  # (HTTP method, JSON body or None) -> (status, JSON)
 
@@ -38,12 +47,26 @@ class Registry:
 
     routes: dict[str, RouteHandler] = field(default_factory=dict)
     resets: list[Callable[[], None]] = field(default_factory=list)
+    replaced: dict[str, str] = field(default_factory=dict)  # "Class.name" -> what moto gets wrong
 
     def operation(self, response_class: type, name: str, method: Callable[..., str]) -> None:
         """An AWS action moto lacks, as a method of its response class (snake_case action name)."""
         if hasattr(response_class, name):
             raise RuntimeError(f"{response_class.__name__}.{name} exists in moto: extend nothing that works")
         setattr(response_class, name, method)
+
+    def replace(self, owner: type, name: str, wrap: Callable[[Callable[..., Any]], Callable[..., Any]],
+                why: str) -> None:
+        """Something moto defines unlike the real API (``why``): ``wrap(moto's own)`` takes its place, so
+        the replacement can hand moto the cases it gets right."""
+        original = owner.__dict__.get(name)
+        if original is None:
+            raise RuntimeError(f"{owner.__name__}.{name} is not defined by moto: nothing to replace (moto changed?)")
+        key = f"{owner.__name__}.{name}"
+        if key in self.replaced:
+            raise RuntimeError(f"{key} replaced twice")
+        setattr(owner, name, wrap(original))
+        self.replaced[key] = why
 
     def route(self, name: str, handler: RouteHandler) -> None:
         if name in self.routes:

@@ -28,12 +28,12 @@ What is emulated, per the API reference (botocore ``ssm/2014-11-06`` documentati
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 import threading
 from typing import Any
+
+from sim.moto_ext import api
 
 WINDOWS_KEYS = frozenset({"PATCH_SET", "PRODUCT", "PRODUCT_FAMILY", "MSRC_SEVERITY", "CLASSIFICATION", "PATCH_ID"})
 LINUX_KEYS = frozenset({"PRODUCT", "NAME", "SEVERITY", "EPOCH", "VERSION", "RELEASE", "ARCH", "REPOSITORY",
@@ -161,26 +161,6 @@ def _check_keys(filters: list[tuple[str, frozenset[str]]], patches: tuple[dict[s
     return False
 
 
-def _token(query: dict[str, Any], offset: int) -> str:
-    digest = hashlib.sha256(json.dumps(query, sort_keys=True).encode()).hexdigest()[:16]
-    return base64.urlsafe_b64encode(json.dumps({"o": offset, "q": digest}).encode()).decode()
-
-
-def _offset(token: str | None, query: dict[str, Any]) -> int:
-    from moto.ssm.exceptions import ValidationException
-
-    if not token:
-        return 0
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-        offset = int(decoded["o"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ValidationException("The NextToken is not valid") from exc
-    if offset < 0 or _token(query, offset) != token:
-        raise ValidationException("The NextToken is not valid for this request")
-    return offset
-
-
 def describe_available_patches(self: Any) -> str:
     """``SimpleSystemManagerResponse.describe_available_patches``: the real API's answer, as JSON text."""
     from moto.ssm.exceptions import ValidationException
@@ -193,13 +173,13 @@ def describe_available_patches(self: Any) -> str:
         raise ValidationException("MaxResults must be between 1 and 100")
     windows_only = _check_keys(filters, patches)
     query = {"Filters": sorted([k, sorted(v)] for k, v in filters), "MaxResults": max_results}
-    start = _offset(body.get("NextToken"), query)
+    start = api.offset(body.get("NextToken"), query)
     matches = [p for p in patches if _covered(p) and (_is_windows(p) or not windows_only)
                and all(values.intersection(_values(p, key)) for key, values in filters)]
     page = matches[start:start + max_results]
     answer: dict[str, Any] = {"Patches": page}
     if start + max_results < len(matches):
-        answer["NextToken"] = _token(query, start + max_results)
+        answer["NextToken"] = api.token(query, start + max_results)
     return json.dumps(answer)
 
 

@@ -1,4 +1,5 @@
-"""The patch_policy_apply DAG: policy checks, and a real `airflow dags test` run against the moto server."""
+"""The patch_policy_apply DAG: policy checks, and a real `airflow dags test` run against the extended moto
+server."""
 
 from __future__ import annotations
 
@@ -55,8 +56,13 @@ def test_apply_run_reconciles_every_account_and_records_baselines(airflow_home, 
         ssm = boto3.client("ssm", endpoint_url=aws_env.endpoint_url, region_name="eu-west-1",
                            aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
                            aws_session_token=creds["SessionToken"])
-        names = sorted(b["BaselineName"] for b in ssm.describe_patch_baselines()["BaselineIdentities"])
-        assert names == ["nonprod-linux", "nonprod-windows", "prod-linux", "prod-windows"]
+        own = ssm.describe_patch_baselines(Filters=[{"Key": "OWNER", "Values": ["Self"]}])["BaselineIdentities"]
+        assert sorted(b["BaselineName"] for b in own) == ["nonprod-linux", "nonprod-windows", "prod-linux",
+                                                          "prod-windows"]
+        for baseline in own:
+            tags = ssm.list_tags_for_resource(ResourceType="PatchBaseline", ResourceId=baseline["BaselineId"])
+            assert tags["TagList"] == [{"Key": "ManagedBy", "Value": "patch-compliance"}]
+        assert [s["SyncName"] for s in ssm.list_resource_data_sync()["ResourceDataSyncItems"]] == ["patch-compliance"]
         windows = sorted(w["Name"] for w in ssm.describe_maintenance_windows()["WindowIdentities"])
         assert windows == ["nonprod-install", "prod-install"]
 
