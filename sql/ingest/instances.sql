@@ -44,7 +44,12 @@ summary AS (
            try_cast(nullif(FailedCount, '') AS BIGINT) AS failed_count,
            try_cast(nullif(CriticalNonCompliantCount, '') AS BIGINT) AS critical_non_compliant_count,
            try_cast(nullif(SecurityNonCompliantCount, '') AS BIGINT) AS security_non_compliant_count,
-           try_cast(nullif(OtherNonCompliantCount, '') AS BIGINT) AS other_non_compliant_count
+           try_cast(nullif(OtherNonCompliantCount, '') AS BIGINT) AS other_non_compliant_count,
+           -- What the summary counts as non-compliant: Missing, Failed, InstalledPendingReboot, InstalledRejected.
+           coalesce(try_cast(nullif(MissingCount, '') AS BIGINT), 0)
+               + coalesce(try_cast(nullif(FailedCount, '') AS BIGINT), 0)
+               + coalesce(try_cast(nullif(InstalledPendingRebootCount, '') AS BIGINT), 0)
+               + coalesce(try_cast(nullif(InstalledRejectedCount, '') AS BIGINT), 0) AS summary_non_compliant_count
     FROM summary_raw
     QUALIFY row_number() OVER (PARTITION BY resourceId ORDER BY line_number DESC) = 1
 ),
@@ -85,12 +90,7 @@ SELECT
         WHEN m.operation_end_time IS NOT NULL THEN 'operation_end_time'
         WHEN s.items_execution_time IS NOT NULL THEN 'execution_time'
     END AS capture_basis,
-    -- What AWS:PatchSummary counts as non-compliant (Missing, Failed, InstalledPendingReboot,
-    -- InstalledRejected); NULL without a summary.
-    CASE WHEN m.has_summary THEN
-        coalesce(m.missing_count, 0) + coalesce(m.failed_count, 0)
-        + coalesce(m.installed_pending_reboot_count, 0) + coalesce(m.installed_rejected_count, 0)
-    END AS summary_non_compliant_count,
+    m.summary_non_compliant_count,  -- NULL without a summary
     -- Items and summary both present but counting those four states differently (lines lost to
     -- quarantine explain a difference on their own, so those nodes are not flagged here).
     coalesce(m.has_summary AND coalesce(s.item_lines, 0) > 0 AND coalesce(q.quarantined_item_lines, 0) = 0 AND (
@@ -100,10 +100,7 @@ SELECT
         OR coalesce(m.installed_rejected_count, 0) <> s.items_rejected), false) AS summary_items_mismatch,
     coalesce(v.invalid_timestamps, 0) AS invalid_timestamps,
     -- No AWS:ComplianceItem line at all, but the summary counts non-compliant patches.
-    coalesce(s.item_lines, 0) = 0 AND coalesce(m.has_summary, false) AND (
-        coalesce(m.missing_count, 0) + coalesce(m.failed_count, 0)
-        + coalesce(m.installed_pending_reboot_count, 0) + coalesce(m.installed_rejected_count, 0)) > 0
-        AS summary_only
+    coalesce(s.item_lines, 0) = 0 AND coalesce(m.summary_non_compliant_count, 0) > 0 AS summary_only
 FROM nodes
 LEFT JOIN node_info AS n USING (instance_id)
 LEFT JOIN node_tags AS t USING (instance_id)
