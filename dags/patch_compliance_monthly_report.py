@@ -1,8 +1,9 @@
 """
 ### Monthly patch compliance report
 
-Runs at **08:00 UTC on the last Friday of every month** (a custom timetable registered by
-`plugins/patch_compliance_plugin.py`) and reports on that month, from the latest daily snapshot in the lake:
+Runs at **08:00 UTC on the last Friday of every month** (`CronTriggerTimetable("0 8 * * L5")`; a
+Friday the scheduler missed still runs once when it is back) and reports on that month, from the
+latest daily snapshot in the lake:
 
 * per instance: COMPLIANT, NON_COMPLIANT, STALE, NO_DATA or UNMANAGED;
 * missing critical patches (Security/Critical updates, Critical/Important) older than 14 days;
@@ -20,15 +21,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, CronTriggerTimetable, Param, task
 
 from patch_compliance import pipeline
-from patch_compliance.timetables import LastFridayOfMonthTimetable
+
+# "L5": the last Friday of the month. With catchup=False a missed Friday (scheduler down) still runs
+# once when the scheduler returns, so a month is never silently left unreported.
+MONTHLY_SCHEDULE = CronTriggerTimetable("0 8 * * L5", timezone="UTC")
 
 with DAG(
     dag_id="patch_compliance_monthly_report",
     description="Monthly compliance report (last Friday 08:00 UTC) to the reports bucket and Slack",
-    schedule=LastFridayOfMonthTimetable(),
+    schedule=MONTHLY_SCHEDULE,
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
