@@ -8,7 +8,7 @@ in `config/fleet.yaml`:
    nodes tagged `scan.target_tag_key` = `scan.target_tag_values`; the command's Comment names this run.
 2. **wait_for_command** polls `ListCommands` until the command's aggregate status is final
    (TargetCount / CompletedCount / ErrorCount are logged). A failed or timed-out command fails here.
-3. **wait_for_rds_output** waits (reschedule mode: no worker slot held) until Resource Data Sync has
+3. **wait_for_rds_output** waits (deferred to the triggerer: no worker slot held) until Resource Data Sync has
    written output newer than the scan for `scan.sync_min_share` of the targeted nodes. After
    `scan.sync_wait_minutes` it fails with an alert saying how many nodes synced.
 
@@ -45,6 +45,7 @@ from airflow.sdk import DAG, Asset, Param, task
 
 from patch_compliance import pipeline
 from patch_compliance.config import load_settings
+from patch_compliance.waits import COMMAND, RDS_OUTPUT, ScanWaitOperator
 
 SETTINGS = load_settings()
 KNOBS = SETTINGS.airflow
@@ -86,21 +87,19 @@ with DAG(
     def send_scan(target: dict[str, str], run_id: str | None = None, dag_run=None) -> dict:
         return pipeline.send_scan(target, dag_run.dag_id, run_id)
 
-    @task.sensor(mode="reschedule", poke_interval=KNOBS.command_poke_seconds,
-                 timeout=SETTINGS.scan.command_timeout_minutes * 60 + 300,
-                 map_index_template="{{ scan['account_name'] }} {{ scan['region'] }}",
-                 doc_md="Polls ListCommands until the scan command's aggregate status is final.")
-    def wait_for_command(scan: dict):
-        return pipeline.poke_command(scan)
-
-    @task.sensor(mode="reschedule", poke_interval=KNOBS.sync_poke_seconds,
-                 timeout=SETTINGS.scan.sync_wait_minutes * 60 + 300,
-                 map_index_template="{{ scan['account_name'] }} {{ scan['region'] }}",
-                 doc_md="Waits for Resource Data Sync objects newer than the scan start for "
-                        "`scan.sync_min_share` of the targeted nodes; fails with an alert after "
-                        "`scan.sync_wait_minutes`.")
-    def wait_for_rds_output(scan: dict):
-        return pipeline.poke_rds_output(scan)
+    # Deferrable: the triggerer polls, no worker slot is held (patch_compliance.waits says why not the provider's).
+    wait_for_command = ScanWaitOperator.partial(
+        task_id="wait_for_command", wait=COMMAND, poke_seconds=KNOBS.command_poke_seconds,
+        deadline_minutes=SETTINGS.scan.command_timeout_minutes,
+        map_index_template="{{ task.scan_facts['account_name'] }} {{ task.scan_facts['region'] }}",
+        doc_md="Waits (deferred) until the scan command's aggregate status in ListCommands is final.")
+    wait_for_rds_output = ScanWaitOperator.partial(
+        task_id="wait_for_rds_output", wait=RDS_OUTPUT, poke_seconds=KNOBS.sync_poke_seconds,
+        deadline_minutes=SETTINGS.scan.sync_wait_minutes,
+        map_index_template="{{ task.scan_facts['account_name'] }} {{ task.scan_facts['region'] }}",
+        doc_md="Waits (deferred) for Resource Data Sync objects newer than the scan start for "
+               "`scan.sync_min_share` of the targeted nodes; fails with an alert after "
+               "`scan.sync_wait_minutes`.")
 
     @task
     def snapshot_ec2_inventory(targets: list[dict[str, str]], scans: list[dict], logical_date=None,
@@ -145,9 +144,9 @@ with DAG(
     source = choose_sync_source()
     targets = resolve_targets()
     scans = send_scan.expand(target=targets)
-    finished = wait_for_command.expand(scan=scans)
-    synced = wait_for_rds_output.expand(scan=finished)
-    inventory = snapshot_ec2_inventory(targets, synced)
+    finished = wait_for_command.expand(scan_facts=scans)
+    synced = wait_for_rds_output.expand(scan_facts=finished.output)
+    inventory = snapshot_ec2_inventory(targets, synced.output)
     manifest = ingest()
     source >> [targets, manifest]
     inventory >> manifest

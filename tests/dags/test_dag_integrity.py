@@ -96,10 +96,10 @@ def test_daily_dag_shape(dagbag) -> None:
     dag = dagbag.dags["patch_compliance_daily"]
     assert dag.max_active_runs == 1
     assert dag.timetable.expression == "0 0 * * *" and str(dag.timetable.timezone) == "UTC"
-    for sensor_id in ("wait_for_command", "wait_for_rds_output"):
-        sensor = dag.get_task(sensor_id)
-        kwargs = sensor.partial_kwargs  # mapped: the sensor's arguments live in its partial kwargs
-        assert kwargs["mode"] == "reschedule" and kwargs["timeout"] > 0 and kwargs["poke_interval"] > 0
+    for wait_id in ("wait_for_command", "wait_for_rds_output"):
+        wait = dag.get_task(wait_id)  # mapped: the operator's arguments live in its partial kwargs
+        assert wait.operator_name == "ScanWaitOperator", "waits defer to the triggerer"
+        assert wait.partial_kwargs["deadline_minutes"] > 0 and wait.partial_kwargs["poke_seconds"] > 0
     order = ["resolve_targets", "send_scan", "wait_for_command", "wait_for_rds_output",
              "snapshot_ec2_inventory", "ingest", "validate", "record_baselines", "publish", "lake_housekeeping"]
     for upstream, downstream in itertools.pairwise(order):
