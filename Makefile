@@ -31,7 +31,7 @@ bench: venv
 demo: venv
 	$(BIN)/python -m sim.demo run
 
-# The Airflow UI (airflow standalone on 127.0.0.1:8080) over the demo's ./airflow_home.
+# The Airflow UI on 127.0.0.1:8080 (api-server, scheduler, dag-processor, triggerer; nothing else listens) over ./airflow_home.
 ui: venv
 	$(BIN)/python -m sim.demo ui
 
