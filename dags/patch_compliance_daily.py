@@ -82,7 +82,7 @@ with DAG(
         return pipeline.resolve_targets()
 
     # Mapped tasks take their UI docs from doc_md (a docstring is not carried over to the mapped operator).
-    @task(map_index_template="{{ target['account_name'] }} {{ target['region'] }}",
+    @task(multiple_outputs=False, map_index_template="{{ target['account_name'] }} {{ target['region'] }}",
           doc_md="AWS-RunPatchBaseline Scan to the target's tagged nodes (one SnapshotId per run).")
     def send_scan(target: dict[str, str], run_id: str | None = None, dag_run=None) -> dict:
         return pipeline.send_scan(target, dag_run.dag_id, run_id)
@@ -101,42 +101,43 @@ with DAG(
                "`scan.sync_min_share` of the targeted nodes; fails with an alert after "
                "`scan.sync_wait_minutes`.")
 
-    @task
+    @task(multiple_outputs=False)
     def snapshot_ec2_inventory(targets: list[dict[str, str]], scans: list[dict], logical_date=None,
                                dag_run=None) -> dict:
         """Every EC2 instance (managed or not) into the lake's ec2_inventory."""
         return pipeline.inventory_day(targets, pipeline.run_snapshot_date(logical_date, dag_run))
 
     # Runs after the inventory in a live run, straight after the branch in an archived one.
-    @task(trigger_rule="none_failed_min_one_success")
+    @task(multiple_outputs=False, trigger_rule="none_failed_min_one_success")
     def ingest(params=None, logical_date=None, dag_run=None) -> dict:
         """Sync bucket (or the archived copy) -> the day's lake snapshot (patch_compliance, instances, quarantine)."""
         return pipeline.ingest_day(pipeline.run_snapshot_date(logical_date, dag_run), pipeline.archived_source(params))
 
-    @task
+    @task(multiple_outputs=False)
     def fill_patch_catalog(manifest: dict, logical_date=None, dag_run=None) -> dict:
         """Release dates and CVEs of the day's patches (SSM DescribeAvailablePatches, vendor feeds), cached."""
         return pipeline.patch_catalog_day(pipeline.run_snapshot_date(logical_date, dag_run))
 
-    @task
+    @task(multiple_outputs=False)
     def validate(manifest: dict, logical_date=None, dag_run=None) -> dict:
         """Great Expectations over the snapshot; Slack alert on failure, critical failures fail the run."""
         return pipeline.validate_day(pipeline.run_snapshot_date(logical_date, dag_run))
 
-    @task
+    @task(multiple_outputs=False)
     def record_baselines(params=None, logical_date=None, dag_run=None) -> dict:
         """Patch baselines in force per account/Region (and drift from the declared policy); skipped if archived."""
         return pipeline.record_baselines_day(pipeline.run_snapshot_date(logical_date, dag_run),
                                              archived=pipeline.archived_source(params) is not None)
 
-    @task(outlets=[LAKE_ASSET], trigger_rule="none_failed_min_one_success")  # baselines skip in archived runs
+    # Baselines skip in archived runs.
+    @task(multiple_outputs=False, outlets=[LAKE_ASSET], trigger_rule="none_failed_min_one_success")
     def publish(manifest: dict, quality: dict, outlet_events=None) -> dict:
         """Mark the lake asset updated for this snapshot date."""
         outlet_events[LAKE_ASSET].extra = {"snapshot_date": manifest["snapshot_date"],
                                            "rows": manifest["rows"], "quality": quality.get("status")}
         return manifest
 
-    @task
+    @task(multiple_outputs=False)
     def lake_housekeeping(params=None) -> dict:
         """Expire old Iceberg snapshots and remove orphan files; skipped in archived runs."""
         return pipeline.lake_housekeeping(archived=pipeline.archived_source(params) is not None)

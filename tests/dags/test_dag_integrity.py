@@ -90,6 +90,8 @@ def check_dag_policy(dag) -> None:
         assert task.retry_delay >= timedelta(seconds=30)
         assert task.on_failure_callback, f"{dag_id}.{task.task_id} has no failure alert"
         assert task.doc_md or task.doc, f"{dag_id}.{task.task_id} has no docs for the UI"
+        # A dict result is one XCom: Airflow would otherwise infer one XCom per key from `-> dict`.
+        assert not getattr(task, "multiple_outputs", False), f"{dag_id}.{task.task_id} pushes one XCom per key"
 
 
 def test_daily_dag_shape(dagbag) -> None:
