@@ -62,7 +62,7 @@ with DAG(
     default_args=pipeline.default_args(),
     tags=["patch-compliance", "daily", "aws-ssm"],
     doc_md=__doc__,
-    on_failure_callback=pipeline.task_failure_alert,
+    on_failure_callback=pipeline.run_failure_notifier(),
     params={
         "rds_source": Param(None, type=["null", "string"], maxLength=1024, title="Archived sync copy (optional)",
                             description="Leave empty to scan and wait for the live sync. Set to s3://bucket/prefix "
@@ -121,7 +121,8 @@ with DAG(
     @task(multiple_outputs=False)
     def validate(manifest: dict, logical_date=None, dag_run=None) -> dict:
         """Great Expectations over the snapshot; Slack alert on failure, critical failures fail the run."""
-        return pipeline.validate_day(pipeline.run_snapshot_date(logical_date, dag_run))
+        return pipeline.validate_day(pipeline.run_snapshot_date(logical_date, dag_run),
+                                     run_url=pipeline.run_url(dag_run.dag_id, dag_run.run_id))
 
     @task(multiple_outputs=False)
     def record_baselines(params=None, logical_date=None, dag_run=None) -> dict:

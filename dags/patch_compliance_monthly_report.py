@@ -40,7 +40,7 @@ with DAG(
     default_args=pipeline.default_args(),
     tags=["patch-compliance", "monthly", "report"],
     doc_md=__doc__,
-    on_failure_callback=pipeline.task_failure_alert,
+    on_failure_callback=pipeline.run_failure_notifier(),
     params={
         "month": Param(None, type=["null", "string"], pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
                        title="Month (YYYY-MM)",

@@ -31,7 +31,7 @@ with DAG(
     default_args=pipeline.default_args(),
     tags=["patch-compliance", "evidence", "on-demand"],
     doc_md=__doc__,
-    on_failure_callback=pipeline.task_failure_alert,
+    on_failure_callback=pipeline.run_failure_notifier(),
     params={
         "cve_id": Param(type="string", pattern=CVE_PATTERN, minLength=13, maxLength=20,
                         title="CVE id", description="For example CVE-2026-12345"),

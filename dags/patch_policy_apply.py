@@ -39,7 +39,7 @@ with DAG(
     default_args={**pipeline.default_args(), "owner": "platform-security"},
     tags=["patch-compliance", "policy", "aws-ssm", "on-demand"],
     doc_md=__doc__,
-    on_failure_callback=pipeline.task_failure_alert,
+    on_failure_callback=pipeline.run_failure_notifier(),
     params={
         "mode": Param("plan", type="string", enum=["plan", "apply"], title="Mode",
                       description="plan: show the difference only; apply: make SSM match the declared policy"),

@@ -64,17 +64,3 @@ def task_failure_blocks(context: dict[str, Any]) -> tuple[str, list[dict[str, An
         blocks.append({"type": "actions", "elements": [
             {"type": "button", "text": {"type": "plain_text", "text": "Task log"}, "url": log_url}]})
     return text, blocks
-
-
-def on_task_failure(context: dict[str, Any], conn_id: str = DEFAULT_CONN_ID) -> None:
-    """``on_failure_callback`` for tasks: post which DAG/task/run failed and the log link.
-
-    A failing webhook must not mask the task's own error, so delivery problems are logged, not raised.
-    """
-    import logging
-
-    text, blocks = task_failure_blocks(context)
-    try:
-        send_slack(text, blocks, conn_id)
-    except Exception:
-        logging.getLogger(__name__).exception("could not post the task failure to Slack (%s)", conn_id)

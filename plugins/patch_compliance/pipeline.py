@@ -10,24 +10,32 @@ backoff, poke intervals, the Slack connection; ``Settings.airflow``); see ``docs
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
 from patch_compliance.config import Settings, load_settings
+from patch_compliance.inputs import InputError
 
+P = ParamSpec("P")
+R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 
-def task_failure_alert(context: dict[str, Any]) -> None:
-    """``on_failure_callback`` for every task: the Slack alert (imported lazily: parse stays cheap)."""
-    from patch_compliance.notify import on_task_failure
+def run_failure_notifier() -> Any:
+    """The DAG-level alert: only for run failures no task reported (a timeout, a deadlock)."""
+    from patch_compliance.notifiers import RunFailureNotifier
 
-    on_task_failure(context, conn_id=load_settings().airflow.slack_connection_id)
+    return RunFailureNotifier(load_settings().airflow.slack_connection_id)
 
 
 def default_args() -> dict[str, Any]:
-    """Owner, retries with exponential backoff and the Slack failure callback, for every DAG."""
+    """Owner, retries with exponential backoff and the Slack failure notifier, for every task."""
+    from patch_compliance.notifiers import TaskFailureNotifier
+
     knobs = load_settings().airflow
     return {
         "owner": knobs.owner,
@@ -35,7 +43,7 @@ def default_args() -> dict[str, Any]:
         "retry_delay": timedelta(seconds=knobs.retry_delay_seconds),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(seconds=knobs.max_retry_delay_seconds),
-        "on_failure_callback": task_failure_alert,
+        "on_failure_callback": TaskFailureNotifier(knobs.slack_connection_id),
     }
 
 
@@ -53,6 +61,21 @@ LIVE_RUN_TASKS = ["resolve_targets", "ingest"]
 ARCHIVED_RUN_TASKS = ["ingest"]
 
 
+def fail_fast(body: Callable[P, R]) -> Callable[P, R]:
+    """For task bodies: bad input (an ``InputError``) fails the task at once, since retrying cannot fix it."""
+
+    @functools.wraps(body)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return body(*args, **kwargs)
+        except InputError as exc:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(str(exc)) from exc
+
+    return checked
+
+
 def archived_source(params: dict[str, Any] | None) -> str | None:
     """The run's validated ``rds_source`` param: a kept copy of a sync to ingest, or None for a live run."""
     from patch_compliance.inputs import parse_location
@@ -60,9 +83,14 @@ def archived_source(params: dict[str, Any] | None) -> str | None:
     value = (params or {}).get("rds_source")
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    return parse_location(value, "rds_source").uri
+    location = parse_location(value, "rds_source")
+    if location.scheme == "file" and not Path(location.path).is_dir():
+        raise InputError(f"rds_source: {location.path} is not an existing directory on this worker; give the "
+                         "local directory that holds the kept copy, or its s3:// URI")
+    return location.uri
 
 
+@fail_fast
 def choose_sync_source(params: dict[str, Any] | None, snapshot_date: date) -> list[str]:
     """Branch: a live run scans and waits for the sync; an archived run ingests the given copy only.
 
@@ -79,6 +107,7 @@ def choose_sync_source(params: dict[str, Any] | None, snapshot_date: date) -> li
     return ARCHIVED_RUN_TASKS
 
 
+@fail_fast
 def ingest_day(snapshot_date: date, source_uri: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
     """RDS JSON (the sync bucket, or an archived copy) -> the day's lake snapshot, on the connection's identity."""
     from patch_compliance.ingest import ingest_snapshot
@@ -142,6 +171,7 @@ def run_snapshot_date(logical_date: datetime | None, dag_run: Any) -> date:
     return snapshot_date_of(logical_date, dag_run.run_after)
 
 
+@fail_fast
 def resolve_targets(settings: Settings | None = None) -> list[dict[str, str]]:
     from patch_compliance.scan import resolve_targets as resolve
 
@@ -207,9 +237,12 @@ def poke_rds_output(scan_facts: dict[str, Any], settings: Settings | None = None
 
 
 def validate_day(snapshot_date: date, run_url: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
-    """Great Expectations over the day's snapshot: Slack on any failed check, raise on a critical one."""
-    from airflow.sdk.exceptions import AirflowFailException
+    """Great Expectations over the day's snapshot: one Slack alert on failed checks, a critical one fails.
 
+    Warnings only: the alert is posted here and the task succeeds. A critical failure: the task fails
+    with the same message attached, which the task-failure notifier posts (one alert, not two).
+    """
+    from patch_compliance.notifiers import AlertingFailure
     from patch_compliance.notify import send_slack
     from patch_compliance.quality import quality_alert_blocks, validate_snapshot
     from patch_compliance.scan import aws_environment
@@ -221,19 +254,40 @@ def validate_day(snapshot_date: date, run_url: str | None = None, settings: Sett
     log.info("data quality of snapshot %s:\n%s", snapshot_date, result.format_table())
     failed = len(result.critical_failures) + len(result.warnings)
     status = "failed" if not result.success else ("warnings" if failed else "passed")
-    if failed:
-        text = (f"Patch compliance data quality {status} for snapshot {snapshot_date}: "
-                f"{len(result.critical_failures)} critical, {len(result.warnings)} warning check(s)")
-        try:
-            send_slack(text, quality_alert_blocks(result, run_url=run_url),
-                       conn_id=settings.airflow.slack_connection_id)
-        except Exception:  # an undeliverable alert must not hide the verdict below; it is in the log
-            log.exception("could not post the data-quality alert to Slack")
+    text = (f"Patch compliance data quality {status} for snapshot {snapshot_date}: "
+            f"{len(result.critical_failures)} critical, {len(result.warnings)} warning check(s)")
+    message = (text, quality_alert_blocks(result, run_url=run_url,
+                                          data_docs_url=browser_url(result.data_docs_index)))
     if not result.success:
         names = "; ".join(f"{c.suite}: {c.description} (observed {c.observed})" for c in result.critical_failures)
-        raise AirflowFailException(f"snapshot {snapshot_date} failed critical data-quality checks: {names}")
+        raise AlertingFailure(f"snapshot {snapshot_date} failed critical data-quality checks: {names}", message)
+    if failed:
+        try:
+            send_slack(*message, conn_id=settings.airflow.slack_connection_id)
+        except Exception:  # an undeliverable alert must not fail a usable day; the verdict is in the log
+            log.exception("could not post the data-quality alert to Slack")
     return {"status": status, "checks": len(result.checks), "critical_failures": 0,
             "warnings": len(result.warnings), "results": result.results_path}
+
+
+def browser_url(uri: str | None) -> str | None:
+    """Where a person opens a lake object: the S3 console for ``s3://``; nothing for a local path."""
+    from urllib.parse import quote
+
+    if not uri or not uri.startswith("s3://"):
+        return uri if uri and uri.startswith(("https://", "http://")) else None
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return f"https://s3.console.aws.amazon.com/s3/object/{quote(bucket)}?prefix={quote(key)}"
+
+
+def run_url(dag_id: str, run_id: str) -> str:
+    """The run's page in the Airflow UI, from ``[api] base_url`` (set it where users reach the UI)."""
+    from urllib.parse import quote
+
+    from airflow.configuration import conf
+
+    base = conf.get("api", "base_url", fallback=None) or "http://localhost:8080"
+    return f"{base.rstrip('/')}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
 
 
 def record_baselines_day(snapshot_date: date, archived: bool = False,
@@ -277,6 +331,7 @@ def lake_housekeeping(archived: bool = False, settings: Settings | None = None) 
 # --- monthly report -----------------------------------------------------------------------------------
 
 
+@fail_fast
 def report_month(requested: str | None, moment: datetime) -> str:
     """``YYYY-MM``: the trigger form's month when given, else the month of the run's interval end."""
     from patch_compliance.inputs import parse_month
@@ -287,6 +342,7 @@ def report_month(requested: str | None, moment: datetime) -> str:
     return f"{moment.year:04d}-{moment.month:02d}"
 
 
+@fail_fast
 def monthly_report(month: str, settings: Settings | None = None) -> dict[str, Any]:
     """Build the month's report straight into the reports bucket; return what the Slack summary needs."""
     from patch_compliance.report import build_report
@@ -377,6 +433,7 @@ def post_report_summary(report: dict[str, Any], settings: Settings | None = None
 # --- CVE evidence ---------------------------------------------------------------------------------------
 
 
+@fail_fast
 def cve_evidence(cve_id: str, settings: Settings | None = None) -> dict[str, Any]:
     """Evidence CSV for one (validated) CVE id into the reports bucket; the table goes to the log."""
     from patch_compliance.evidence import EVIDENCE_COLUMNS, collect_evidence, write_evidence
