@@ -79,7 +79,9 @@ def test_report_month_prefers_the_form_and_validates_it() -> None:
     moment = datetime(2026, 12, 25, 8, tzinfo=UTC)
     assert pipeline.report_month(None, moment) == "2026-12"
     assert pipeline.report_month("2026-11", moment) == "2026-11"
-    with pytest.raises(InputError):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match="2026-13"):  # bad input: no retry
         pipeline.report_month("2026-13", moment)
 
 
