@@ -83,3 +83,11 @@ def test_a_verdict_other_than_done_fails_the_task_without_retry(state, raised) -
 def test_an_unknown_wait_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown wait"):
         waits.ScanWaitTrigger("nap", {}, 1)
+
+
+def test_a_wait_already_over_returns_without_deferring(sent_scan) -> None:
+    """moto completes commands at once: the operator's own check ends the wait, no trigger is made."""
+    _, facts = sent_scan
+    operator = waits.ScanWaitOperator(task_id="wait", wait=waits.COMMAND, scan_facts=facts, poke_seconds=1,
+                                      deadline_minutes=1)
+    assert operator.execute({})["command_id"] == facts["command_id"]  # TaskDeferred would raise here

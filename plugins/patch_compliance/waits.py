@@ -5,7 +5,10 @@ which tag targets do not list, and fail on any single node regardless of ``MaxEr
 command's aggregate status from ``ListCommands`` decides, and RDS (which gives no completion signal)
 is measured by object freshness. Each wait is one check function, run by a trigger in the
 triggerer every poke interval (no worker slot is held, and no reschedule race can fail it); the
-operator only defers and turns the trigger's verdict into the task's result or its failure message.
+operator checks once, defers only if still waiting, and turns the verdict into the task's result or
+its failure message. The trigger waits one interval before its first check: a trigger that fired
+within moments of the deferral could resume the task before the scheduler has processed the
+deferring process's exit, which Airflow 3.3 misreads as an external kill (apache/airflow#71172).
 """
 
 from __future__ import annotations
@@ -94,13 +97,13 @@ class ScanWaitTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         settings = await asyncio.to_thread(load_settings)
-        while True:
+        while True:  # the operator checked just before deferring: wait one interval first
+            await asyncio.sleep(self.poke_seconds)
             verdict = await asyncio.to_thread(CHECKS[self.wait], settings, self.scan_facts)
             self.log.info("%s", verdict.message)
             if verdict.state != WAITING:
                 yield TriggerEvent(asdict(verdict))
                 return
-            await asyncio.sleep(self.poke_seconds)
 
 
 class ScanWaitOperator(BaseOperator):
@@ -119,13 +122,20 @@ class ScanWaitOperator(BaseOperator):
         self.wait, self.scan_facts = wait, scan_facts
         self.poke_seconds, self.deadline_minutes = poke_seconds, deadline_minutes
 
-    def execute(self, context: Any) -> None:
+    def execute(self, context: Any) -> dict[str, Any]:
+        """Check once here; defer only when still waiting (a wait already over never defers)."""
+        verdict = CHECKS[self.wait](load_settings(), self.scan_facts)
+        if verdict.state != WAITING:
+            return self._finish(verdict)
+        self.log.info("%s; deferring to the triggerer (check every %g s)", verdict.message, self.poke_seconds)
         self.defer(trigger=ScanWaitTrigger(self.wait, self.scan_facts, self.poke_seconds),
                    method_name="execute_complete",
                    timeout=timedelta(minutes=self.deadline_minutes + COMMAND_DEADLINE_MARGIN_MINUTES))
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
-        verdict = Verdict(**event)
+        return self._finish(Verdict(**event))
+
+    def _finish(self, verdict: Verdict) -> dict[str, Any]:
         self.log.info("%s (%s)", verdict.message, verdict.state)
         if verdict.state == DONE and verdict.result is not None:
             return verdict.result

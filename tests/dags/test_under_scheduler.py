@@ -90,7 +90,8 @@ def cluster(world, slack, tmp_path_factory):
     home = tmp_path_factory.mktemp("scheduler-home")
     config = write_test_config(world["workdir"], world["endpoint_url"],
                                scan={"sync_wait_minutes": 1},
-                               airflow={"retries": 1, "retry_delay_seconds": 1})
+                               airflow={"retries": 1, "retry_delay_seconds": 1,
+                                        "command_poke_seconds": 5, "sync_poke_seconds": 5})
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("AIRFLOW", "AWS_", "PATCH_COMPLIANCE"))}
     env.update({**local_airflow_settings(home),
