@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -20,10 +21,10 @@ AIRFLOW_SERVICES = ("airflow-init", "airflow-apiserver", "airflow-scheduler", "a
 MOUNTS = {"./config": "/opt/airflow/config"}  # the deployment's config; code, SQL and suites are in the image
 
 
-def pins(path: Path) -> dict[str, str]:
-    """``name==version`` lines of a requirements or constraints file, by lower-case name."""
+def pins(lines: list[str]) -> dict[str, str]:
+    """``name==version`` requirement strings, by normalised name."""
     found = {}
-    for line in path.read_text().splitlines():
+    for line in lines:
         match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^]]*\])?==([^\s;#]+).*", line.strip())
         if match:
             found[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)  # PEP 503 names
@@ -87,14 +88,16 @@ def test_nothing_is_installed_when_a_container_starts(compose) -> None:
 
 
 def test_the_image_pins_equal_the_lock(dockerfile) -> None:
-    locked, wanted = pins(REPO / "constraints.txt"), pins(REPO / "requirements-dev.txt")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    locked = pins((REPO / "constraints.txt").read_text().splitlines())
+    wanted = pins(project["optional-dependencies"]["dev"])
     (base,) = re.findall(r"^FROM apache/airflow:(\S+)-python(\S+) AS product$", dockerfile, re.M)
     assert base == (locked["apache-airflow"], "3.11")
     installs = [line for line in dockerfile.splitlines() if "pip install" in line]
     assert len(installs) == 2 and all("--constraint /opt/patch-compliance/constraints.txt" in i for i in installs)
     assert '"moto[server]"' in installs[1] and locked["moto"] == wanted["moto"]
-    for name, version in pins(REPO / "requirements.txt").items():
-        assert locked[name] == version, f"constraints.txt pins {name}=={locked[name]}, requirements.txt {version}"
+    for name, version in {**pins(project["dependencies"]), **wanted}.items():
+        assert locked[name] == version, f"constraints.txt pins {name}=={locked[name]}, pyproject.toml {version}"
 
 
 def test_every_path_the_image_copies_or_compose_mounts_exists(compose, dockerfile) -> None:
@@ -116,7 +119,7 @@ def test_every_environment_variable_the_product_reads_is_set(compose, dockerfile
     assert read, "the product reads its config path from the environment"
     for name in AIRFLOW_SERVICES:
         env = compose["services"][name]["environment"]
-        for variable in read - {"PATCH_COMPLIANCE_HOME"}:  # HOME only overrides where the sources live
+        for variable in read - {"PATCH_COMPLIANCE_HOME"}:  # HOME only locates a source tree's config
             assert variable in env or f"ENV {variable}=" in dockerfile, (name, variable)
 
 

@@ -257,13 +257,13 @@ def test_cli_exit_codes_and_table(tmp_path, capsys):
     assert main(["validate", "--lake", uri, "--date", "2026-13-01"]) == 2
 
 
-def test_suite_placeholders_and_severities_are_checked(tmp_path, monkeypatch):
+def test_suite_placeholders_and_severities_are_checked(tmp_path):
     hosts = make_fleet(9, 2, REFERENCE)
     uri = _lake(tmp_path, hosts)
-    suites = tmp_path / "home/expectations"
+    suites = tmp_path / "suites"
     suites.mkdir(parents=True)
-    settings = load_settings()  # the project's config; only the suites come from the other home
-    monkeypatch.setenv("PATCH_COMPLIANCE_HOME", str(tmp_path / "home"))
+    settings = load_settings()  # the project's config; only the suites come from another directory
+    settings = replace(settings, quality=replace(settings.quality, suites_dir=str(suites)))
     suite = {"name": "x", "meta": {"frame": "instances"}, "expectations": [
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "team", "mostly": "${nope}"},
          "meta": {"severity": "critical"}}]}
@@ -367,13 +367,12 @@ def test_coverage_is_also_required_per_environment(tmp_path):
     assert {o["instance_id"] for o in result.offenders} == {h.instance_id for h in prod}
 
 
-def test_an_expectation_that_errors_fails_critically_with_its_message(tmp_path, monkeypatch):
+def test_an_expectation_that_errors_fails_critically_with_its_message(tmp_path):
     hosts = make_fleet(9, 2, REFERENCE)
     uri = _lake(tmp_path, hosts)
-    settings = load_settings()
-    suites = tmp_path / "home/expectations"
+    suites = tmp_path / "suites"
     suites.mkdir(parents=True)
-    monkeypatch.setenv("PATCH_COMPLIANCE_HOME", str(tmp_path / "home"))
+    settings = replace(load_settings(), quality=replace(load_settings().quality, suites_dir=str(suites)))
     (suites / "typo.json").write_text(json.dumps({"name": "typo", "meta": {"frame": "instances"}, "expectations": [
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "teem"},
          "meta": {"severity": "critical", "description": "a misspelt column"}}]}))

@@ -7,9 +7,10 @@ silently keeping a default. Nothing reads the YAML afterwards: modules take ``Se
 setup; a key left empty in YAML (``role_arn:``) keeps its default. The value checks live in
 ``patch_compliance.config_types``.
 
-Paths to the project's SQL, expectation suites and config can be moved with
-``PATCH_COMPLIANCE_HOME`` (the directory holding ``sql/``, ``expectations/``, ``config/``), which
-the docker-compose setup uses.
+The SQL files and the expectation suites ship inside the package (``sql/``, ``expectations/``), so
+an installed wheel and the source tree behave alike. The config is the deployment's:
+``PATCH_COMPLIANCE_CONFIG`` names it (the image sets it), else ``config/fleet.yaml`` under
+``PATCH_COMPLIANCE_HOME`` or the source tree.
 """
 
 from __future__ import annotations
@@ -60,14 +61,23 @@ from patch_compliance.config_types import (
 from patch_compliance.inputs import BUCKET_RE, InputError, validate_region
 from patch_compliance.marker import TARGET_SUFFIX, task_suffix
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+
 
 def project_home() -> Path:
     env = os.environ.get("PATCH_COMPLIANCE_HOME")
     return Path(env).resolve() if env else Path(__file__).resolve().parents[2]
 
 
+def suites_dir(configured: str) -> Path:
+    """``quality.suites_dir``: an absolute path, or a directory inside the package (default ``expectations``)."""
+    path = Path(configured)
+    return path if path.is_absolute() else PACKAGE_DIR / path
+
+
 def sql_dir() -> Path:
-    return project_home() / "sql"
+    """The SQL files ship inside the package, so an installed wheel finds them as the source tree does."""
+    return PACKAGE_DIR / "sql"
 
 
 def load_sql(relative: str) -> str:

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from patch_compliance.config import QualitySettings, Settings, load_settings, project_home
+from patch_compliance.config import QualitySettings, Settings, load_settings, suites_dir
 from patch_compliance.inputs import INSTANCE_ID_RE, InputError
 from patch_compliance.lake import SPECS, TABLES, Lake
 from patch_compliance.notify import slack_escape
@@ -125,7 +125,7 @@ def load_suites(params: dict[str, Any], directory: Path) -> dict[str, SuiteSpec]
     """Read every ``*.json`` suite under ``directory``, render it and check severities."""
     if not directory.is_dir():
         raise QualityConfigError(f"expectation suites directory {directory} not found "
-                                 "(set PATCH_COMPLIANCE_HOME or quality.suites_dir)")
+                                 "(set quality.suites_dir to an absolute path, or leave it as expectations)")
     specs = {}
     for path in sorted(directory.glob("*.json")):
         try:
@@ -597,7 +597,7 @@ def validate_snapshot(lake_uri: str, snapshot_date: date, reference_time: dateti
         raise InputError(f"no committed snapshot for {snapshot_date} in {lake.uri}; run ingest first "
                          f"(committed: {[d.isoformat() for d in lake.snapshot_dates()][-5:]})")
     params = suite_parameters(quality, settings)
-    specs = load_suites(params, project_home() / quality.suites_dir)
+    specs = load_suites(params, suites_dir(quality.suites_dir))
     instances_all = lake.read("instances", [snapshot_date], columns=_INSTANCE_COLUMNS).to_pandas()
     previous = [d for d in lake.snapshot_dates() if d < snapshot_date]
     data = SnapshotData(lake, snapshot_date, _reference_time(instances_all, reference_time), quality,
