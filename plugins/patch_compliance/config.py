@@ -273,7 +273,9 @@ class QualitySettings:
         cls, groups: dict[str, tuple[str, ...]], info: ValidationInfo
     ) -> dict[str, tuple[str, ...]]:
         environments = info.data.get("allowed_environments")
-        strays = sorted(set(groups) - set(environments)) if environments is not None else []  # None: it failed
+        if environments is None:  # it failed its own check, which reports it
+            return groups
+        strays = sorted(set(groups) - set(environments))
         if strays:
             raise ValueError(f"{strays} not in allowed_environments {list(environments)}")
         return groups

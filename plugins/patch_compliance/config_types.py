@@ -13,7 +13,7 @@ import difflib
 import re
 from functools import cache
 from types import UnionType
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, TypeVar, dataclass_transform, get_args, get_origin
 from urllib.parse import urlparse
 from zoneinfo import available_timezones
 
@@ -24,8 +24,17 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from patch_compliance.inputs import parse_location, validate_account_id, validate_region
 from patch_compliance.marker import marked_length
 
-section = dataclass(frozen=True, config=ConfigDict(extra="forbid"))
-"""Decorator of every config section: validated, immutable, unknown keys refused."""
+_SECTION = dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+T = TypeVar("T")
+
+
+@dataclass_transform(frozen_default=True)
+def section(cls: type[T]) -> type[T]:
+    """Decorator of every config section: validated, immutable, unknown keys refused.
+
+    A function (not an alias of pydantic's decorator) so the type checker sees frozen dataclasses.
+    """
+    return _SECTION(cls)  # type: ignore[return-value]  # the same class, now a pydantic dataclass
 
 
 def number_in(low: float, high: float, kind: str = "a number") -> BeforeValidator:
@@ -66,12 +75,12 @@ def matching(regex: str, expected: str) -> BeforeValidator:
 
 def empty_or(validator: BeforeValidator) -> BeforeValidator:
     """``""`` (not set, so the documented fallback applies) or a value ``validator`` accepts."""
-    return BeforeValidator(lambda value: value if value == "" else validator.func(value))
+    return BeforeValidator(lambda value: value if value == "" else validator.func(value))  # type: ignore[call-arg]
 
 
 def none_or(validator: BeforeValidator) -> BeforeValidator:
     """Not given (``None``: the documented fallback applies) or a value ``validator`` accepts."""
-    return BeforeValidator(lambda value: value if value is None else validator.func(value))
+    return BeforeValidator(lambda value: value if value is None else validator.func(value))  # type: ignore[call-arg]
 
 
 def count_in(low: int, high: int, what: str) -> AfterValidator:
@@ -198,12 +207,12 @@ def _keys_at(root: type, loc: tuple[str | int, ...]) -> list[str]:
     node: Any = root
     for part in loc:
         if dataclasses.is_dataclass(node):
-            node = node.__pydantic_fields__[part].annotation
+            node = getattr(node, "__pydantic_fields__")[part].annotation  # noqa: B009 (pydantic's, untyped)
         else:  # tuple[X, ...] or dict[str, X]: step to X
             node = get_args(node)[-1 if get_origin(node) is dict else 0]
         if get_origin(node) is UnionType:  # X | None
             node = next(a for a in get_args(node) if a is not type(None))
-    return sorted(node.__pydantic_fields__) if dataclasses.is_dataclass(node) else []
+    return sorted(getattr(node, "__pydantic_fields__")) if dataclasses.is_dataclass(node) else []  # noqa: B009
 
 
 def _problem(error: Any, root: type) -> str:

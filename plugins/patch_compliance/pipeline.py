@@ -411,7 +411,7 @@ def post_report_summary(report: dict[str, Any], settings: Settings | None = None
         f"{c['instances']}, "
         f"{c['instances_missing_critical_14d']} missing critical, {c['stale']} stale, {c['unmanaged']} unmanaged"
         for c in head["worst"]) or "none"
-    blocks = [
+    blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"Patch compliance report {report['month']}"}},
         {"type": "section", "fields": [
             {"type": "mrkdwn",

@@ -456,7 +456,7 @@ def _offenders(data: SnapshotData, checks: list[CheckResult], accounts: dict[str
             if check.severity == "critical":
                 critical.add(instance_id)
     hints = _last_known_teams(data, {i for i in wanted if i not in by_id.index or pd.isna(by_id.at[i, "team"])})
-    offenders = []
+    offenders: list[dict[str, Any]] = []
     for instance_id, problems in wanted.items():
         source = by_id if instance_id in by_id.index else inventory_by_id
         row = source.loc[instance_id] if source is not None and instance_id in source.index else None
