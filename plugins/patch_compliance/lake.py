@@ -471,14 +471,6 @@ class Lake:
         """Committed snapshot dates of a table, ascending."""
         return sorted(self.latest_records(GROUP_OF[_known(table)]))
 
-    def failed_validation_dates(self, dates: Iterable[date]) -> list[date]:
-        """Snapshots whose validation failed a critical check: they are not used as report input.
-
-        A snapshot that was never validated is not in the list (the report says which were).
-        """
-        verdicts = self.latest_records("quality")
-        return [d for d in dates if d in verdicts and verdicts[d].details.get("success") is False]
-
     def committed_files(self, table: str, dates: Iterable[date] | None = None,
                         records: Sequence[DayRecord] | None = None) -> list[str]:
         """Data file URIs of a table for some dates (default all), as their day records list them."""
