@@ -31,6 +31,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -357,6 +358,7 @@ def ui(args: argparse.Namespace) -> int:
     env = airflow_env(home, config if config.exists() else REPO / "config" / "fleet.yaml",
                       {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"})
     cluster = AirflowCluster(home, env, port=args.port)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops the components as Ctrl-C does
     with cluster:
         print(f"Airflow UI on {cluster.base_url}/dags/patch_compliance_daily/runs "
               f"(no login: every local user is admin); component logs in {home / 'components'}; "
