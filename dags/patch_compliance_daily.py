@@ -43,12 +43,12 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, Asset, Param, task
 
-from patch_compliance import pipeline
 from patch_compliance.config import load_settings
+from patch_compliance.tasks import common, daily
 
 SETTINGS = load_settings()
 KNOBS = SETTINGS.airflow
-LAKE_ASSET = Asset(pipeline.lake_asset_uri(SETTINGS), extra={"table": "patch_compliance"})
+LAKE_ASSET = Asset(common.lake_asset_uri(SETTINGS), extra={"table": "patch_compliance"})
 
 with DAG(
     dag_id="patch_compliance_daily",
@@ -58,10 +58,10 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=6),
-    default_args=pipeline.default_args(),
+    default_args=common.default_args(),
     tags=["patch-compliance", "daily", "aws-ssm"],
     doc_md=__doc__,
-    on_failure_callback=pipeline.task_failure_alert,
+    on_failure_callback=common.task_failure_alert,
     params={
         "rds_source": Param(None, type=["null", "string"], maxLength=1024, title="Archived sync copy (optional)",
                             description="Leave empty to scan and wait for the live sync. Set to s3://bucket/prefix "
@@ -73,25 +73,25 @@ with DAG(
     @task.branch
     def choose_sync_source(params=None, logical_date=None, dag_run=None) -> list[str]:
         """Live run (scan, wait, inventory, ingest, baselines) or archived run (ingest the given copy)."""
-        return pipeline.choose_sync_source(params, pipeline.run_snapshot_date(logical_date, dag_run))
+        return daily.choose_sync_source(params, common.run_snapshot_date(logical_date, dag_run))
 
     @task
     def resolve_targets() -> list[dict[str, str]]:
         """Accounts x Regions from config (one mapped branch each)."""
-        return pipeline.resolve_targets()
+        return daily.resolve_targets()
 
     # Mapped tasks take their UI docs from doc_md (a docstring is not carried over to the mapped operator).
     @task(map_index_template="{{ target['account_name'] }} {{ target['region'] }}",
           doc_md="AWS-RunPatchBaseline Scan to the target's tagged nodes (one SnapshotId per run).")
     def send_scan(target: dict[str, str], run_id: str | None = None, dag_run=None) -> dict:
-        return pipeline.send_scan(target, dag_run.dag_id, run_id)
+        return daily.send_scan(target, dag_run.dag_id, run_id)
 
     @task.sensor(mode="reschedule", poke_interval=KNOBS.command_poke_seconds,
                  timeout=SETTINGS.scan.command_timeout_minutes * 60 + 300,
                  map_index_template="{{ scan['account_name'] }} {{ scan['region'] }}",
                  doc_md="Polls ListCommands until the scan command's aggregate status is final.")
     def wait_for_command(scan: dict):
-        return pipeline.poke_command(scan)
+        return daily.poke_command(scan)
 
     @task.sensor(mode="reschedule", poke_interval=KNOBS.sync_poke_seconds,
                  timeout=SETTINGS.scan.sync_wait_minutes * 60 + 300,
@@ -100,35 +100,35 @@ with DAG(
                         "`scan.sync_min_share` of the targeted nodes; fails with an alert after "
                         "`scan.sync_wait_minutes`.")
     def wait_for_rds_output(scan: dict):
-        return pipeline.poke_rds_output(scan)
+        return daily.poke_rds_output(scan)
 
     @task
     def snapshot_ec2_inventory(targets: list[dict[str, str]], scans: list[dict], logical_date=None,
                                dag_run=None) -> dict:
         """Every EC2 instance (managed or not) into the lake's ec2_inventory."""
-        return pipeline.inventory_day(targets, pipeline.run_snapshot_date(logical_date, dag_run))
+        return daily.inventory_day(targets, common.run_snapshot_date(logical_date, dag_run))
 
     # Runs after the inventory in a live run, straight after the branch in an archived one.
     @task(trigger_rule="none_failed_min_one_success")
     def ingest(params=None, logical_date=None, dag_run=None) -> dict:
         """Sync bucket (or the archived copy) -> the day's lake snapshot (patch_compliance, instances, quarantine)."""
-        return pipeline.ingest_day(pipeline.run_snapshot_date(logical_date, dag_run), pipeline.archived_source(params))
+        return daily.ingest_day(common.run_snapshot_date(logical_date, dag_run), daily.archived_source(params))
 
     @task
     def fill_patch_catalog(manifest: dict, logical_date=None, dag_run=None) -> dict:
         """Release dates and CVEs of the day's patches (SSM DescribeAvailablePatches, vendor feeds), cached."""
-        return pipeline.patch_catalog_day(pipeline.run_snapshot_date(logical_date, dag_run))
+        return daily.patch_catalog_day(common.run_snapshot_date(logical_date, dag_run))
 
     @task
     def validate(manifest: dict, logical_date=None, dag_run=None) -> dict:
         """Great Expectations over the snapshot; Slack alert on failure, critical failures fail the run."""
-        return pipeline.validate_day(pipeline.run_snapshot_date(logical_date, dag_run))
+        return daily.validate_day(common.run_snapshot_date(logical_date, dag_run))
 
     @task
     def record_baselines(params=None, logical_date=None, dag_run=None) -> dict:
         """Patch baselines in force per account/Region (and drift from the declared policy); skipped if archived."""
-        return pipeline.record_baselines_day(pipeline.run_snapshot_date(logical_date, dag_run),
-                                             archived=pipeline.archived_source(params) is not None)
+        return daily.record_baselines_day(common.run_snapshot_date(logical_date, dag_run),
+                                          archived=daily.archived_source(params) is not None)
 
     @task(outlets=[LAKE_ASSET], trigger_rule="none_failed_min_one_success")  # baselines skip in archived runs
     def publish(manifest: dict, quality: dict, outlet_events=None) -> dict:
@@ -140,7 +140,7 @@ with DAG(
     @task
     def lake_housekeeping(params=None) -> dict:
         """Expire old Iceberg snapshots and remove orphan files; skipped in archived runs."""
-        return pipeline.lake_housekeeping(archived=pipeline.archived_source(params) is not None)
+        return daily.lake_housekeeping(archived=daily.archived_source(params) is not None)
 
     source = choose_sync_source()
     targets = resolve_targets()

@@ -1,0 +1,62 @@
+"""What every DAG shares: default args (owner, retries, the Slack failure callback), the lake asset,
+a run's snapshot date, and plain-text tables for task logs.
+
+Task bodies live beside this module, one module per DAG (``daily``, ``monthly_report``,
+``cve_evidence``, ``policy_apply``), so DAG files only wire. Orchestration knobs live in the
+``airflow:`` section of ``config/fleet.yaml`` (owner, retries, backoff, poke intervals, the Slack
+connection; ``Settings.airflow``); see ``docs/airflow.md``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from patch_compliance.config import Settings, load_settings
+
+
+def task_failure_alert(context: dict[str, Any]) -> None:
+    """``on_failure_callback`` for every task: the Slack alert (imported lazily: parse stays cheap)."""
+    from patch_compliance.notify import on_task_failure
+
+    on_task_failure(context, conn_id=load_settings().airflow.slack_connection_id)
+
+
+def default_args() -> dict[str, Any]:
+    """Owner, retries with exponential backoff and the Slack failure callback, for every DAG."""
+    knobs = load_settings().airflow
+    return {
+        "owner": knobs.owner,
+        "retries": knobs.retries,
+        "retry_delay": timedelta(seconds=knobs.retry_delay_seconds),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(seconds=knobs.max_retry_delay_seconds),
+        "on_failure_callback": task_failure_alert,
+    }
+
+
+def lake_asset_uri(settings: Settings | None = None) -> str:
+    """The Airflow Asset the daily DAG updates: the lake's ``patch_compliance`` table."""
+    settings = settings or load_settings()
+    return f"{settings.storage.lake_uri.rstrip('/')}/patch_compliance"
+
+
+def snapshot_date_of(logical_date: datetime | None, run_after: datetime) -> date:
+    """A run's snapshot date: its logical date (a manual run without one: the day it runs)."""
+    return (logical_date or run_after).date()
+
+
+def run_snapshot_date(logical_date: datetime | None, dag_run: Any) -> date:
+    """A run's snapshot date: its logical date (a manual run without one: the day it runs after)."""
+    return snapshot_date_of(logical_date, dag_run.run_after)
+
+
+def format_table(columns: tuple[str, ...], rows: list[dict[str, Any]], limit: int = 200) -> str:
+    """A plain-text table for task logs (first ``limit`` rows)."""
+    cells = [[str(c) for c in columns]] + [["" if r.get(c) is None else str(r.get(c)) for c in columns]
+                                           for r in rows[:limit]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    if len(rows) > limit:
+        lines.append(f"... {len(rows) - limit} more rows in the CSV")
+    return "\n".join(lines)
