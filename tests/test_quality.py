@@ -16,14 +16,9 @@ import pytest
 from patch_compliance.cli import main
 from patch_compliance.config import load_settings
 from patch_compliance.lake import Lake
+from patch_compliance.messages import quality_alert_blocks, quality_alert_text
 from patch_compliance.notify import send_slack
-from patch_compliance.quality import (
-    QualityConfigError,
-    load_summary,
-    quality_alert_blocks,
-    quality_alert_text,
-    validate_snapshot,
-)
+from patch_compliance.quality import QualityConfigError, load_summary, validate_snapshot
 from tests.quality_lake import (
     DAY,
     PREVIOUS_DAY,

@@ -170,8 +170,9 @@ def validate_day(snapshot_date: date, run_url: str | None = None, settings: Sett
     """Great Expectations over the day's snapshot: Slack on any failed check, raise on a critical one."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from patch_compliance.messages import quality_alert_blocks, quality_run_text
     from patch_compliance.notify import send_slack
-    from patch_compliance.quality import quality_alert_blocks, validate_snapshot
+    from patch_compliance.quality import validate_snapshot
     from patch_compliance.scan import aws_environment
 
     settings = settings or load_settings()
@@ -182,8 +183,7 @@ def validate_day(snapshot_date: date, run_url: str | None = None, settings: Sett
     failed = len(result.critical_failures) + len(result.warnings)
     status = "failed" if not result.success else ("warnings" if failed else "passed")
     if failed:
-        text = (f"Patch compliance data quality {status} for snapshot {snapshot_date}: "
-                f"{len(result.critical_failures)} critical, {len(result.warnings)} warning check(s)")
+        text = quality_run_text(result, status, snapshot_date)
         try:
             send_slack(text, quality_alert_blocks(result, run_url=run_url),
                        conn_id=settings.airflow.slack_connection_id)

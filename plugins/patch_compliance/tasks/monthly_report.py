@@ -74,35 +74,12 @@ def report_link(report: dict[str, Any], settings: Settings | None = None) -> str
 
 def post_report_summary(report: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
     """Slack: headline figures, the worst Team x Environment cells and the report link."""
-    from patch_compliance.notify import send_slack, slack_escape
+    from patch_compliance.messages import report_summary_message
+    from patch_compliance.notify import send_slack
 
     settings = settings or load_settings()
     head = report_headline(report["cells"])
     link = report_link(report, settings)
-    judged = head["instances"] - head["stopped"]
-    stopped = f" ({head['stopped']} stopped, counted neither way)" if head["stopped"] else ""
-    text = (f"Patch compliance {report['month']}: {head['compliance_pct']}% of {judged} instances "
-            f"compliant{stopped}; {head['instances_missing_critical_14d']} with critical patches missing > "
-            f"{settings.report.missing_critical_age_days} days. Report: {link}")
-    worst = "\n".join(
-        f"• *{slack_escape(c['team'])} / {slack_escape(c['environment'])}*: {c['compliance_pct']}% compliant of "
-        f"{c['instances']}, "
-        f"{c['instances_missing_critical_14d']} missing critical, {c['stale']} stale, {c['unmanaged']} unmanaged"
-        for c in head["worst"]) or "none"
-    blocks = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"Patch compliance report {report['month']}"}},
-        {"type": "section", "fields": [
-            {"type": "mrkdwn",
-             "text": f"*Compliant*\n{head['compliance_pct']}% ({head['compliant']}/{judged})"},
-            {"type": "mrkdwn", "text": f"*Non-compliant*\n{head['non_compliant']}"},
-            {"type": "mrkdwn", "text": f"*Stale / no data*\n{head['stale']} / {head['no_data']}"},
-            {"type": "mrkdwn", "text": f"*Unmanaged / stopped*\n{head['unmanaged']} / {head['stopped']}"},
-            {"type": "mrkdwn", "text": f"*Missing critical > {settings.report.missing_critical_age_days} d*\n"
-                                       f"{head['instances_missing_critical_14d']} instances"},
-            {"type": "mrkdwn", "text": f"*Snapshot*\n{report['report_snapshot_date']}"},
-        ]},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Worst Team x Environment cells*\n{worst}"}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"<{link}|Open the report> · `{report['uri']}/`"}},
-    ]
+    text, blocks = report_summary_message(report, head, link, settings.report.missing_critical_age_days)
     send_slack(text, blocks, conn_id=settings.airflow.slack_connection_id)
     return {"text": text, "worst": head["worst"]}
