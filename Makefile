@@ -8,12 +8,12 @@ export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
 .PHONY: venv test demo ui browser bench lint constraints clean
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+$(STAMP): pyproject.toml constraints.txt
 	@echo "==> creating $(VENV) with $(PYTHON) and installing pinned requirements"
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check pip==26.3
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]" -c constraints.txt
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -23,6 +23,7 @@ test: venv browser
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: venv
 	$(BIN)/python benchmarks/run.py
@@ -31,7 +32,7 @@ bench: venv
 demo: venv
 	$(BIN)/python -m sim.demo run
 
-# The Airflow UI (airflow standalone on 127.0.0.1:8080) over the demo's ./airflow_home.
+# The Airflow UI on 127.0.0.1:8080 (api-server, scheduler, dag-processor, triggerer; nothing else listens) over ./airflow_home.
 ui: venv
 	$(BIN)/python -m sim.demo ui
 
@@ -43,9 +44,9 @@ browser:
 
 constraints:
 	rm -rf /tmp/pc-constraints && $(PYTHON) -m venv /tmp/pc-constraints
-	/tmp/pc-constraints/bin/pip install -q -r requirements-dev.txt
-	(echo "# Every transitive version, frozen from a clean install of requirements-dev.txt on Python 3.11."; \
-	 echo "# Regenerate with: make constraints"; /tmp/pc-constraints/bin/pip freeze | grep -v '^-e') > constraints.txt
+	/tmp/pc-constraints/bin/pip install -q ".[dev]"
+	(echo "# Every transitive version, frozen from a clean install of the package with its dev extra on Python 3.11."; \
+	 echo "# Regenerate with: make constraints"; /tmp/pc-constraints/bin/pip freeze | grep -v '^-e\|^patch-compliance') > constraints.txt
 
 clean:
 	rm -rf $(VENV) out airflow_home .demo .pytest_cache .ruff_cache

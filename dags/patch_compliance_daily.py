@@ -8,7 +8,7 @@ in `config/fleet.yaml`:
    nodes tagged `scan.target_tag_key` = `scan.target_tag_values`; the command's Comment names this run.
 2. **wait_for_command** polls `ListCommands` until the command's aggregate status is final
    (TargetCount / CompletedCount / ErrorCount are logged). A failed or timed-out command fails here.
-3. **wait_for_rds_output** waits (reschedule mode: no worker slot held) until Resource Data Sync has
+3. **wait_for_rds_output** waits (deferred to the triggerer: no worker slot held) until Resource Data Sync has
    written output newer than the scan for `scan.sync_min_share` of the targeted nodes. After
    `scan.sync_wait_minutes` it fails with an alert saying how many nodes synced.
 
@@ -45,6 +45,7 @@ from airflow.sdk import DAG, Asset, Param, task
 
 from patch_compliance.config import load_settings
 from patch_compliance.tasks import common, daily
+from patch_compliance.waits import COMMAND, RDS_OUTPUT, ScanWaitOperator
 
 SETTINGS = load_settings()
 KNOBS = SETTINGS.airflow
@@ -61,7 +62,7 @@ with DAG(
     default_args=common.default_args(),
     tags=["patch-compliance", "daily", "aws-ssm"],
     doc_md=__doc__,
-    on_failure_callback=common.task_failure_alert,
+    on_failure_callback=common.run_failure_notifier(),
     params={
         "rds_source": Param(None, type=["null", "string"], maxLength=1024, title="Archived sync copy (optional)",
                             description="Leave empty to scan and wait for the live sync. Set to s3://bucket/prefix "
@@ -81,63 +82,63 @@ with DAG(
         return daily.resolve_targets()
 
     # Mapped tasks take their UI docs from doc_md (a docstring is not carried over to the mapped operator).
-    @task(map_index_template="{{ target['account_name'] }} {{ target['region'] }}",
+    @task(multiple_outputs=False, map_index_template="{{ target['account_name'] }} {{ target['region'] }}",
           doc_md="AWS-RunPatchBaseline Scan to the target's tagged nodes (one SnapshotId per run).")
     def send_scan(target: dict[str, str], run_id: str | None = None, dag_run=None) -> dict:
         return daily.send_scan(target, dag_run.dag_id, run_id)
 
-    @task.sensor(mode="reschedule", poke_interval=KNOBS.command_poke_seconds,
-                 timeout=SETTINGS.scan.command_timeout_minutes * 60 + 300,
-                 map_index_template="{{ scan['account_name'] }} {{ scan['region'] }}",
-                 doc_md="Polls ListCommands until the scan command's aggregate status is final.")
-    def wait_for_command(scan: dict):
-        return daily.poke_command(scan)
+    # Deferrable: the triggerer polls, no worker slot is held (patch_compliance.waits says why not the provider's).
+    wait_for_command = ScanWaitOperator.partial(
+        task_id="wait_for_command", wait=COMMAND, poke_seconds=KNOBS.command_poke_seconds,
+        deadline_minutes=SETTINGS.scan.command_timeout_minutes,
+        map_index_template="{{ task.scan_facts['account_name'] }} {{ task.scan_facts['region'] }}",
+        doc_md="Waits (deferred) until the scan command's aggregate status in ListCommands is final.")
+    wait_for_rds_output = ScanWaitOperator.partial(
+        task_id="wait_for_rds_output", wait=RDS_OUTPUT, poke_seconds=KNOBS.sync_poke_seconds,
+        deadline_minutes=SETTINGS.scan.sync_wait_minutes,
+        map_index_template="{{ task.scan_facts['account_name'] }} {{ task.scan_facts['region'] }}",
+        doc_md="Waits (deferred) for Resource Data Sync objects newer than the scan start for "
+               "`scan.sync_min_share` of the targeted nodes; fails with an alert after "
+               "`scan.sync_wait_minutes`.")
 
-    @task.sensor(mode="reschedule", poke_interval=KNOBS.sync_poke_seconds,
-                 timeout=SETTINGS.scan.sync_wait_minutes * 60 + 300,
-                 map_index_template="{{ scan['account_name'] }} {{ scan['region'] }}",
-                 doc_md="Waits for Resource Data Sync objects newer than the scan start for "
-                        "`scan.sync_min_share` of the targeted nodes; fails with an alert after "
-                        "`scan.sync_wait_minutes`.")
-    def wait_for_rds_output(scan: dict):
-        return daily.poke_rds_output(scan)
-
-    @task
+    @task(multiple_outputs=False)
     def snapshot_ec2_inventory(targets: list[dict[str, str]], scans: list[dict], logical_date=None,
                                dag_run=None) -> dict:
         """Every EC2 instance (managed or not) into the lake's ec2_inventory."""
         return daily.inventory_day(targets, common.run_snapshot_date(logical_date, dag_run))
 
     # Runs after the inventory in a live run, straight after the branch in an archived one.
-    @task(trigger_rule="none_failed_min_one_success")
+    @task(multiple_outputs=False, trigger_rule="none_failed_min_one_success")
     def ingest(params=None, logical_date=None, dag_run=None) -> dict:
         """Sync bucket (or the archived copy) -> the day's lake snapshot (patch_compliance, instances, quarantine)."""
         return daily.ingest_day(common.run_snapshot_date(logical_date, dag_run), daily.archived_source(params))
 
-    @task
+    @task(multiple_outputs=False)
     def fill_patch_catalog(manifest: dict, logical_date=None, dag_run=None) -> dict:
         """Release dates and CVEs of the day's patches (SSM DescribeAvailablePatches, vendor feeds), cached."""
         return daily.patch_catalog_day(common.run_snapshot_date(logical_date, dag_run))
 
-    @task
+    @task(multiple_outputs=False)
     def validate(manifest: dict, logical_date=None, dag_run=None) -> dict:
         """Great Expectations over the snapshot; Slack alert on failure, critical failures fail the run."""
-        return daily.validate_day(common.run_snapshot_date(logical_date, dag_run))
+        return daily.validate_day(common.run_snapshot_date(logical_date, dag_run),
+                                  run_url=daily.run_url(dag_run.dag_id, dag_run.run_id))
 
-    @task
+    @task(multiple_outputs=False)
     def record_baselines(params=None, logical_date=None, dag_run=None) -> dict:
         """Patch baselines in force per account/Region (and drift from the declared policy); skipped if archived."""
         return daily.record_baselines_day(common.run_snapshot_date(logical_date, dag_run),
                                           archived=daily.archived_source(params) is not None)
 
-    @task(outlets=[LAKE_ASSET], trigger_rule="none_failed_min_one_success")  # baselines skip in archived runs
+    # Baselines skip in archived runs.
+    @task(multiple_outputs=False, outlets=[LAKE_ASSET], trigger_rule="none_failed_min_one_success")
     def publish(manifest: dict, quality: dict, outlet_events=None) -> dict:
         """Mark the lake asset updated for this snapshot date."""
         outlet_events[LAKE_ASSET].extra = {"snapshot_date": manifest["snapshot_date"],
                                            "rows": manifest["rows"], "quality": quality.get("status")}
         return manifest
 
-    @task
+    @task(multiple_outputs=False)
     def lake_housekeeping(params=None) -> dict:
         """Expire old Iceberg snapshots and remove orphan files; skipped in archived runs."""
         return daily.lake_housekeeping(archived=daily.archived_source(params) is not None)
@@ -145,9 +146,9 @@ with DAG(
     source = choose_sync_source()
     targets = resolve_targets()
     scans = send_scan.expand(target=targets)
-    finished = wait_for_command.expand(scan=scans)
-    synced = wait_for_rds_output.expand(scan=finished)
-    inventory = snapshot_ec2_inventory(targets, synced)
+    finished = wait_for_command.expand(scan_facts=scans)
+    synced = wait_for_rds_output.expand(scan_facts=finished.output)
+    inventory = snapshot_ec2_inventory(targets, synced.output)
     manifest = ingest()
     source >> [targets, manifest]
     inventory >> manifest

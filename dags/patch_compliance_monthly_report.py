@@ -1,8 +1,9 @@
 """
 ### Monthly patch compliance report
 
-Runs at **08:00 UTC on the last Friday of every month** (a custom timetable registered by
-`plugins/patch_compliance_plugin.py`) and reports on that month, from the latest daily snapshot in the lake:
+Runs at **08:00 UTC on the last Friday of every month** (`CronTriggerTimetable("0 8 * * L5")`; a
+Friday the scheduler missed still runs once when it is back) and reports on that month, from the
+latest daily snapshot in the lake:
 
 * per instance: COMPLIANT, NON_COMPLIANT, STALE, NO_DATA or UNMANAGED;
 * missing critical patches (Security/Critical updates, Critical/Important) older than 14 days;
@@ -20,15 +21,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, CronTriggerTimetable, Param, task
 
 from patch_compliance.tasks import common, monthly_report
-from patch_compliance.timetables import LastFridayOfMonthTimetable
+
+# "L5": the last Friday of the month. With catchup=False a missed Friday (scheduler down) still runs
+# once when the scheduler returns, so a month is never silently left unreported.
+MONTHLY_SCHEDULE = CronTriggerTimetable("0 8 * * L5", timezone="UTC")
 
 with DAG(
     dag_id="patch_compliance_monthly_report",
     description="Monthly compliance report (last Friday 08:00 UTC) to the reports bucket and Slack",
-    schedule=LastFridayOfMonthTimetable(),
+    schedule=MONTHLY_SCHEDULE,
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -36,7 +40,7 @@ with DAG(
     default_args=common.default_args(),
     tags=["patch-compliance", "monthly", "report"],
     doc_md=__doc__,
-    on_failure_callback=common.task_failure_alert,
+    on_failure_callback=common.run_failure_notifier(),
     params={
         "month": Param(None, type=["null", "string"], pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
                        title="Month (YYYY-MM)",
@@ -44,7 +48,7 @@ with DAG(
     },
 ) as dag:
 
-    @task
+    @task(multiple_outputs=False)
     def build_report(params=None, data_interval_end=None, dag_run=None) -> dict:
         """Report for the month from the lake, written to the reports bucket."""
         month = monthly_report.report_month(params.get("month"), data_interval_end or dag_run.run_after)

@@ -32,14 +32,14 @@ with DAG(
     default_args=common.default_args(),
     tags=["patch-compliance", "evidence", "on-demand"],
     doc_md=__doc__,
-    on_failure_callback=common.task_failure_alert,
+    on_failure_callback=common.run_failure_notifier(),
     params={
         "cve_id": Param(type="string", pattern=CVE_PATTERN, minLength=13, maxLength=20,
                         title="CVE id", description="For example CVE-2026-12345"),
     },
 ) as dag:
 
-    @task
+    @task(multiple_outputs=False)
     def cve_evidence(params=None, run_id=None) -> dict:
         """Evidence CSV to the reports bucket; the table goes to this log."""
         return evidence.cve_evidence(params["cve_id"])

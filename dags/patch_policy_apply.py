@@ -39,7 +39,7 @@ with DAG(
     default_args={**common.default_args(), "owner": "platform-security"},
     tags=["patch-compliance", "policy", "aws-ssm", "on-demand"],
     doc_md=__doc__,
-    on_failure_callback=common.task_failure_alert,
+    on_failure_callback=common.run_failure_notifier(),
     params={
         "mode": Param("plan", type="string", enum=["plan", "apply"], title="Mode",
                       description="plan: show the difference only; apply: make SSM match the declared policy"),
@@ -50,7 +50,7 @@ with DAG(
     },
 ) as dag:
 
-    @task
+    @task(multiple_outputs=False)
     def plan(params=None) -> dict:
         """The difference between the declared policy and SSM, logged like a plan."""
         from patch_compliance.tasks.policy_apply import run_in_airflow
@@ -62,14 +62,14 @@ with DAG(
         """Continue to apply only when the run was triggered with mode=apply."""
         return params["mode"] == "apply"
 
-    @task
+    @task(multiple_outputs=False)
     def apply(params=None) -> dict:
         """Apply the plan (idempotent) and log every change made."""
         from patch_compliance.tasks.policy_apply import run_in_airflow
 
         return run_in_airflow("apply", allow_delete=params["allow_delete"], accounts=params["accounts"])
 
-    @task(trigger_rule="none_failed")
+    @task(multiple_outputs=False, trigger_rule="none_failed")
     def record_baselines(logical_date=None, dag_run=None) -> dict:
         """Baselines in force per account/Region and their drift, to the lake's baselines table."""
         return daily.record_baselines_day(common.run_snapshot_date(logical_date, dag_run))

@@ -15,8 +15,9 @@
 4. runs ``patch_compliance_monthly_report`` for the month, copies the report to ``./out/``, prints
    the Team x Environment table and the paths, and stops what it started.
 
-``python -m sim.demo ui`` (``make ui``) starts ``airflow standalone`` on 127.0.0.1 over that home,
-so the month of runs shows in the UI.
+``python -m sim.demo ui`` (``make ui``) starts Airflow's api-server, scheduler, dag-processor and
+triggerer on 127.0.0.1 only (``sim.airflow_cluster``) over that home, so the month of runs shows in
+the UI.
 """
 
 from __future__ import annotations
@@ -102,7 +103,6 @@ def airflow_env(home: Path, config: Path, extra: dict[str, str] | None = None) -
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "PATCH_COMPLIANCE_CONFIG": str(config),
-        # `airflow standalone` starts its components as `airflow …` from PATH: the virtualenv's first.
         "PATH": os.pathsep.join([str(AIRFLOW_BIN.parent), os.environ.get("PATH", "")]),
         **(extra or {}),
     })
@@ -343,18 +343,29 @@ def format_summary(text: str) -> str:
 
 
 def ui(args: argparse.Namespace) -> int:
-    """``airflow standalone`` on 127.0.0.1 over the demo's Airflow home (DAGs stay paused)."""
+    """Airflow's four components on 127.0.0.1 over the demo's Airflow home (DAGs stay paused).
+
+    Not ``airflow standalone``: its log servers listen on every interface. Scheduled runs are off
+    (the demo's config points at a stand-in that is no longer running); manual triggers still run.
+    """
+    from sim.airflow_cluster import AirflowCluster
+
     home = Path(args.root).resolve() / "airflow_home"
     if not (home / "airflow.db").exists():
         raise SystemExit(f"no Airflow database in {home}: run `make demo` first")
     config = home / "fleet.yaml"
     env = airflow_env(home, config if config.exists() else REPO / "config" / "fleet.yaml",
-                      {"AIRFLOW__API__PORT": str(args.port)})
-    print(f"Airflow UI on http://127.0.0.1:{args.port}/dags/patch_compliance_daily/runs "
-          f"(no login: every local user is admin); Ctrl-C stops it.", flush=True)
-    os.chdir(REPO)
-    # Replace this process, so Ctrl-C and signals reach Airflow and its components directly.
-    os.execve(str(AIRFLOW_BIN), [str(AIRFLOW_BIN), "standalone"], env)  # noqa: S606 (fixed argv, no shell)
+                      {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"})
+    cluster = AirflowCluster(home, env, port=args.port)
+    with cluster:
+        print(f"Airflow UI on {cluster.base_url}/dags/patch_compliance_daily/runs "
+              f"(no login: every local user is admin); component logs in {home / 'components'}; "
+              "Ctrl-C stops it.", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                cluster.check_alive()
+                time.sleep(2)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -376,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--root", default=str(REPO),
                       help="where airflow_home/, out/ and .demo/ go (default: the project directory)")
     demo.set_defaults(func=run)
-    show = sub.add_parser("ui", help="airflow standalone over ./airflow_home on 127.0.0.1")
+    show = sub.add_parser("ui", help="the Airflow UI over ./airflow_home, on 127.0.0.1 only")
     show.add_argument("--port", type=int, default=8080)
     show.add_argument("--root", default=str(REPO), help="the directory `run --root` used")
     show.set_defaults(func=ui)

@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from patch_compliance.config import (
-    POLICY_SECTIONS,
     AirflowSettings,
     AwsSettings,
     IngestSettings,
@@ -247,16 +246,150 @@ def test_patch_catalog_errors_are_clear(section: dict[str, Any], message: str) -
     ({"baselines": [{"name": "b", "operating_system": "WINDOWS"}]}, "baselines[0].approval_rules: required key"),
     ({"baselines": [{**RAW["baselines"][0], "approval_rules": [{"filters": {"SEVERITY": []}}]}]},
      "baselines[0].approval_rules[0].filters.SEVERITY: expected a string or a non-empty list"),
-    ({"baselines": [{**RAW["baselines"][0], "approval_rules": [{"filters": {}, "approve_after_days": "7"}]}]},
-     "baselines[0].approval_rules[0].approve_after_days: expected a whole number, got '7'"),
     ({"patch_groups": [{"name": "g"}]}, "patch_groups[0].baselines: required key missing"),
-    ({"maintenance_windows": [{**RAW["maintenance_windows"][0], "duration_hours": "4"}]},
-     "maintenance_windows[0].duration_hours: expected a whole number, got '4'"),
     ({"resource_data_sync": {"bucket": "b"}}, "resource_data_sync.name: required key missing"),
-    ({"policy_apply": {"role_name": 7}}, "policy_apply.role_name: expected a string, got 7"),
+    ({"resource_data_sync": "patch-compliance"}, "resource_data_sync: expected a mapping, got 'patch-compliance'"),
+    ({"maintenance_windows": {"name": "w"}}, "maintenance_windows: expected a list"),
 ])
 def test_policy_sections_are_typed(config: dict[str, Any], message: str) -> None:
     rejects(config, message)
+
+
+def edited(changes: dict[str, Any]) -> dict[str, Any]:
+    """The project config with each ``path: value`` of ``changes`` set (``None``: the key removed)."""
+    config = copy.deepcopy(RAW)
+    for path, value in changes.items():
+        parent, _, key = path.rpartition(".")
+        node = at(config, parent)
+        node.pop(key, None) if value is None else node.__setitem__(key, value)
+    return config
+
+
+RULE = "baselines[0].approval_rules[0]"  # of prod-linux, an AMAZON_LINUX_2023 baseline
+WINDOW = "maintenance_windows[0]"  # prod-install: duration_hours 4
+LINUX_KEYS = "['CLASSIFICATION', 'PRODUCT', 'SEVERITY']"
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    # baselines
+    ({"baselines[0].name": "ab"}, "baselines[0].name: expected 3-128 characters of letters, digits, _ . -, got 'ab'"),
+    ({"baselines[0].name": "b" * 129}, "baselines[0].name: expected 3-128 characters of letters, digits, _ . -"),
+    ({"baselines[0].name": "prod linux"}, "baselines[0].name: expected 3-128 characters"),
+    ({"baselines[0].name": 7}, "baselines[0].name: expected 3-128 characters of letters, digits, _ . -, got 7"),
+    ({"baselines[0].operating_system": "BEOS"}, "baselines[0].operating_system: expected one of ['ALMA_LINUX',"),
+    ({"baselines[0].description": "d" * 976},
+     "baselines[0].description: too long: 976 characters; SSM allows 1024 characters with the marker (so at most"),
+    ({"baselines[0].description": ["d"]}, "baselines[0].description: expected a string, got ['d']"),
+    ({"baselines[0].approval_rules": []}, "baselines[0].approval_rules: expected 1 to 10 rules, got 0"),
+    ({"baselines[0].approval_rules": [RAW["baselines"][0]["approval_rules"][0]] * 11},
+     "baselines[0].approval_rules: expected 1 to 10 rules, got 11"),
+    ({"baselines[0].approval_rules": {"filters": {}}}, "baselines[0].approval_rules: expected a list"),
+    ({"baselines[0].rejected_patches_action": "DENY"},
+     "baselines[0].rejected_patches_action: expected one of ['ALLOW_AS_DEPENDENCY', 'BLOCK'], got 'DENY'"),
+    ({"baselines[0].rejected_patches": [f"KB{n}" for n in range(51)]},
+     "baselines[0].rejected_patches: expected 0 to 50 patches, got 51"),
+    ({"baselines[0].approved_patches": ["kernel", ""]},
+     "baselines[0].approved_patches: expected a string or a list of non-empty strings"),
+    # a baseline's rules
+    ({f"{RULE}.approve_after_days": 400}, f"{RULE}.approve_after_days: expected a whole number in [0, 360], got 400"),
+    ({f"{RULE}.approve_after_days": -1}, f"{RULE}.approve_after_days: expected a whole number in [0, 360], got -1"),
+    ({f"{RULE}.approve_after_days": "7"}, f"{RULE}.approve_after_days: expected a whole number in [0, 360], got '7'"),
+    ({f"{RULE}.approve_after_days": 7.5}, f"{RULE}.approve_after_days: expected a whole number in [0, 360], got 7.5"),
+    ({f"{RULE}.approve_after_days": None}, f"{RULE}.approve_after_days: required for AMAZON_LINUX_2023"),
+    ({"baselines[0].operating_system": "UBUNTU", f"{RULE}.filters": {"PRODUCT": ["Ubuntu22.04"]}},
+     f"{RULE}.approve_after_days: UBUNTU rules support no soak; remove it"),
+    ({f"{RULE}.compliance_level": "SEVERE"}, f"{RULE}.compliance_level: expected one of ['CRITICAL', 'HIGH',"),
+    ({f"{RULE}.enable_non_security": "yes"}, f"{RULE}.enable_non_security: expected true or false, got 'yes'"),
+    ({f"{RULE}.filters": {}}, f"{RULE}.filters: expected 1 to 4 filter keys, got 0"),
+    ({f"{RULE}.filters": "Security"}, f"{RULE}.filters: expected a mapping, got 'Security'"),
+    ({f"{RULE}.filters": {"SEVERITY": 3}}, f"{RULE}.filters.SEVERITY: expected a string or a non-empty list"),
+    ({f"{RULE}.filters": {"SEVERITY": [f"v{n}" for n in range(21)]}},
+     f"{RULE}.filters.SEVERITY: expected 1 to 20 values, got 21"),
+    ({f"{RULE}.filters": {"MSRC_SEVERITY": ["Critical"]}},
+     f"{RULE}.filters.MSRC_SEVERITY: key 'MSRC_SEVERITY' is not valid for AMAZON_LINUX_2023; use {LINUX_KEYS}"),
+    ({"baselines[2].approval_rules[0].filters": {"SEVERITY": ["Critical"]}},
+     "baselines[2].approval_rules[0].filters.SEVERITY: key 'SEVERITY' is not valid for WINDOWS; use"),
+    ({f"{RULE}.filters": {"CLASSIFICATION": ["Security", "Securty"]}},
+     f"{RULE}.filters.CLASSIFICATION: ['Securty'] not in ['*', 'Bugfix', 'Enhancement', 'Newpackage',"),
+    # patch groups
+    ({"patch_groups[0].name": ""}, "patch_groups[0].name: expected a patch group name (1-256"),
+    ({"patch_groups[0].name": "g" * 257}, "patch_groups[0].name: expected a patch group name"),
+    ({"patch_groups[0].name": "dev;linux"}, "patch_groups[0].name: expected a patch group name"),
+    ({"patch_groups[0].baselines": []}, "patch_groups[0].baselines: expected a string or a non-empty list of strings"),
+    ({"patch_groups[0].baselines": 5}, "patch_groups[0].baselines: expected a string or a non-empty list of strings"),
+    # maintenance windows
+    ({f"{WINDOW}.name": "w" * 121}, f"{WINDOW}.name: expected 3-120 characters of letters, digits, _ . -"),
+    ({f"{WINDOW}.name": "prod install"}, f"{WINDOW}.name: expected 3-120 characters"),
+    ({f"{WINDOW}.schedule": "every saturday"}, f"{WINDOW}.schedule: expected cron(...) of six fields, rate(...)"),
+    ({f"{WINDOW}.schedule": "cron(0 2 ? * SAT)"}, f"{WINDOW}.schedule: expected cron(...) of six fields"),
+    ({f"{WINDOW}.schedule": "rate(0 days)"}, f"{WINDOW}.schedule: expected cron(...)"),
+    ({f"{WINDOW}.schedule": "rate(2 weeks)"}, f"{WINDOW}.schedule: expected cron(...)"),
+    ({f"{WINDOW}.schedule": "at(2026-02-30)"}, f"{WINDOW}.schedule: expected cron(...)"),
+    ({f"{WINDOW}.schedule_timezone": "Mars/Olympus"},
+     f"{WINDOW}.schedule_timezone: expected an IANA time zone such as UTC or Europe/Berlin, got 'Mars/Olympus'"),
+    ({f"{WINDOW}.duration_hours": 25}, f"{WINDOW}.duration_hours: expected a whole number in [1, 24], got 25"),
+    ({f"{WINDOW}.duration_hours": "4"}, f"{WINDOW}.duration_hours: expected a whole number in [1, 24], got '4'"),
+    ({f"{WINDOW}.cutoff_hours": -1}, f"{WINDOW}.cutoff_hours: expected a whole number in [0, 23], got -1"),
+    ({f"{WINDOW}.cutoff_hours": 4}, f"{WINDOW}.cutoff_hours: cutoff_hours (4) must be less than duration_hours (4)"),
+    ({f"{WINDOW}.operation": "Reboot"}, f"{WINDOW}.operation: expected one of ['Install', 'Scan'], got 'Reboot'"),
+    ({f"{WINDOW}.reboot_option": "Always"}, f"{WINDOW}.reboot_option: expected one of ['RebootIfNeeded', 'NoReboot']"),
+    ({f"{WINDOW}.targets": {}}, f"{WINDOW}.targets: expected 1 to 5 tag keys, got 0"),
+    ({f"{WINDOW}.targets": {f"Key{n}": ["v"] for n in range(6)}}, f"{WINDOW}.targets: expected 1 to 5 tag keys, got 6"),
+    ({f"{WINDOW}.targets": ["Environment"]}, f"{WINDOW}.targets: expected a mapping"),
+    ({f"{WINDOW}.targets": {"Env$": ["prod"]}}, f"{WINDOW}.targets.Env$: expected a tag key (1-128 letters"),
+    ({f"{WINDOW}.targets": {"Environment": []}},
+     f"{WINDOW}.targets.Environment: expected a string or a non-empty list of strings, got []"),
+    ({f"{WINDOW}.description": "d" * 80},
+     f"{WINDOW}.description: too long: 80 characters; SSM allows 128 characters with the marker"),
+    ({f"{WINDOW}.max_concurrency": "0"}, f"{WINDOW}.max_concurrency: expected a count or a percentage such as 10%"),
+    ({f"{WINDOW}.max_concurrency": 10}, f"{WINDOW}.max_concurrency: expected a count or a percentage"),
+    ({f"{WINDOW}.max_errors": "101%"}, f"{WINDOW}.max_errors: expected a count or a percentage such as 5%"),
+    ({f"{WINDOW}.priority": 6}, f"{WINDOW}.priority: expected a whole number in [0, 5], got 6"),
+    # the Resource Data Sync and the applier
+    ({"resource_data_sync.name": "s" * 65}, "resource_data_sync.name: expected 1-64 characters of letters, digits"),
+    ({"resource_data_sync.bucket": "Bad_Bucket"}, "resource_data_sync.bucket: expected an S3 bucket name"),
+    ({"resource_data_sync.bucket_region": "eu"}, "resource_data_sync.bucket_region: Region must look like eu-west-1"),
+    ({"resource_data_sync.sync_format": "Parquet"},
+     "resource_data_sync.sync_format: expected one of ['JsonSerDe'], got 'Parquet'"),
+    ({"resource_data_sync.kms_key_arn": "alias/patches"}, "resource_data_sync.kms_key_arn: expected a KMS key ARN"),
+    ({"policy_apply.role_name": "Patch Applier"}, "policy_apply.role_name: expected an IAM role name"),
+    ({"policy_apply.role_name": 7}, "policy_apply.role_name: expected an IAM role name, got 7"),
+    ({"policy_apply.role_name": "r" * 65}, "policy_apply.role_name: expected an IAM role name"),
+    ({"scan.max_errors": "5 percent"}, "scan.max_errors: expected a count or a percentage such as 5%"),
+    # an unknown key at each level of the policy sections (the keys of filters are checked per OS, above)
+    ({"baselines[0].soak_days": 7}, "baselines[0].soak_days: unknown key"),
+    ({f"{RULE}.aprove_after_days": 7}, f"{RULE}.aprove_after_days: unknown key (did you mean 'approve_after_days'?"),
+    ({"patch_groups[0].baseline": ["x"]}, "patch_groups[0].baseline: unknown key (did you mean 'baselines'?"),
+    ({f"{WINDOW}.timezone": "UTC"}, f"{WINDOW}.timezone: unknown key"),
+    ({"resource_data_sync.region": "eu-west-1"}, "resource_data_sync.region: unknown key"),
+    ({"policy_apply.role_arn": "arn:aws:iam::1:role/x"},
+     "policy_apply.role_arn: unknown key (did you mean 'role_name'?"),
+])
+def test_a_bad_policy_value_fails_loading_with_its_path(changes: dict[str, Any], message: str) -> None:
+    rejects(edited(changes), message)
+
+
+def test_policy_values_within_the_limits_load() -> None:
+    """The limits themselves are allowed: each check refuses only what SSM would."""
+    settings = parse_settings(edited({
+        "baselines[0].name": "b" * 128, "baselines[0].description": "d" * 975,
+        f"{RULE}.approve_after_days": 360, f"{RULE}.filters": {"SEVERITY": "*"},
+        f"{WINDOW}.name": "w" * 120, f"{WINDOW}.description": "d" * 79, f"{WINDOW}.schedule": "rate(7 days)",
+        f"{WINDOW}.schedule_timezone": "Europe/Berlin", f"{WINDOW}.cutoff_hours": 3, f"{WINDOW}.max_errors": "0",
+        "maintenance_windows[1].schedule": "at(2026-07-07T13:15:30)", "resource_data_sync.name": "s" * 64,
+        "resource_data_sync.kms_key_arn": "arn:aws:kms:eu-west-1:333333333333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    }))
+    assert settings.baselines[0].approval_rules[0].filters == {"SEVERITY": ("*",)}
+    assert settings.maintenance_windows[0].name == "w" * 120
+    ubuntu = parse_settings(edited({"baselines[0].operating_system": "UBUNTU", f"{RULE}.approve_after_days": None,
+                                    f"{RULE}.filters": {"PRODUCT": ["Ubuntu22.04"]}}))
+    assert ubuntu.baselines[0].approval_rules[0].approve_after_days is None
+
+
+def test_every_bad_value_of_a_load_is_reported_at_once() -> None:
+    message = rejects(edited({f"{RULE}.approve_after_days": 400, f"{WINDOW}.priority": 9,
+                              "maintenance_windows[1].operation": "Reboot"}), f"{RULE}.approve_after_days")
+    assert f"{WINDOW}.priority" in message and "maintenance_windows[1].operation" in message
 
 
 @pytest.mark.parametrize(("section", "expected"), [
@@ -293,21 +426,3 @@ def test_given_values_are_kept_and_normalised() -> None:
     assert settings.storage.lake_uri == "s3://my-lake/prefix" and settings.tags.team == ("Owner",)
     assert settings.query == QuerySettings(athena_output_location="s3://results/q/")
     assert parse_settings({"quality": {"allowed_environments": []}}).quality == QualitySettings(allowed_environments=())
-
-
-def contains(read: Any, given: Any) -> bool:
-    """``read`` has everything ``given`` has, at every level (and may add defaults)."""
-    if isinstance(given, dict):
-        return isinstance(read, dict) and all(k in read and contains(read[k], v) for k, v in given.items())
-    if isinstance(given, list):
-        return isinstance(read, list) and len(read) == len(given) and all(map(contains, read, given))
-    return read == given
-
-
-def test_raw_holds_only_the_policy_sections_as_written() -> None:
-    """``Settings.raw`` is what policy.load_policy reads until it reads the typed sections."""
-    raw = load_settings().raw
-    assert set(raw) == set(POLICY_SECTIONS)
-    assert all(contains(raw[name], RAW[name]) for name in POLICY_SECTIONS)
-    assert raw["baselines"][0]["approval_rules"][0]["enable_non_security"] is False  # a default, filled in
-    assert "resource_data_sync" not in parse_settings({}).raw

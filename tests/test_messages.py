@@ -13,6 +13,7 @@ from patch_compliance.messages import (
     quality_alert_text,
     quality_run_text,
     report_summary_message,
+    run_failure_message,
     slack_escape,
     task_failure_blocks,
 )
@@ -82,6 +83,17 @@ def test_task_failure_message_without_a_task_instance_names_what_it_knows() -> N
     text, blocks = task_failure_blocks({"dag_run": dag_run})
     assert text == "Airflow task failed: patch_cve_evidence.? (run manual__1)"
     assert [b["type"] for b in blocks] == ["header", "section"]  # no exception, no log link
+
+
+def test_run_failure_message_escapes_the_run_and_the_reason() -> None:
+    text, blocks = run_failure_message("patch_compliance_daily", "manual__<!here>", f"timed out {HOSTILE}")
+    assert text == f"Airflow run failed: patch_compliance_daily (run manual__<!here>): timed out {HOSTILE}"  # plain
+    assert blocks == [
+        {"type": "header", "text": {"type": "plain_text", "text": ":x: Run failed: patch_compliance_daily"}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": "*Run*\n`manual__&lt;!here&gt;`"},
+                                       {"type": "mrkdwn", "text": f"*Reason*\ntimed out {INERT}"}]},
+    ]
+    assert_inert(blocks)
 
 
 def test_fleet_text_cannot_mention_or_link_in_slack(slack_webhook):  # noqa: F811

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import UTC, date, datetime
 
 import boto3
@@ -13,7 +14,8 @@ import pytest
 import yaml
 
 from patch_compliance import policy as pol
-from patch_compliance.config import Account, default_config_path, parse_settings
+from patch_compliance.config import WINDOW_NAME_MAX, Account, default_config_path, parse_settings
+from patch_compliance.inputs import InputError
 from patch_compliance.lake import Lake
 
 RAW = yaml.safe_load(default_config_path().read_text())
@@ -108,25 +110,73 @@ def _set(path, value):
 
 
 @pytest.mark.parametrize(("edit", "message"), [
+    (_set(["baselines", 1, "name"], "prod-linux"), "config baselines: names declared twice: ['prod-linux']"),
+    (_set(["patch_groups", 0, "baselines"], ["nope"]), "config patch_groups[0].baselines: ['nope'] are not declared"),
+    (_set(["patch_groups", 0, "baselines"], ["nonprod-linux", "prod-linux"]),
+     "config patch_groups[0]: a patch group takes one baseline per operating system"),
+    (_set(["patch_groups", 1, "name"], "dev-linux"), "config patch_groups: names declared twice: ['dev-linux']"),
+    (lambda raw: raw["patch_groups"].pop(), "scanned without a group ['prod-windows']"),
+    (_set(["maintenance_windows", 1, "name"], "prod-install"),
+     "config maintenance_windows: names declared twice: ['prod-install']"),
+    (_set(["maintenance_windows", 0, "targets"], {"PatchGroup": ["prod-linux", "prod-linux-old"]}),
+     "config maintenance_windows[0].targets.PatchGroup: ['prod-linux-old'] are not declared under patch_groups"),
+    (_set(["maintenance_windows", 0, "targets"], {"Patch Group": ["qa"]}),
+     "config maintenance_windows[0].targets.Patch Group: ['qa'] are not declared under patch_groups"),
+    (_set(["resource_data_sync", "bucket"], "other-bucket"),
+     "syncs write to s3://other-bucket/rds but storage.sync_uri reads s3://patch-rds-sync/rds"),
+    (_set(["resource_data_sync", "prefix"], "rds/other/"), "syncs write to s3://patch-rds-sync/rds/other"),
+])
+def test_cross_section_rules_are_checked_when_the_policy_is_built(edit, message):
+    """Each section on its own is valid (the config loads); the policy across them is not."""
+    settings = settings_with(edit)
+    with pytest.raises(pol.PolicyError) as info:
+        pol.load_policy(settings)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
     (_set(["baselines", 0, "approval_rules", 0, "approve_after_days"], 400), "approve_after_days"),
     (_set(["baselines", 0, "approval_rules", 0, "filters"], {"MSRC_SEVERITY": ["Critical"]}),
      "not valid for AMAZON_LINUX_2023"),
-    (_set(["baselines", 0, "approval_rules", 0, "filters"], {"CLASSIFICATION": ["Securty"]}), "Securty"),
-    (_set(["baselines", 0, "operating_system"], "BEOS"), "operating_system"),
-    (_set(["baselines", 1, "name"], "prod-linux"), "declared twice"),
-    (_set(["patch_groups", 0, "baselines"], ["nope"]), "not declared under baselines"),
-    (_set(["patch_groups", 0, "baselines"], ["nonprod-linux", "prod-linux"]), "one baseline per operating system"),
-    (lambda raw: raw["patch_groups"].pop(), "scanned without a group ['prod-windows']"),
     (_set(["maintenance_windows", 0, "cutoff_hours"], 4), "must be less than duration_hours"),
-    (_set(["maintenance_windows", 0, "schedule"], "every saturday"), "cron(...)"),
-    (_set(["maintenance_windows", 0, "operation"], "Reboot"), "['Install', 'Scan']"),
     (_set(["maintenance_windows", 0, "description"], "x" * 80), "SSM allows 128 characters with the marker"),
-    (_set(["resource_data_sync", "bucket"], "other-bucket"), "storage.sync_uri"),
 ])
-def test_bad_config_is_rejected_with_a_clear_error(edit, message):
-    with pytest.raises(pol.PolicyError) as info:
-        pol.load_policy(settings_with(edit))
-    assert message in str(info.value)
+def test_value_rules_are_checked_when_the_config_loads(edit, message):
+    """A bad value never reaches load_policy: loading the config fails, naming the key (tests/test_config.py)."""
+    with pytest.raises(InputError) as info:
+        settings_with(edit)
+    assert message in str(info.value) and not isinstance(info.value, pol.PolicyError)
+
+
+def test_a_window_may_target_other_tags_and_groups_only_when_declared():
+    targets = {"PatchGroup": ["prod-linux"], "Environment": ["prod"], "Team": ["anything"]}
+    policy = pol.load_policy(settings_with(_set(["maintenance_windows", 0, "targets"], targets)))
+    assert dict(policy.windows[0].targets) == {k: tuple(v) for k, v in targets.items()}
+
+
+def test_the_sync_defaults_to_storage_sync_uri_and_aws_region():
+    def defaults(raw):
+        raw["resource_data_sync"] = {"name": "patch-compliance"}
+        raw["aws"]["region"] = "eu-central-1"
+    sync = pol.load_policy(settings_with(defaults)).data_sync
+    assert (sync.bucket, sync.prefix, sync.bucket_region) == ("patch-rds-sync", "rds", "eu-central-1")
+
+    def local(raw):
+        raw["storage"]["sync_uri"] = "/tmp/rds"
+        raw["resource_data_sync"] = {"name": "patch-compliance"}
+    with pytest.raises(pol.PolicyError, match=r"resource_data_sync.bucket: required when storage.sync_uri is not"):
+        pol.load_policy(settings_with(local))
+
+
+def test_the_longest_window_name_allowed_leaves_ssm_valid_target_and_task_names():
+    name = "w" * WINDOW_NAME_MAX
+    for operation in ("Install", "Scan"):
+        def edit(raw, operation=operation):
+            raw["maintenance_windows"][0].update(name=name, operation=operation)
+        window = pol.load_policy(settings_with(edit)).windows[0]
+        assert all(re.fullmatch(r"[a-zA-Z0-9_\-.]{3,128}", n) for n in (window.target_name, window.task_name))
+    assert len(pol.load_policy(settings_with(_set(["maintenance_windows", 0, "name"], name))).windows[0].target_name) \
+        == 128
 
 
 def test_differences_read_field_by_field_from_get_patch_baseline_shape():

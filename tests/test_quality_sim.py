@@ -17,8 +17,8 @@ from tests.slack_receiver import slack_webhook  # noqa: F401  (fixture)
 pytestmark = pytest.mark.xdist_group("quality")
 
 YESTERDAY, TODAY = date(2026, 11, 1), date(2026, 11, 2)
-TEAM_CHECK = "Team tag on at least 0.99 of active instances"
-MANAGED_CHECK = "at least 0.85 of EC2 instances report to Patch Manager"
+TEAM_CHECK = "Team tag on at least quality.tag_coverage_min of active instances"
+MANAGED_CHECK = "at least quality.managed_share_min of EC2 instances report to Patch Manager"
 
 
 def test_simulator_faults_drop_team_and_silent_hosts(tmp_path, slack_webhook):  # noqa: F811
@@ -55,7 +55,7 @@ def test_simulator_faults_drop_team_and_silent_hosts(tmp_path, slack_webhook):  
     running_silent = {n.node_id for n in after.fleet.nodes
                       if n.node_id in silent and not n.is_hybrid and n.ec2_state(TODAY) != "terminated"}
     assert running_silent <= set(managed.offending)
-    assert not checks["instance count within ±0.1 of the previous snapshot"].success
+    assert not checks["instance count within ±quality.max_instance_count_change of the previous snapshot"].success
 
     send_slack(quality_alert_text(result), quality_alert_blocks(result))
     [request] = slack_webhook.wait_for(1)

@@ -94,7 +94,8 @@ class CatalogSource(Protocol):
     source cannot be asked. Implementations: ``patch_catalog.SsmCatalogSource``, ``vendor_feeds.YumUpdateinfoFeed``.
     """
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def covers(self, product: str) -> bool: ...
 

@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from patch_compliance.inputs import InputError, parse_date, parse_timestamp
 
@@ -38,7 +39,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     snapshot_date = parse_date(args.date, "--date")
     reference_time = parse_timestamp(args.reference_time, "--reference-time") if args.reference_time else None
     started = time.perf_counter()
-    manifest = ingest_snapshot(args.source, args.lake, snapshot_date, reference_time,
+    manifest: dict[str, Any] = ingest_snapshot(args.source, args.lake, snapshot_date, reference_time,
                                load_settings(args.config), args.endpoint_url, _progress)
     tables = manifest["tables"]
     counts = manifest["status_counts"]
@@ -122,7 +123,8 @@ def _cmd_policy(args: argparse.Namespace) -> int:
         snapshot_date = parse_date(args.date or "", "--date")
         if not args.lake:
             raise InputError("policy record needs --lake (s3://bucket/prefix or a local directory)")
-        manifest = policy.record_baselines(settings, args.lake, snapshot_date, factory, endpoint_url=endpoint)
+        manifest: dict[str, Any] = policy.record_baselines(settings, args.lake, snapshot_date, factory,
+                                                           endpoint_url=endpoint)
         print(f"baselines {snapshot_date} committed to {args.lake}: {manifest['tables']['baselines']['rows']} rows, "
               f"drift {manifest['drift_counts']}")
         return 0

@@ -7,9 +7,10 @@ silently keeping a default. Nothing reads the YAML afterwards: modules take ``Se
 setup; a key left empty in YAML (``role_arn:``) keeps its default. The value checks live in
 ``patch_compliance.config_types``.
 
-Paths to the project's SQL, expectation suites and config can be moved with
-``PATCH_COMPLIANCE_HOME`` (the directory holding ``sql/``, ``expectations/``, ``config/``), which
-the docker-compose setup uses.
+The SQL files and the expectation suites ship inside the package (``sql/``, ``expectations/``), so
+an installed wheel and the source tree behave alike. The config is the deployment's:
+``PATCH_COMPLIANCE_CONFIG`` names it (the image sets it), else ``config/fleet.yaml`` under
+``PATCH_COMPLIANCE_HOME`` or the source tree.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import Annotated, Any
 
 import yaml
 from pydantic import (
+    BeforeValidator,
     StrictBool,
-    StrictInt,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -34,6 +35,8 @@ from pydantic import (
 from patch_compliance.config_types import (
     ONE_OR_MORE,
     AccountId,
+    Concurrency,
+    ErrorThreshold,
     HttpUrlOrEmpty,
     Location,
     NameList,
@@ -42,15 +45,23 @@ from patch_compliance.config_types import (
     RegionOrEmpty,
     Regions,
     S3PrefixOrEmpty,
+    TimeZone,
+    count_in,
     describe,
     empty_or,
+    fits_with_marker,
     matching,
+    none_or,
     number_in,
     one_of,
+    problems_at,
     section,
     whole_in,
 )
-from patch_compliance.inputs import InputError
+from patch_compliance.inputs import BUCKET_RE, InputError, validate_region
+from patch_compliance.marker import TARGET_SUFFIX, task_suffix
+
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def project_home() -> Path:
@@ -58,8 +69,15 @@ def project_home() -> Path:
     return Path(env).resolve() if env else Path(__file__).resolve().parents[2]
 
 
+def suites_dir(configured: str) -> Path:
+    """``quality.suites_dir``: an absolute path, or a directory inside the package (default ``expectations``)."""
+    path = Path(configured)
+    return path if path.is_absolute() else PACKAGE_DIR / path
+
+
 def sql_dir() -> Path:
-    return project_home() / "sql"
+    """The SQL files ship inside the package, so an installed wheel finds them as the source tree does."""
+    return PACKAGE_DIR / "sql"
 
 
 def load_sql(relative: str) -> str:
@@ -131,8 +149,8 @@ class StorageSettings:
 class ScanSettings:
     target_tag_key: str = "PatchGroup"
     target_tag_values: NameList = ()  # none: scan.resolve_targets refuses to scan
-    max_concurrency: str = "10%"
-    max_errors: str = "5%"
+    max_concurrency: Concurrency = "10%"  # SendCommand's MaxConcurrency / MaxErrors
+    max_errors: ErrorThreshold = "5%"
     command_timeout_minutes: Annotated[float, number_in(1, 24 * 60)] = 60
     sync_wait_minutes: Annotated[float, number_in(0, 24 * 60)] = 30
     sync_min_share: Annotated[float, number_in(0, 1)] = 0.95
@@ -255,7 +273,9 @@ class QualitySettings:
         cls, groups: dict[str, tuple[str, ...]], info: ValidationInfo
     ) -> dict[str, tuple[str, ...]]:
         environments = info.data.get("allowed_environments")
-        strays = sorted(set(groups) - set(environments)) if environments is not None else []  # None: it failed
+        if environments is None:  # it failed its own check, which reports it
+            return groups
+        strays = sorted(set(groups) - set(environments))
         if strays:
             raise ValueError(f"{strays} not in allowed_environments {list(environments)}")
         return groups
@@ -278,68 +298,149 @@ class QuerySettings:
         return self
 
 
-# --- Policy sections (patch_compliance.policy): typed here by keys and types; the value rules
-# (operating systems, filter keys and values, ranges, cross-references) are still checked by
-# policy.load_policy, which reads them through Settings.raw until it switches to these sections.
+# --- Policy sections (patch_compliance.policy): every value checked here, at load, against what SSM
+# accepts. What needs more than one section (a patch group naming a declared baseline, unique names,
+# the groups matching scan.target_tag_values, the sync writing where storage.sync_uri reads) is checked
+# by policy.load_policy, which builds the policy from these sections.
+
+OPERATING_SYSTEMS = (
+    "ALMA_LINUX", "AMAZON_LINUX", "AMAZON_LINUX_2", "AMAZON_LINUX_2022", "AMAZON_LINUX_2023", "CENTOS", "DEBIAN",
+    "MACOS", "ORACLE_LINUX", "RASPBIAN", "REDHAT_ENTERPRISE_LINUX", "ROCKY_LINUX", "SUSE", "UBUNTU", "WINDOWS",
+)
+NO_SOAK_OPERATING_SYSTEMS = frozenset({"UBUNTU", "DEBIAN"})  # rules support no ApproveAfterDays there
+COMPLIANCE_LEVELS = ("CRITICAL", "HIGH", "INFORMATIONAL", "LOW", "MEDIUM", "UNSPECIFIED")
+# Patch filter keys per operating system and their allowed values (None: free text, e.g. a product or *)
+LINUX_FILTER_VALUES: dict[str, frozenset[str] | None] = {
+    "PRODUCT": None,
+    "CLASSIFICATION": frozenset({"Security", "Bugfix", "Enhancement", "Recommended", "Newpackage", "*"}),
+    "SEVERITY": frozenset({"Critical", "Important", "Medium", "Low", "None", "*"}),
+}
+WINDOWS_FILTER_VALUES: dict[str, frozenset[str] | None] = {
+    "PRODUCT": None,
+    "PRODUCT_FAMILY": None,
+    "CLASSIFICATION": frozenset({"CriticalUpdates", "SecurityUpdates", "Updates", "UpdateRollups",
+                                 "DefinitionUpdates", "Drivers", "FeaturePacks", "ServicePacks", "Tools", "Upgrades",
+                                 "*"}),
+    "MSRC_SEVERITY": frozenset({"Critical", "Important", "Moderate", "Low", "Unspecified", "*"}),
+}
+WINDOW_OPERATIONS = ("Install", "Scan")
+SSM_NAME_MAX = 128  # baselines, windows, window targets and tasks: 3-128 of [a-zA-Z0-9_.-]
+# a window's target and task are named after it, so its name leaves room for the longest suffix
+WINDOW_NAME_MAX = SSM_NAME_MAX - max(len(TARGET_SUFFIX), *(len(task_suffix(op)) for op in WINDOW_OPERATIONS))
+
+
+def _ssm_name(high: int) -> BeforeValidator:
+    return matching(rf"[a-zA-Z0-9_.\-]{{3,{high}}}", f"3-{high} characters of letters, digits, _ . -")
+
+
+def filter_values(operating_system: str) -> dict[str, frozenset[str] | None]:
+    """The patch filter keys of ``operating_system`` -> their allowed values (None: any)."""
+    return WINDOWS_FILTER_VALUES if operating_system == "WINDOWS" else LINUX_FILTER_VALUES
+
+
+FilterValues = Annotated[tuple[str, ...], ONE_OR_MORE, count_in(1, 20, "values")]
+Patches = Annotated[NameList, count_in(0, 50, "patches")]
+TagKey = Annotated[str, matching(r"[\w .:/=+\-@]{1,128}", "a tag key (1-128 letters, digits, spaces, _.:/=+-@)")]
+Schedule = Annotated[str, matching(
+    r"cron\([\w*?,/#-]+( [\w*?,/#-]+){5}\)|rate\([1-9][0-9]* (minutes?|hours?|days?)\)"
+    r"|at\(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\)",
+    "cron(...) of six fields, rate(...) such as rate(7 days), or at(YYYY-MM-DDThh:mm:ss)")]
 
 
 @section
 class ApprovalRuleConfig:
-    filters: dict[str, Names]
-    approve_after_days: StrictInt | None = None  # required except for operating systems without a soak
-    compliance_level: str = "UNSPECIFIED"
+    """One rule of a baseline: its filter keys and values are checked against the baseline's operating system."""
+
+    filters: Annotated[dict[str, FilterValues], count_in(1, 4, "filter keys")]
+    # the soak: required except for operating systems without one (NO_SOAK_OPERATING_SYSTEMS)
+    approve_after_days: Annotated[int | None, none_or(whole_in(0, 360))] = None
+    compliance_level: Annotated[str, one_of(*COMPLIANCE_LEVELS)] = "UNSPECIFIED"
     enable_non_security: StrictBool = False
 
 
 @section
 class BaselineConfig:
-    name: str
-    operating_system: str
-    approval_rules: tuple[ApprovalRuleConfig, ...]
-    description: str = ""
-    approved_patches: NameList = ()
-    rejected_patches: NameList = ()
-    rejected_patches_action: str = "ALLOW_AS_DEPENDENCY"
+    name: Annotated[str, _ssm_name(SSM_NAME_MAX)]
+    operating_system: Annotated[str, one_of(*OPERATING_SYSTEMS)]
+    approval_rules: Annotated[tuple[ApprovalRuleConfig, ...], count_in(1, 10, "rules")]
+    description: Annotated[str, fits_with_marker(1024)] = ""
+    approved_patches: Patches = ()
+    rejected_patches: Patches = ()
+    rejected_patches_action: Annotated[str, one_of("ALLOW_AS_DEPENDENCY", "BLOCK")] = "ALLOW_AS_DEPENDENCY"
+
+    @model_validator(mode="after")
+    def _rules_fit_the_operating_system(self) -> BaselineConfig:
+        system, known = self.operating_system, filter_values(self.operating_system)
+        found: list[tuple[tuple[str | int, ...], str, Any]] = []
+        for n, rule in enumerate(self.approval_rules):
+            for key, values in rule.filters.items():
+                if key not in known:
+                    found.append((("approval_rules", n, "filters", key),
+                                  f"key {key!r} is not valid for {system}; use {sorted(known)}", key))
+                    continue
+                allowed = known[key]
+                if allowed is not None and (strays := [v for v in values if v not in allowed]):
+                    found.append((("approval_rules", n, "filters", key), f"{strays} not in {sorted(allowed)}",
+                                  list(values)))
+            days = rule.approve_after_days
+            if system in NO_SOAK_OPERATING_SYSTEMS and days is not None:
+                found.append((("approval_rules", n, "approve_after_days"),
+                              f"{system} rules support no soak; remove it", days))
+            elif system not in NO_SOAK_OPERATING_SYSTEMS and days is None:
+                found.append((("approval_rules", n, "approve_after_days"),
+                              f"required for {system} (the soak in days, 0 for none)", None))
+        if found:
+            raise problems_at(BaselineConfig, found)
+        return self
 
 
 @section
 class PatchGroupConfig:
-    name: str
-    baselines: Names
+    name: Annotated[str, matching(r"[\w .:/=+\-@]{1,256}",
+                                  "a patch group name (1-256 letters, digits, spaces, _.:/=+-@)")]
+    baselines: Names  # declared under baselines, one per operating system (checked by policy.load_policy)
 
 
 @section
 class MaintenanceWindowConfig:
-    name: str
-    schedule: str
-    duration_hours: StrictInt
-    operation: str
-    targets: dict[str, Names]
-    description: str = ""
-    schedule_timezone: str = "UTC"
-    cutoff_hours: StrictInt = 0
-    reboot_option: str = "RebootIfNeeded"
-    max_concurrency: str = "10%"
-    max_errors: str = "5%"
-    priority: StrictInt = 1
+    name: Annotated[str, _ssm_name(WINDOW_NAME_MAX)]  # + "-targets" / "-install" must fit SSM_NAME_MAX
+    schedule: Schedule
+    duration_hours: Annotated[int, whole_in(1, 24)]
+    operation: Annotated[str, one_of(*WINDOW_OPERATIONS)]
+    targets: Annotated[dict[TagKey, Names], count_in(1, 5, "tag keys")]  # e.g. {Environment: [prod]}
+    description: Annotated[str, fits_with_marker(128)] = ""
+    schedule_timezone: TimeZone = "UTC"
+    cutoff_hours: Annotated[int, whole_in(0, 23)] = 0
+    reboot_option: Annotated[str, one_of("RebootIfNeeded", "NoReboot")] = "RebootIfNeeded"
+    max_concurrency: Concurrency = "10%"
+    max_errors: ErrorThreshold = "5%"
+    priority: Annotated[int, whole_in(0, 5)] = 1
+
+    @field_validator("cutoff_hours")
+    @classmethod
+    def _cutoff_within_the_window(cls, cutoff: int, info: ValidationInfo) -> int:
+        duration = info.data.get("duration_hours")
+        if duration is not None and cutoff >= duration:
+            raise ValueError(f"cutoff_hours ({cutoff}) must be less than duration_hours ({duration})")
+        return cutoff
 
 
 @section
 class ResourceDataSyncConfig:
-    name: str
-    bucket: str | None = None  # default: the bucket of storage.sync_uri
-    prefix: str | None = None  # default: the prefix of storage.sync_uri
-    bucket_region: str | None = None  # default: aws.region
-    sync_format: str = "JsonSerDe"
-    kms_key_arn: str = ""
+    name: Annotated[str, matching(r"[a-zA-Z0-9_.\-]{1,64}", "1-64 characters of letters, digits, _ . -")]
+    # bucket and prefix default to storage.sync_uri's, which they must equal (checked by policy.load_policy)
+    bucket: Annotated[str | None, none_or(matching(BUCKET_RE.pattern, "an S3 bucket name"))] = None
+    prefix: Annotated[str | None, none_or(matching(r"[^\x00-\x1f]{0,256}", "an S3 prefix"))] = None
+    bucket_region: Annotated[str | None, none_or(BeforeValidator(validate_region))] = None  # default: aws.region
+    sync_format: Annotated[str, one_of("JsonSerDe")] = "JsonSerDe"
+    kms_key_arn: Annotated[str, empty_or(matching(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/\S+",
+                                                  "a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)"))] = ""
 
 
 @section
 class PolicyApplySettings:
-    role_name: str = ""  # plan/apply assume this role in each account instead of its role_arn
-
-
-POLICY_SECTIONS = ("baselines", "patch_groups", "maintenance_windows", "resource_data_sync", "policy_apply")
+    # plan/apply assume this role in each account instead of its role_arn
+    role_name: Annotated[str, empty_or(matching(r"[\w+=,.@-]{1,64}", "an IAM role name"))] = ""
 
 
 @section
@@ -367,15 +468,6 @@ class Settings:
         if len({a.id for a in accounts}) != len(accounts):
             raise ValueError("an account id is listed twice")
         return accounts
-
-    @property
-    def raw(self) -> dict[str, Any]:
-        """The policy sections as YAML-shaped mappings, which ``policy.load_policy`` reads.
-
-        Only for policy.py, until load_policy reads the typed sections (then this goes); every other
-        module reads the typed sections.
-        """
-        return _SETTINGS.dump_python(self, mode="json", include=set(POLICY_SECTIONS), exclude_none=True)
 
 
 _SETTINGS = TypeAdapter(Settings)

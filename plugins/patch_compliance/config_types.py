@@ -11,17 +11,30 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+from functools import cache
 from types import UnionType
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, TypeVar, dataclass_transform, get_args, get_origin
 from urllib.parse import urlparse
+from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, ValidationError
 from pydantic.dataclasses import dataclass
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from patch_compliance.inputs import parse_location, validate_account_id, validate_region
+from patch_compliance.marker import marked_length
 
-section = dataclass(frozen=True, config=ConfigDict(extra="forbid"))
-"""Decorator of every config section: validated, immutable, unknown keys refused."""
+_SECTION = dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+T = TypeVar("T")
+
+
+@dataclass_transform(frozen_default=True)
+def section(cls: type[T]) -> type[T]:
+    """Decorator of every config section: validated, immutable, unknown keys refused.
+
+    A function (not an alias of pydantic's decorator) so the type checker sees frozen dataclasses.
+    """
+    return _SECTION(cls)  # type: ignore[return-value]  # the same class, now a pydantic dataclass
 
 
 def number_in(low: float, high: float, kind: str = "a number") -> BeforeValidator:
@@ -62,7 +75,31 @@ def matching(regex: str, expected: str) -> BeforeValidator:
 
 def empty_or(validator: BeforeValidator) -> BeforeValidator:
     """``""`` (not set, so the documented fallback applies) or a value ``validator`` accepts."""
-    return BeforeValidator(lambda value: value if value == "" else validator.func(value))
+    return BeforeValidator(lambda value: value if value == "" else validator.func(value))  # type: ignore[call-arg]
+
+
+def none_or(validator: BeforeValidator) -> BeforeValidator:
+    """Not given (``None``: the documented fallback applies) or a value ``validator`` accepts."""
+    return BeforeValidator(lambda value: value if value is None else validator.func(value))  # type: ignore[call-arg]
+
+
+def count_in(low: int, high: int, what: str) -> AfterValidator:
+    """A list or mapping of ``low`` to ``high`` entries; ``what`` names them (``rules``, ``tag keys``)."""
+    def check(value: Any) -> Any:
+        if not low <= len(value) <= high:
+            raise ValueError(f"expected {low} to {high} {what}, got {len(value)}")
+        return value
+    return AfterValidator(check)
+
+
+def fits_with_marker(limit: int) -> AfterValidator:
+    """A description SSM still accepts (at most ``limit`` characters) once the managed marker is appended."""
+    def check(value: str) -> str:
+        if marked_length(value) > limit:
+            raise ValueError(f"too long: {len(value)} characters; SSM allows {limit} characters with the marker "
+                             f"(so at most {limit - marked_length('')} here)")
+        return value
+    return AfterValidator(check)
 
 
 def _one_or_more(value: Any) -> Any:
@@ -107,6 +144,17 @@ def _s3_prefix(value: Any) -> Any:
     return location.uri + "/"  # a prefix, as Athena's OutputLocation wants it
 
 
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _time_zone(value: Any) -> Any:
+    if not isinstance(value, str) or value not in _time_zones():
+        raise ValueError(f"expected an IANA time zone such as UTC or Europe/Berlin, got {value!r}")
+    return value
+
+
 AccountId = Annotated[str, BeforeValidator(_account_id)]
 Region = Annotated[str, AfterValidator(validate_region)]
 RegionOrEmpty = Annotated[str, empty_or(BeforeValidator(validate_region))]
@@ -115,6 +163,23 @@ Location = Annotated[str, AfterValidator(lambda value: parse_location(value, "lo
 """``s3://bucket/prefix`` or a local directory, normalised (patch_compliance.inputs.parse_location)."""
 S3PrefixOrEmpty = Annotated[str, empty_or(BeforeValidator(_s3_prefix))]
 HttpUrlOrEmpty = Annotated[str, empty_or(BeforeValidator(_http_url))]
+TimeZone = Annotated[str, BeforeValidator(_time_zone)]
+# SSM's MaxConcurrency and MaxErrors (SendCommand, maintenance window tasks): a count or a percentage
+Concurrency = Annotated[str, matching(r"[1-9][0-9]*|[1-9][0-9]?%|100%", "a count or a percentage such as 10%")]
+ErrorThreshold = Annotated[str, matching(r"0|[1-9][0-9]*|[0-9]%|[1-9][0-9]%|100%",
+                                         "a count or a percentage such as 5%")]
+
+
+def problems_at(owner: type, found: list[tuple[tuple[str | int, ...], str, Any]]) -> ValidationError:
+    """Raise this from a validator of ``owner`` to report problems deeper than its own key.
+
+    Each problem is ``(path below owner, message, the value given)``, so a check that needs two keys
+    of a section (a baseline's operating system and its rules' filters) still names the key at fault:
+    ``baselines[0].approval_rules[0].filters.SEVERITY: ...``.
+    """
+    return ValidationError.from_exception_data(owner.__name__, [
+        InitErrorDetails(type=PydanticCustomError("value_error", "{error}", {"error": message}), loc=loc, input=given)
+        for loc, message, given in found])
 
 
 # --- describing a failed load --------------------------------------------------------------------
@@ -131,6 +196,8 @@ def key_path(loc: tuple[str | int, ...]) -> str:
     """``('accounts', 1, 'role_arn')`` -> ``accounts[1].role_arn``."""
     path = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker of a mapping key that failed: the path already ends in it
+            continue
         path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
     return path or "(top level)"
 
@@ -140,12 +207,12 @@ def _keys_at(root: type, loc: tuple[str | int, ...]) -> list[str]:
     node: Any = root
     for part in loc:
         if dataclasses.is_dataclass(node):
-            node = node.__pydantic_fields__[part].annotation
+            node = getattr(node, "__pydantic_fields__")[part].annotation  # noqa: B009 (pydantic's, untyped)
         else:  # tuple[X, ...] or dict[str, X]: step to X
             node = get_args(node)[-1 if get_origin(node) is dict else 0]
         if get_origin(node) is UnionType:  # X | None
             node = next(a for a in get_args(node) if a is not type(None))
-    return sorted(node.__pydantic_fields__) if dataclasses.is_dataclass(node) else []
+    return sorted(getattr(node, "__pydantic_fields__")) if dataclasses.is_dataclass(node) else []  # noqa: B009
 
 
 def _problem(error: Any, root: type) -> str:

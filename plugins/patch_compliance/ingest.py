@@ -404,11 +404,11 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
 
         share = len(quarantine) / total_lines if total_lines else 0.0
         if share > settings.ingest.max_quarantine_share:
-            examples = "; ".join(f"{q['source_key']}:{q['line_number']}: {q['error']}" for q in quarantine[:3])
+            sample = "; ".join(f"{q['source_key']}:{q['line_number']}: {q['error']}" for q in quarantine[:3])
             raise QuarantineThresholdError(
                 f"{len(quarantine)} of {total_lines} lines ({share:.2%}) are malformed, above the allowed "
                 f"{settings.ingest.max_quarantine_share:.2%} (ingest.max_quarantine_share); the snapshot for "
-                f"{snapshot_date} was not published. First: {examples}")
+                f"{snapshot_date} was not published. First: {sample}")
         unclassified = pa.concat_tables(instances_parts)
         if reference_time is None:
             reference_time = robust_reference_time(unclassified)

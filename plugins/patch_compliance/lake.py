@@ -253,7 +253,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _record_row(record: DayRecord) -> dict[str, Any]:
     details = record.details
-    source = details.get("source") if isinstance(details.get("source"), dict) else {}
+    source: dict[str, Any] = details["source"] if isinstance(details.get("source"), dict) else {}
     return {
         "sequence": record.sequence,
         "snapshot_date": record.snapshot_date, "table_group": record.table_group, "run_id": record.run_id,
@@ -471,14 +471,6 @@ class Lake:
         """Committed snapshot dates of a table, ascending."""
         return sorted(self.latest_records(GROUP_OF[_known(table)]))
 
-    def failed_validation_dates(self, dates: Iterable[date]) -> list[date]:
-        """Snapshots whose validation failed a critical check: they are not used as report input.
-
-        A snapshot that was never validated is not in the list (the report says which were).
-        """
-        verdicts = self.latest_records("quality")
-        return [d for d in dates if d in verdicts and verdicts[d].details.get("success") is False]
-
     def committed_files(self, table: str, dates: Iterable[date] | None = None,
                         records: Sequence[DayRecord] | None = None) -> list[str]:
         """Data file URIs of a table for some dates (default all), as their day records list them."""
@@ -511,7 +503,7 @@ class Lake:
                                    format="parquet", filesystem=self.fs)
                 parts.append(files.to_table(columns=list(columns) if columns else None))
                 continue
-            scan = iceberg.scan(row_filter=EqualTo("snapshot_date", record.snapshot_date),
+            scan = iceberg.scan(row_filter=EqualTo(term="snapshot_date", value=record.snapshot_date),
                                 snapshot_id=version["iceberg_snapshot_id"], selected_fields=selected)
             parts.append(scan.to_arrow())
         schema = spec.schema if not columns else pa.schema([spec.schema.field(c) for c in columns])
@@ -634,7 +626,8 @@ class DayWriter:
             transaction = table.transaction()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "did not match any records": the date's first write
-                transaction.delete(EqualTo("snapshot_date", self.snapshot_date), snapshot_properties=properties)
+                transaction.delete(EqualTo(term="snapshot_date", value=self.snapshot_date),
+                                   snapshot_properties=properties)
             if files:
                 transaction.add_files([f.uri for f in files], snapshot_properties=properties,
                                       check_duplicate_files=False)

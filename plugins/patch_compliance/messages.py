@@ -2,7 +2,8 @@
 
 Text from the fleet (tags, names, titles, errors, check descriptions) is untrusted: it goes through
 ``slack_escape`` before it reaches mrkdwn, so it can neither mention nor link. Nothing here sends
-anything (``patch_compliance.notify`` is the transport) or imports Airflow.
+anything (``patch_compliance.notify`` posts, the notifiers of ``patch_compliance.notifiers`` alert on
+failures) or imports Airflow.
 """
 
 from __future__ import annotations
@@ -57,6 +58,17 @@ def task_failure_blocks(context: dict[str, Any]) -> tuple[str, list[dict[str, An
     if log_url:
         blocks.append({"type": "actions", "elements": [
             {"type": "button", "text": {"type": "plain_text", "text": "Task log"}, "url": log_url}]})
+    return text, blocks
+
+
+def run_failure_message(dag_id: str, run_id: str, reason: str) -> tuple[str, list[dict[str, Any]]]:
+    """Fallback text and blocks for a run's failure that no task reported (a timeout, a deadlock)."""
+    text = f"Airflow run failed: {dag_id} (run {run_id}): {reason}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f":x: Run failed: {dag_id}"[:150]}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*Run*\n`{slack_escape(run_id)}`"},
+                                       {"type": "mrkdwn", "text": f"*Reason*\n{slack_escape(reason)}"}]},
+    ]
     return text, blocks
 
 
@@ -152,7 +164,7 @@ def report_summary_message(report: dict[str, Any], head: dict[str, Any], link: s
         f"{c['instances']}, "
         f"{c['instances_missing_critical_14d']} missing critical, {c['stale']} stale, {c['unmanaged']} unmanaged"
         for c in head["worst"]) or "none"
-    blocks = [
+    blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"Patch compliance report {report['month']}"}},
         {"type": "section", "fields": [
             {"type": "mrkdwn",

@@ -1,5 +1,6 @@
 """Slack notifications through the Slack provider's webhook hook and an Airflow connection: the
-transport only (every message is built in ``patch_compliance.messages``).
+transport only (every message is built in ``patch_compliance.messages``; the DAGs' failure alerts
+are the notifiers of ``patch_compliance.notifiers``).
 
 The webhook URL lives only in the Airflow connection (``slack_webhook`` by default): a connection
 of type ``slackwebhook`` whose password is the webhook token (``T000/B000/XXXX``) or the full URL,
@@ -10,8 +11,6 @@ inside the functions, so importing this module costs nothing at DAG parse time.
 from __future__ import annotations
 
 from typing import Any
-
-from patch_compliance.messages import task_failure_blocks
 
 DEFAULT_CONN_ID = "slack_webhook"
 
@@ -24,17 +23,3 @@ def send_slack(text: str, blocks: list[dict[str, Any]] | None = None, conn_id: s
     from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
 
     SlackWebhookHook(slack_webhook_conn_id=conn_id).send(text=text, blocks=blocks)
-
-
-def on_task_failure(context: dict[str, Any], conn_id: str = DEFAULT_CONN_ID) -> None:
-    """``on_failure_callback`` for tasks: post which DAG/task/run failed and the log link.
-
-    A failing webhook must not mask the task's own error, so delivery problems are logged, not raised.
-    """
-    import logging
-
-    text, blocks = task_failure_blocks(context)
-    try:
-        send_slack(text, blocks, conn_id)
-    except Exception:
-        logging.getLogger(__name__).exception("could not post the task failure to Slack (%s)", conn_id)

@@ -177,6 +177,7 @@ def patches_seen(rows: Iterable[dict[str, Any]], sources: Sequence[CatalogSource
             no_source.add((product or f"{row['platform_name']} {row['platform_version']}", row["patch_id"]))
             continue
         key = (source.name, row["patch_id"])
+        assert product is not None  # a source was found for it
         need = needs.setdefault(key, Need(product))
         if row["title"]:
             need.titles.add(row["title"])

@@ -2,11 +2,13 @@
 
 A compliance report is only as good as its inputs, so every snapshot is validated before it is
 used: tag coverage, freshness, validity/schema and completeness. The suites are GX 1.x JSON files
-in ``expectations/`` (one per validated frame); thresholds live in the ``quality:`` section of
-``config/fleet.yaml`` and are rendered into the suites' ``${name}`` placeholders at load time.
-Each expectation's ``meta.severity`` is ``critical`` (fails the validation) or ``warning``
-(alerts only). Checks that need aggregates (coverage per Environment, day-over-day volume, the
-physical Parquet schema) run on small derived frames, still through GX expectations.
+in ``expectations/`` (one per validated frame), read by GX's own suite loader. Thresholds live in
+the ``quality:`` section of ``config/fleet.yaml``; the suites name them as GX suite parameters
+(``{"$PARAMETER": "tag_coverage_min"}``) and every run binds them through GX's
+``expectation_parameters``. Each expectation's native GX ``severity`` decides the verdict:
+``critical`` fails the validation, ``warning`` alerts, ``info`` is only recorded. Checks that need
+aggregates (coverage per Environment, day-over-day volume, the physical Parquet schema) run on
+small derived frames, still through GX expectations.
 
 Great Expectations is imported inside the functions that run it: importing this module stays
 cheap for DAG parsing.
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import tempfile
 import time
 from collections.abc import Iterable
@@ -30,12 +31,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from patch_compliance.config import QualitySettings, Settings, load_settings, project_home
+from patch_compliance.config import QualitySettings, Settings, load_settings, suites_dir
 from patch_compliance.inputs import INSTANCE_ID_RE, InputError
 from patch_compliance.lake import SPECS, TABLES, Lake
 from patch_compliance.storage import write_bytes
 
-SEVERITIES = ("critical", "warning")
+# GX's FailureSeverity values: critical blocks the snapshot, warning alerts, info is only recorded.
+SEVERITIES = ("critical", "warning", "info")
 PATCH_STATES = ("Installed", "InstalledOther", "InstalledPendingReboot", "InstalledRejected", "Missing",
                 "Failed", "NotApplicable", "AvailableSecurityUpdate")
 # patch_state/status pairs allowed by the data contract (§2); '' is an empty (not-applicable) status.
@@ -47,7 +49,6 @@ STATE_STATUS_PAIRS = (
 )
 UNTAGGED = "(untagged)"
 SCHEMA_TABLES = ("patch_compliance", "instances")
-_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 
 class QualityConfigError(InputError):
@@ -55,7 +56,7 @@ class QualityConfigError(InputError):
 
 
 def suite_parameters(quality: QualitySettings, settings: Settings) -> dict[str, Any]:
-    """The values the suites' ``${name}`` placeholders are rendered with."""
+    """The values GX binds to the suites' ``{"$PARAMETER": name}`` kwargs (``expectation_parameters``)."""
     groups = quality.environment_patch_groups or {
         env: tuple(v for v in settings.scan.target_tag_values if v.startswith(f"{env}-"))
         for env in quality.allowed_environments}
@@ -65,7 +66,6 @@ def suite_parameters(quality: QualitySettings, settings: Settings) -> dict[str, 
         "allowed_environments": list(quality.allowed_environments),
         "environment_patch_groups": sorted(f"{env}|{pg}" for env, names in groups.items() for pg in names),
         "freshness_hours": float(settings.ingest.freshness_hours),
-        "future_capture_tolerance_hours": float(settings.ingest.future_capture_tolerance_hours),
         "fresh_share_min": quality.fresh_share_min,
         "managed_share_min": quality.managed_share_min,
         "max_instance_count_change": quality.max_instance_count_change,
@@ -88,60 +88,64 @@ def type_name(kind: pa.DataType) -> str:
     return str(kind)
 
 
-def render(value: Any, params: dict[str, Any], where: str) -> Any:
-    """Replace ``${name}`` placeholders: a whole-string placeholder takes the typed value."""
-    if isinstance(value, dict):
-        return {k: render(v, params, where) for k, v in value.items()}
-    if isinstance(value, list):
-        return [render(v, params, where) for v in value]
-    if not isinstance(value, str) or "${" not in value:
-        return value
-    for name in _PLACEHOLDER.findall(value):
-        if name not in params:
-            raise QualityConfigError(f"{where}: unknown placeholder ${{{name}}}; known: {sorted(params)}")
-    whole = _PLACEHOLDER.fullmatch(value)
-    if whole:
-        return params[whole[1]]
-    return _PLACEHOLDER.sub(lambda m: _inline(params[m[1]]), value)
-
-
-def _inline(value: Any) -> str:
-    return ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
-
-
 @dataclass(frozen=True)
 class SuiteSpec:
-    """A rendered suite file: GX suite dict plus how to validate it (from its ``meta``)."""
+    """A suite as GX loaded it, plus how to validate it (from the suite's ``meta``)."""
 
     name: str
     frame: str
     result_format: str
     index_columns: tuple[str, ...]
-    suite: dict[str, Any]
+    suite: Any  # great_expectations.core.ExpectationSuite, not bound to any Data Context
+
+
+def load_suite(path: Path) -> Any:
+    """One suite file through GX's own loader: the schema GX's file-backed suite store reads with.
+
+    Unknown fields, an invalid ``severity`` and kwargs an expectation does not take are errors
+    naming the file. So is an expectation without an explicit ``severity`` (GX would quietly make
+    it critical).
+    """
+    from great_expectations.core import ExpectationSuite
+    from great_expectations.core.expectation_suite import ExpectationSuiteSchema
+    from great_expectations.exceptions import GreatExpectationsError
+    from marshmallow import ValidationError
+
+    text = path.read_text()
+    try:
+        raw = json.loads(text)
+        document = ExpectationSuiteSchema().loads(text)
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise QualityConfigError(f"suite {path} is not a GX expectation suite: {exc}") from exc
+    for n, (config, given) in enumerate(zip(document.get("expectations") or [], raw.get("expectations") or [],
+                                            strict=True)):
+        where = f"suite {path} expectation {n} ({config.type})"
+        if "severity" not in given:
+            raise QualityConfigError(f"{where}: needs a severity, one of {SEVERITIES}")
+        try:
+            config.to_domain_obj()  # what ExpectationSuite() does, minus its log-and-drop of some errors
+        except (ValueError, GreatExpectationsError) as exc:  # pydantic's errors are ValueErrors
+            raise QualityConfigError(f"{where}: {' '.join(str(exc).split())}") from exc
+    return ExpectationSuite(**document)
 
 
 def load_suites(params: dict[str, Any], directory: Path) -> dict[str, SuiteSpec]:
-    """Read every ``*.json`` suite under ``directory``, render it and check severities."""
+    """Load every ``*.json`` suite under ``directory``; each parameter a suite uses must be in ``params``."""
     if not directory.is_dir():
         raise QualityConfigError(f"expectation suites directory {directory} not found "
-                                 "(set PATCH_COMPLIANCE_HOME or quality.suites_dir)")
+                                 "(set quality.suites_dir to an absolute path, or leave it as expectations)")
     specs = {}
     for path in sorted(directory.glob("*.json")):
-        try:
-            raw = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise QualityConfigError(f"suite {path} is not valid JSON: {exc}") from exc
-        suite = render(raw, params, str(path))
-        meta = suite.get("meta") or {}
-        if not suite.get("name") or meta.get("frame") not in FRAME_BUILDERS:
-            raise QualityConfigError(f"suite {path}: needs a name and meta.frame in {sorted(FRAME_BUILDERS)}")
-        for n, expectation in enumerate(suite.get("expectations") or []):
-            severity = (expectation.get("meta") or {}).get("severity")
-            if severity not in SEVERITIES:
-                raise QualityConfigError(f"suite {path} expectation {n} ({expectation.get('type')}): "
-                                         f"meta.severity must be one of {SEVERITIES}, got {severity!r}")
-        specs[suite["name"]] = SuiteSpec(suite["name"], meta["frame"], meta.get("result_format", "SUMMARY"),
-                                         tuple(meta.get("index_columns") or ()), suite)
+        suite = load_suite(path)
+        meta = suite.meta or {}
+        if meta.get("frame") not in FRAME_BUILDERS:
+            raise QualityConfigError(f"suite {path}: needs meta.frame in {sorted(FRAME_BUILDERS)}")
+        unbound = sorted(set(suite.suite_parameter_options) - set(params))
+        if unbound:
+            raise QualityConfigError(f"suite {path}: no value for $PARAMETER {', '.join(unbound)}; "
+                                     f"known: {sorted(params)}")
+        specs[suite.name] = SuiteSpec(suite.name, meta["frame"], meta.get("result_format", "SUMMARY"),
+                                      tuple(meta.get("index_columns") or ()), suite)
     if not specs:
         raise QualityConfigError(f"no expectation suites (*.json) in {directory}")
     return specs
@@ -390,11 +394,12 @@ def _exception_message(info: dict[str, Any]) -> str | None:
     return None
 
 
-def _flatten(suite: str, frame: str, index_columns: tuple[str, ...], result: dict[str, Any]) -> CheckResult:
-    config = result["expectation_config"]
-    kwargs, meta, body = config.get("kwargs", {}), config.get("meta", {}), result.get("result") or {}
-    observed, expected = _describe(config["type"], kwargs, body)
-    error = _exception_message(result.get("exception_info") or {})
+def _flatten(suite: str, frame: str, index_columns: tuple[str, ...], result: Any) -> CheckResult:
+    """One GX ``ExpectationValidationResult``: its configuration is the one GX ran (parameters bound)."""
+    config = result.expectation_config
+    kwargs, meta, body = config.kwargs, config.meta or {}, result.result or {}
+    observed, expected = _describe(config.type, kwargs, body)
+    error = _exception_message(result.exception_info or {})
     if error:
         observed = f"error: {error}"
     key = index_columns[0] if index_columns else None
@@ -405,10 +410,10 @@ def _flatten(suite: str, frame: str, index_columns: tuple[str, ...], result: dic
         # Aggregate frames (per Environment, day-over-day): show which rows failed and their values.
         observed += "; " + ", ".join(f"{i[key]}: {i.get(column)}" for i in indexes[:6] if key in i)
     return CheckResult(
-        suite=suite, frame=frame, expectation_type=config["type"],
+        suite=suite, frame=frame, expectation_type=config.type,
         column=str(kwargs.get("column") or ",".join(kwargs.get("column_list") or [])),
-        check=str(meta.get("check", "")), severity=meta["severity"], success=bool(result["success"]),
-        description=str(meta.get("description") or config["type"]), observed=observed, expected=expected,
+        check=str(meta.get("check", "")), severity=config.severity.value, success=bool(result.success),
+        description=str(meta.get("description") or config.type), observed=observed, expected=expected,
         unexpected_count=body.get("unexpected_count"), element_count=body.get("element_count"),
         offending=offending)
 
@@ -440,8 +445,8 @@ def _offenders(data: SnapshotData, checks: list[CheckResult], accounts: dict[str
     critical: set[str] = set()
     active = _active(data)
     for check in checks:
-        if check.success:
-            continue
+        if check.success or check.severity not in ("critical", "warning"):
+            continue  # an info expectation is recorded, never alerted on
         offending = list(check.offending)
         if check.frame == "instances_by_environment" and check.column.endswith("_share"):
             # The failing rows are Environments: name their instances that lack the tag.
@@ -455,7 +460,7 @@ def _offenders(data: SnapshotData, checks: list[CheckResult], accounts: dict[str
             if check.severity == "critical":
                 critical.add(instance_id)
     hints = _last_known_teams(data, {i for i in wanted if i not in by_id.index or pd.isna(by_id.at[i, "team"])})
-    offenders = []
+    offenders: list[dict[str, Any]] = []
     for instance_id, problems in wanted.items():
         source = by_id if instance_id in by_id.index else inventory_by_id
         row = source.loc[instance_id] if source is not None and instance_id in source.index else None
@@ -510,8 +515,9 @@ def _gx_context(data_docs_dir: str | None):
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
-def _run_suites(data: SnapshotData, specs: dict[str, SuiteSpec], data_docs_dir: str | None,
-                ) -> tuple[list[dict[str, Any]], str | None]:
+def _run_suites(data: SnapshotData, specs: dict[str, SuiteSpec], params: dict[str, Any],
+                data_docs_dir: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """Run each suite on its frame, binding ``params`` to its suite parameters; GX result objects."""
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
@@ -526,21 +532,20 @@ def _run_suites(data: SnapshotData, specs: dict[str, SuiteSpec], data_docs_dir: 
             continue
         asset = source.add_dataframe_asset(spec.name)
         batch = asset.add_batch_definition_whole_dataframe(data.snapshot_date.isoformat())
-        expectations = spec.suite.get("expectations") or []
-        suite = gx.ExpectationSuite(name=spec.name, expectations=expectations, meta=spec.suite.get("meta"))
-        if len(suite.expectations) != len(expectations):
-            raise QualityConfigError(f"suite {spec.name}: {len(expectations) - len(suite.expectations)} "
-                                     "expectation(s) rejected by Great Expectations (see the log for why)")
-        suite = context.suites.add(suite)
+        # A copy per context: the loaded suite stays unbound (GX assigns ids to what it stores).
+        suite = context.suites.add(gx.ExpectationSuite(
+            name=spec.name, expectations=[e.configuration for e in spec.suite.expectations],
+            meta=dict(spec.suite.meta)))
         definition = context.validation_definitions.add(
             gx.ValidationDefinition(name=spec.name, data=batch, suite=suite))
         result_format: dict[str, Any] = {"result_format": spec.result_format, "partial_unexpected_count": 20}
         usable = [c for c in spec.index_columns if c in frame.columns]
         if usable:
             result_format["unexpected_index_column_names"] = usable
-        outcome = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format, run_id=run_id)
+        outcome = definition.run(batch_parameters={"dataframe": frame}, expectation_parameters=params,
+                                 result_format=result_format, run_id=run_id)
         results.append({"suite": spec.name, "frame": spec.frame, "rows": len(frame),
-                        "index_columns": usable, "result": outcome.to_json_dict()})
+                        "index_columns": usable, "result": outcome})
     index = None
     if data_docs_dir:
         Path(data_docs_dir).mkdir(parents=True, exist_ok=True)
@@ -596,7 +601,7 @@ def validate_snapshot(lake_uri: str, snapshot_date: date, reference_time: dateti
         raise InputError(f"no committed snapshot for {snapshot_date} in {lake.uri}; run ingest first "
                          f"(committed: {[d.isoformat() for d in lake.snapshot_dates()][-5:]})")
     params = suite_parameters(quality, settings)
-    specs = load_suites(params, project_home() / quality.suites_dir)
+    specs = load_suites(params, suites_dir(quality.suites_dir))
     instances_all = lake.read("instances", [snapshot_date], columns=_INSTANCE_COLUMNS).to_pandas()
     previous = [d for d in lake.snapshot_dates() if d < snapshot_date]
     data = SnapshotData(lake, snapshot_date, _reference_time(instances_all, reference_time), quality,
@@ -604,13 +609,13 @@ def validate_snapshot(lake_uri: str, snapshot_date: date, reference_time: dateti
     for frame in {spec.frame for spec in specs.values()}:
         data.frames[frame] = FRAME_BUILDERS[frame](data)
     if data_docs_dir or lake.location.scheme == "file":
-        runs, index = _run_suites(data, specs, data_docs_dir or lake.location.join(DATA_DOCS_PREFIX))
+        runs, index = _run_suites(data, specs, params, data_docs_dir or lake.location.join(DATA_DOCS_PREFIX))
     else:  # an S3 lake: render locally, then publish next to the results
         with tempfile.TemporaryDirectory(prefix="data-docs-") as scratch:
-            runs, _ = _run_suites(data, specs, scratch)
+            runs, _ = _run_suites(data, specs, params, scratch)
             index = _publish_data_docs(lake, Path(scratch))
     checks = [_flatten(run["suite"], run["frame"], tuple(run["index_columns"]), result)
-              for run in runs for result in run["result"]["results"]]
+              for run in runs for result in run["result"].results]
     accounts = {a.id: a.name for a in settings.accounts}
     result = QualityResult(snapshot_date, data.reference_time, checks, _offenders(data, checks, accounts),
                            data.skipped, data_docs_index=index, top_offenders=quality.top_offenders)
@@ -622,7 +627,7 @@ def validate_snapshot(lake_uri: str, snapshot_date: date, reference_time: dateti
         "validated_at": datetime.now(UTC), "seconds": result.seconds, "parameters": params,
         "critical_failures": len(result.critical_failures), "warnings": len(result.warnings),
         "skipped": data.skipped, "offenders": result.offenders, "data_docs_index": index,
-        "suites": runs,
+        "suites": [{**run, "result": run["result"].to_json_dict()} for run in runs],
     }
     write_bytes(lake.fs, result.results_path, json.dumps(evidence, indent=1, default=_json_default).encode())
     record = lake.write_table_snapshot("quality", snapshot_date, _summary_table(result), {
@@ -636,3 +641,13 @@ def validate_snapshot(lake_uri: str, snapshot_date: date, reference_time: dateti
 def load_summary(lake_uri: str, dates: Iterable[date], endpoint_url: str | None = None) -> pa.Table:
     """The stored per-expectation results of some dates (the lake's ``quality`` table)."""
     return Lake(lake_uri, endpoint_url).read("quality", list(dates))
+
+
+def failed_validation_dates(lake: Lake, dates: Iterable[date]) -> list[date]:
+    """Snapshots whose latest validation failed a critical check: they are not used as report input.
+
+    Reads the verdict :func:`validate_snapshot` records with the day's ``quality`` table. A
+    snapshot that was never validated is not in the list (the report says which were).
+    """
+    verdicts = lake.latest_records("quality")
+    return [d for d in dates if d in verdicts and verdicts[d].details.get("success") is False]

@@ -120,7 +120,7 @@ class DuckDBEngine:
         query = sql_file(relative)
         scope = scope or {}
         for table in QUERY_TABLES:
-            chosen = scope.get(table)
+            chosen: Sequence[Any] | None = scope.get(table)
             self._register(table, None if chosen is None else list(chosen))
         self.used[relative] = query.sha256
         return self._con.sql(to_duckdb(query.text), params=list(params)).to_arrow_table()

@@ -54,7 +54,9 @@ def resolve_scope(lake: Lake, month: str, as_of: date | None) -> ReportScope:
         raise InputError(f"--as-of {as_of} is before the month {month}")
     all_dates = lake.snapshot_dates("patch_compliance")
     candidates = [d for d in all_dates if first <= d <= cutoff]
-    excluded = tuple(lake.failed_validation_dates(candidates))
+    from patch_compliance.quality import failed_validation_dates  # here: quality imports pandas
+
+    excluded = tuple(failed_validation_dates(lake, candidates))
     month_dates = tuple(d for d in candidates if d not in excluded)
     if not month_dates:
         known = ", ".join(d.isoformat() for d in all_dates[-5:]) or "none"

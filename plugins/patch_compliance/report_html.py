@@ -130,7 +130,7 @@ def render_html(data: ReportData, settings: Settings, lake_uri: str,
     totals = {s: len(by_status[s]) for s in STATUS_COLOURS}
     population = sum(totals.values())
     captures = [r["last_capture_time"] for r in data.instances if r["last_capture_time"] is not None]
-    basis_counts = defaultdict(int)
+    basis_counts: defaultdict[str, int] = defaultdict(int)
     for m in data.missing:
         basis_counts[m["age_basis"]] += 1
     lower_bounds = sum(1 for m in data.missing if m["age_is_lower_bound"])

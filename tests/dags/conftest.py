@@ -32,6 +32,14 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(REPO / "plugins"))
 
 
+@pytest.fixture(scope="session")
+def dagbag():
+    """Every DAG file parsed once, as the dag-processor would."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags"))
+
+
 def write_test_config(tmp_path: Path, endpoint_url: str | None = None, **overrides: dict[str, Any]) -> Path:
     """A copy of config/fleet.yaml with short waits and no retries, section values overridden.
 

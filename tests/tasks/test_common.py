@@ -1,4 +1,4 @@
-"""What every DAG shares: default args, the lake asset, a run's snapshot date, log tables."""
+"""What every DAG shares: default args, the lake asset, a run's snapshot date, failing fast, log tables."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ def test_default_args_carry_the_airflow_knobs_and_the_failure_callback() -> None
     assert args["retry_delay"] == timedelta(seconds=knobs.retry_delay_seconds)
     assert args["max_retry_delay"] == timedelta(seconds=knobs.max_retry_delay_seconds)
     assert args["retry_exponential_backoff"] == 2.0
-    assert args["on_failure_callback"] is common.task_failure_alert
+    from patch_compliance.notifiers import TaskFailureNotifier
+
+    assert isinstance(args["on_failure_callback"], TaskFailureNotifier)
+    assert args["on_failure_callback"].slack_webhook_conn_id == knobs.slack_connection_id
 
 
 def test_lake_asset_is_the_patch_compliance_table_under_the_lake() -> None:

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from patch_compliance.inputs import InputError
 from patch_compliance.tasks import monthly_report
 
 
@@ -34,5 +33,7 @@ def test_report_month_prefers_the_form_and_validates_it() -> None:
     moment = datetime(2026, 12, 25, 8, tzinfo=UTC)
     assert monthly_report.report_month(None, moment) == "2026-12"
     assert monthly_report.report_month("2026-11", moment) == "2026-11"
-    with pytest.raises(InputError):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match="2026-13"):  # bad input: no retry
         monthly_report.report_month("2026-13", moment)

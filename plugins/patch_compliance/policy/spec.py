@@ -3,24 +3,30 @@
 Managed objects carry the tag ``ManagedBy=patch-compliance`` (how they are found, and what the
 applier's IAM policy conditions on) and a description ending in
 ``[managed by patch-compliance; spec <fingerprint>]``: a digest of the declared spec, so a console
-edit of a window's target or task shows up even in fields the describe calls do not return.
+edit of a window's target or task shows up even in fields the describe calls do not return. The
+marker and the names derived from a window's are in ``patch_compliance.marker``, which the config's
+checks share.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from patch_compliance.inputs import InputError
+from patch_compliance.marker import DIGEST_LENGTH, TARGET_SUFFIX, marker_fingerprint, task_suffix, with_marker
+
+__all__ = [  # with the marker helpers of patch_compliance.marker, which plan and gateway take from here
+    "MANAGED_TAG_KEY", "MANAGED_TAG_VALUE", "RUN_PATCH_BASELINE", "ApprovalRule", "BaselineSpec", "DataSyncSpec",
+    "PatchGroupSpec", "Policy", "PolicyError", "WindowSpec", "fingerprint", "is_managed", "managed_tags",
+    "marker_fingerprint", "with_marker",
+]
 
 MANAGED_TAG_KEY = "ManagedBy"
 MANAGED_TAG_VALUE = "patch-compliance"
-MARKER = "managed by patch-compliance"
 RUN_PATCH_BASELINE = "AWS-RunPatchBaseline"
-_FINGERPRINT_RE = re.compile(r"\[" + re.escape(MARKER) + r"; spec ([0-9a-f]{12})\]$")
 
 
 class PolicyError(InputError):
@@ -28,16 +34,7 @@ class PolicyError(InputError):
 
 
 def fingerprint(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:12]
-
-
-def with_marker(description: str, digest: str) -> str:
-    return f"{description} [{MARKER}; spec {digest}]".strip()
-
-
-def marker_fingerprint(description: str | None) -> str | None:
-    match = _FINGERPRINT_RE.search(description or "")
-    return match[1] if match else None
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:DIGEST_LENGTH]
 
 
 def managed_tags() -> list[dict[str, str]]:
@@ -150,7 +147,7 @@ class WindowSpec:
 
     @property
     def target_name(self) -> str:
-        return f"{self.name}-targets"
+        return self.name + TARGET_SUFFIX
 
     def target_fields(self) -> dict[str, Any]:
         return {
@@ -164,7 +161,7 @@ class WindowSpec:
 
     @property
     def task_name(self) -> str:
-        return f"{self.name}-{self.operation.lower()}"
+        return self.name + task_suffix(self.operation)
 
     def task_parameters(self) -> dict[str, list[str]]:
         return {"Operation": [self.operation], "RebootOption": [self.reboot_option]}

@@ -1,5 +1,5 @@
-"""What every DAG shares: default args (owner, retries, the Slack failure callback), the lake asset,
-a run's snapshot date, and plain-text tables for task logs.
+"""What every DAG shares: default args (owner, retries, the Slack failure notifiers), the lake asset,
+a run's snapshot date, failing fast on bad input, and plain-text tables for task logs.
 
 Task bodies live beside this module, one module per DAG (``daily``, ``monthly_report``,
 ``cve_evidence``, ``policy_apply``), so DAG files only wire. Orchestration knobs live in the
@@ -9,21 +9,29 @@ connection; ``Settings.airflow``); see ``docs/airflow.md``.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from patch_compliance.config import Settings, load_settings
+from patch_compliance.inputs import InputError
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def task_failure_alert(context: dict[str, Any]) -> None:
-    """``on_failure_callback`` for every task: the Slack alert (imported lazily: parse stays cheap)."""
-    from patch_compliance.notify import on_task_failure
+def run_failure_notifier() -> Any:
+    """The DAG-level alert: only for run failures no task reported (a timeout, a deadlock)."""
+    from patch_compliance.notifiers import RunFailureNotifier
 
-    on_task_failure(context, conn_id=load_settings().airflow.slack_connection_id)
+    return RunFailureNotifier(load_settings().airflow.slack_connection_id)
 
 
 def default_args() -> dict[str, Any]:
-    """Owner, retries with exponential backoff and the Slack failure callback, for every DAG."""
+    """Owner, retries with exponential backoff and the Slack failure notifier, for every task."""
+    from patch_compliance.notifiers import TaskFailureNotifier
+
     knobs = load_settings().airflow
     return {
         "owner": knobs.owner,
@@ -31,7 +39,7 @@ def default_args() -> dict[str, Any]:
         "retry_delay": timedelta(seconds=knobs.retry_delay_seconds),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(seconds=knobs.max_retry_delay_seconds),
-        "on_failure_callback": task_failure_alert,
+        "on_failure_callback": TaskFailureNotifier(knobs.slack_connection_id),
     }
 
 
@@ -39,6 +47,23 @@ def lake_asset_uri(settings: Settings | None = None) -> str:
     """The Airflow Asset the daily DAG updates: the lake's ``patch_compliance`` table."""
     settings = settings or load_settings()
     return f"{settings.storage.lake_uri.rstrip('/')}/patch_compliance"
+
+
+
+def fail_fast(body: Callable[P, R]) -> Callable[P, R]:
+    """For task bodies: bad input (an ``InputError``) fails the task at once, since retrying cannot fix it."""
+
+    @functools.wraps(body)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return body(*args, **kwargs)
+        except InputError as exc:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(str(exc)) from exc
+
+    return checked
+
 
 
 def snapshot_date_of(logical_date: datetime | None, run_after: datetime) -> date:
@@ -49,6 +74,7 @@ def snapshot_date_of(logical_date: datetime | None, run_after: datetime) -> date
 def run_snapshot_date(logical_date: datetime | None, dag_run: Any) -> date:
     """A run's snapshot date: its logical date (a manual run without one: the day it runs after)."""
     return snapshot_date_of(logical_date, dag_run.run_after)
+
 
 
 def format_table(columns: tuple[str, ...], rows: list[dict[str, Any]], limit: int = 200) -> str:

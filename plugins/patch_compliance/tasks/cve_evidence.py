@@ -6,11 +6,12 @@ import logging
 from typing import Any
 
 from patch_compliance.config import Settings, load_settings
-from patch_compliance.tasks.common import format_table
+from patch_compliance.tasks.common import fail_fast, format_table
 
 log = logging.getLogger(__name__)
 
 
+@fail_fast
 def cve_evidence(cve_id: str, settings: Settings | None = None) -> dict[str, Any]:
     """Evidence CSV for one (validated) CVE id into the reports bucket; the table goes to the log."""
     from patch_compliance.evidence import EVIDENCE_COLUMNS, collect_evidence, write_evidence

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from patch_compliance.config import Settings, load_settings
+from patch_compliance.inputs import InputError
+from patch_compliance.tasks.common import fail_fast
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +32,14 @@ def archived_source(params: dict[str, Any] | None) -> str | None:
     value = (params or {}).get("rds_source")
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    return parse_location(value, "rds_source").uri
+    location = parse_location(value, "rds_source")
+    if location.scheme == "file" and not Path(location.path).is_dir():
+        raise InputError(f"rds_source: {location.path} is not an existing directory on this worker; give the "
+                         "local directory that holds the kept copy, or its s3:// URI")
+    return location.uri
 
 
+@fail_fast
 def choose_sync_source(params: dict[str, Any] | None, snapshot_date: date) -> list[str]:
     """Branch: a live run scans and waits for the sync; an archived run ingests the given copy only.
 
@@ -48,6 +56,7 @@ def choose_sync_source(params: dict[str, Any] | None, snapshot_date: date) -> li
     return ARCHIVED_RUN_TASKS
 
 
+@fail_fast
 def ingest_day(snapshot_date: date, source_uri: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
     """RDS JSON (the sync bucket, or an archived copy) -> the day's lake snapshot, on the connection's identity."""
     from patch_compliance.ingest import ingest_snapshot
@@ -102,6 +111,7 @@ def inventory_day(targets: list[dict[str, str]], snapshot_date: date,
 
 
 
+@fail_fast
 def resolve_targets(settings: Settings | None = None) -> list[dict[str, str]]:
     from patch_compliance.scan import resolve_targets as resolve
 
@@ -167,10 +177,13 @@ def poke_rds_output(scan_facts: dict[str, Any], settings: Settings | None = None
 
 
 def validate_day(snapshot_date: date, run_url: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
-    """Great Expectations over the day's snapshot: Slack on any failed check, raise on a critical one."""
-    from airflow.sdk.exceptions import AirflowFailException
+    """Great Expectations over the day's snapshot: one Slack alert on failed checks, a critical one fails.
 
+    Warnings only: the alert is posted here and the task succeeds. A critical failure: the task fails
+    with the same message attached, which the task-failure notifier posts (one alert, not two).
+    """
     from patch_compliance.messages import quality_alert_blocks, quality_run_text
+    from patch_compliance.notifiers import AlertingFailure
     from patch_compliance.notify import send_slack
     from patch_compliance.quality import validate_snapshot
     from patch_compliance.scan import aws_environment
@@ -182,18 +195,39 @@ def validate_day(snapshot_date: date, run_url: str | None = None, settings: Sett
     log.info("data quality of snapshot %s:\n%s", snapshot_date, result.format_table())
     failed = len(result.critical_failures) + len(result.warnings)
     status = "failed" if not result.success else ("warnings" if failed else "passed")
-    if failed:
-        text = quality_run_text(result, status, snapshot_date)
-        try:
-            send_slack(text, quality_alert_blocks(result, run_url=run_url),
-                       conn_id=settings.airflow.slack_connection_id)
-        except Exception:  # an undeliverable alert must not hide the verdict below; it is in the log
-            log.exception("could not post the data-quality alert to Slack")
+    text = quality_run_text(result, status, snapshot_date)
+    message = (text, quality_alert_blocks(result, run_url=run_url,
+                                          data_docs_url=browser_url(result.data_docs_index)))
     if not result.success:
         names = "; ".join(f"{c.suite}: {c.description} (observed {c.observed})" for c in result.critical_failures)
-        raise AirflowFailException(f"snapshot {snapshot_date} failed critical data-quality checks: {names}")
+        raise AlertingFailure(f"snapshot {snapshot_date} failed critical data-quality checks: {names}", message)
+    if failed:
+        try:
+            send_slack(*message, conn_id=settings.airflow.slack_connection_id)
+        except Exception:  # an undeliverable alert must not fail a usable day; the verdict is in the log
+            log.exception("could not post the data-quality alert to Slack")
     return {"status": status, "checks": len(result.checks), "critical_failures": 0,
             "warnings": len(result.warnings), "results": result.results_path}
+
+
+def browser_url(uri: str | None) -> str | None:
+    """Where a person opens a lake object: the S3 console for ``s3://``; nothing for a local path."""
+    from urllib.parse import quote
+
+    if not uri or not uri.startswith("s3://"):
+        return uri if uri and uri.startswith(("https://", "http://")) else None
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return f"https://s3.console.aws.amazon.com/s3/object/{quote(bucket)}?prefix={quote(key)}"
+
+
+def run_url(dag_id: str, run_id: str) -> str:
+    """The run's page in the Airflow UI, from ``[api] base_url`` (set it where users reach the UI)."""
+    from urllib.parse import quote
+
+    from airflow.configuration import conf
+
+    base = conf.get("api", "base_url", fallback=None) or "http://localhost:8080"
+    return f"{base.rstrip('/')}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
 
 
 def record_baselines_day(snapshot_date: date, archived: bool = False,

@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from patch_compliance.config import Settings, load_settings
+from patch_compliance.tasks.common import fail_fast
 
 log = logging.getLogger(__name__)
 
 
+@fail_fast
 def report_month(requested: str | None, moment: datetime) -> str:
     """``YYYY-MM``: the trigger form's month when given, else the month of the run's interval end."""
     from patch_compliance.inputs import parse_month
@@ -21,6 +23,7 @@ def report_month(requested: str | None, moment: datetime) -> str:
     return f"{moment.year:04d}-{moment.month:02d}"
 
 
+@fail_fast
 def monthly_report(month: str, settings: Settings | None = None) -> dict[str, Any]:
     """Build the month's report straight into the reports bucket; return what the Slack summary needs."""
     from patch_compliance.report import build_report
