@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk import DAG, Param, task
 
 from patch_compliance.config import load_settings
 from patch_compliance.tasks import common, daily
@@ -49,7 +49,7 @@ from patch_compliance.waits import COMMAND, RDS_OUTPUT, ScanWaitOperator
 
 SETTINGS = load_settings()
 KNOBS = SETTINGS.airflow
-LAKE_ASSET = Asset(common.lake_asset_uri(SETTINGS), extra={"table": "patch_compliance"})
+LAKE_ASSET = common.lake_asset()
 
 with DAG(
     dag_id="patch_compliance_daily",

@@ -48,7 +48,7 @@ with DAG(
     },
 ) as dag:
 
-    @task(multiple_outputs=False)
+    @task(multiple_outputs=False, inlets=[common.lake_asset()])
     def build_report(params=None, data_interval_end=None, dag_run=None) -> dict:
         """Report for the month from the lake, written to the reports bucket."""
         month = monthly_report.report_month(params.get("month"), data_interval_end or dag_run.run_after)

@@ -39,7 +39,7 @@ with DAG(
     },
 ) as dag:
 
-    @task(multiple_outputs=False)
+    @task(multiple_outputs=False, inlets=[common.lake_asset()])
     def cve_evidence(params=None, run_id=None) -> dict:
         """Evidence CSV to the reports bucket; the table goes to this log."""
         return evidence.cve_evidence(params["cve_id"])

@@ -118,6 +118,13 @@ def test_daily_dag_shape(dagbag) -> None:
         "s3://patch-compliance-lake/lake/patch_compliance"]
 
 
+def test_the_lake_readers_declare_the_asset_the_daily_dag_updates(dagbag) -> None:
+    (outlet,) = dagbag.dags["patch_compliance_daily"].get_task("publish").outlets
+    readers = (("patch_compliance_monthly_report", "build_report"), ("patch_cve_evidence", "cve_evidence"))
+    for dag_id, task_id in readers:
+        assert dagbag.dags[dag_id].get_task(task_id).inlets == [outlet], dag_id
+
+
 def test_evidence_dag_is_manual_with_a_validated_cve_param(dagbag) -> None:
     from airflow.sdk.exceptions import ParamValidationError
 

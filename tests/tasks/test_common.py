@@ -25,6 +25,8 @@ def test_default_args_carry_the_airflow_knobs_and_the_failure_callback() -> None
 def test_lake_asset_is_the_patch_compliance_table_under_the_lake() -> None:
     settings = parse_settings({"storage": {"lake_uri": "s3://some-lake/prefix/"}})
     assert common.lake_asset_uri(settings) == "s3://some-lake/prefix/patch_compliance"
+    asset = common.lake_asset()  # the daily DAG's outlet, the readers' inlet: the configured lake's table
+    assert asset.uri == common.lake_asset_uri() and asset.extra == {"table": "patch_compliance"}
 
 
 def test_snapshot_date_is_the_logical_date_else_the_day_the_run_runs_after() -> None:

@@ -43,6 +43,13 @@ def default_args() -> dict[str, Any]:
     }
 
 
+def lake_asset() -> Any:
+    """The lake's ``patch_compliance`` table as an Airflow Asset: the daily DAG's outlet, the readers' inlet."""
+    from airflow.sdk import Asset
+
+    return Asset(lake_asset_uri(), extra={"table": "patch_compliance"})
+
+
 def lake_asset_uri(settings: Settings | None = None) -> str:
     """The Airflow Asset the daily DAG updates: the lake's ``patch_compliance`` table."""
     settings = settings or load_settings()
