@@ -43,13 +43,13 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
 
-from patch_compliance import pipeline
 from patch_compliance.config import load_settings
+from patch_compliance.tasks import common, daily
 from patch_compliance.waits import COMMAND, RDS_OUTPUT, ScanWaitOperator
 
 SETTINGS = load_settings()
 KNOBS = SETTINGS.airflow
-LAKE_ASSET = pipeline.lake_asset()
+LAKE_ASSET = common.lake_asset()
 
 with DAG(
     dag_id="patch_compliance_daily",
@@ -59,10 +59,10 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=6),
-    default_args=pipeline.default_args(),
+    default_args=common.default_args(),
     tags=["patch-compliance", "daily", "aws-ssm"],
     doc_md=__doc__,
-    on_failure_callback=pipeline.run_failure_notifier(),
+    on_failure_callback=common.run_failure_notifier(),
     params={
         "rds_source": Param(None, type=["null", "string"], maxLength=1024, title="Archived sync copy (optional)",
                             description="Leave empty to scan and wait for the live sync. Set to s3://bucket/prefix "
@@ -74,18 +74,18 @@ with DAG(
     @task.branch
     def choose_sync_source(params=None, logical_date=None, dag_run=None) -> list[str]:
         """Live run (scan, wait, inventory, ingest, baselines) or archived run (ingest the given copy)."""
-        return pipeline.choose_sync_source(params, pipeline.run_snapshot_date(logical_date, dag_run))
+        return daily.choose_sync_source(params, common.run_snapshot_date(logical_date, dag_run))
 
     @task
     def resolve_targets() -> list[dict[str, str]]:
         """Accounts x Regions from config (one mapped branch each)."""
-        return pipeline.resolve_targets()
+        return daily.resolve_targets()
 
     # Mapped tasks take their UI docs from doc_md (a docstring is not carried over to the mapped operator).
     @task(multiple_outputs=False, map_index_template="{{ target['account_name'] }} {{ target['region'] }}",
           doc_md="AWS-RunPatchBaseline Scan to the target's tagged nodes (one SnapshotId per run).")
     def send_scan(target: dict[str, str], run_id: str | None = None, dag_run=None) -> dict:
-        return pipeline.send_scan(target, dag_run.dag_id, run_id)
+        return daily.send_scan(target, dag_run.dag_id, run_id)
 
     # Deferrable: the triggerer polls, no worker slot is held (patch_compliance.waits says why not the provider's).
     wait_for_command = ScanWaitOperator.partial(
@@ -105,30 +105,30 @@ with DAG(
     def snapshot_ec2_inventory(targets: list[dict[str, str]], scans: list[dict], logical_date=None,
                                dag_run=None) -> dict:
         """Every EC2 instance (managed or not) into the lake's ec2_inventory."""
-        return pipeline.inventory_day(targets, pipeline.run_snapshot_date(logical_date, dag_run))
+        return daily.inventory_day(targets, common.run_snapshot_date(logical_date, dag_run))
 
     # Runs after the inventory in a live run, straight after the branch in an archived one.
     @task(multiple_outputs=False, trigger_rule="none_failed_min_one_success")
     def ingest(params=None, logical_date=None, dag_run=None) -> dict:
         """Sync bucket (or the archived copy) -> the day's lake snapshot (patch_compliance, instances, quarantine)."""
-        return pipeline.ingest_day(pipeline.run_snapshot_date(logical_date, dag_run), pipeline.archived_source(params))
+        return daily.ingest_day(common.run_snapshot_date(logical_date, dag_run), daily.archived_source(params))
 
     @task(multiple_outputs=False)
     def fill_patch_catalog(manifest: dict, logical_date=None, dag_run=None) -> dict:
         """Release dates and CVEs of the day's patches (SSM DescribeAvailablePatches, vendor feeds), cached."""
-        return pipeline.patch_catalog_day(pipeline.run_snapshot_date(logical_date, dag_run))
+        return daily.patch_catalog_day(common.run_snapshot_date(logical_date, dag_run))
 
     @task(multiple_outputs=False)
     def validate(manifest: dict, logical_date=None, dag_run=None) -> dict:
         """Great Expectations over the snapshot; Slack alert on failure, critical failures fail the run."""
-        return pipeline.validate_day(pipeline.run_snapshot_date(logical_date, dag_run),
-                                     run_url=pipeline.run_url(dag_run.dag_id, dag_run.run_id))
+        return daily.validate_day(common.run_snapshot_date(logical_date, dag_run),
+                                  run_url=daily.run_url(dag_run.dag_id, dag_run.run_id))
 
     @task(multiple_outputs=False)
     def record_baselines(params=None, logical_date=None, dag_run=None) -> dict:
         """Patch baselines in force per account/Region (and drift from the declared policy); skipped if archived."""
-        return pipeline.record_baselines_day(pipeline.run_snapshot_date(logical_date, dag_run),
-                                             archived=pipeline.archived_source(params) is not None)
+        return daily.record_baselines_day(common.run_snapshot_date(logical_date, dag_run),
+                                          archived=daily.archived_source(params) is not None)
 
     # Baselines skip in archived runs.
     @task(multiple_outputs=False, outlets=[LAKE_ASSET], trigger_rule="none_failed_min_one_success")
@@ -141,7 +141,7 @@ with DAG(
     @task(multiple_outputs=False)
     def lake_housekeeping(params=None) -> dict:
         """Expire old Iceberg snapshots and remove orphan files; skipped in archived runs."""
-        return pipeline.lake_housekeeping(archived=pipeline.archived_source(params) is not None)
+        return daily.lake_housekeeping(archived=daily.archived_source(params) is not None)
 
     source = choose_sync_source()
     targets = resolve_targets()

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, CronTriggerTimetable, Param, task
 
-from patch_compliance import pipeline
+from patch_compliance.tasks import common, monthly_report
 
 # "L5": the last Friday of the month. With catchup=False a missed Friday (scheduler down) still runs
 # once when the scheduler returns, so a month is never silently left unreported.
@@ -37,10 +37,10 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=2),
-    default_args=pipeline.default_args(),
+    default_args=common.default_args(),
     tags=["patch-compliance", "monthly", "report"],
     doc_md=__doc__,
-    on_failure_callback=pipeline.run_failure_notifier(),
+    on_failure_callback=common.run_failure_notifier(),
     params={
         "month": Param(None, type=["null", "string"], pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
                        title="Month (YYYY-MM)",
@@ -48,15 +48,15 @@ with DAG(
     },
 ) as dag:
 
-    @task(multiple_outputs=False, inlets=[pipeline.lake_asset()])
+    @task(multiple_outputs=False, inlets=[common.lake_asset()])
     def build_report(params=None, data_interval_end=None, dag_run=None) -> dict:
         """Report for the month from the lake, written to the reports bucket."""
-        month = pipeline.report_month(params.get("month"), data_interval_end or dag_run.run_after)
-        return pipeline.monthly_report(month)
+        month = monthly_report.report_month(params.get("month"), data_interval_end or dag_run.run_after)
+        return monthly_report.monthly_report(month)
 
     @task
     def post_summary(report: dict) -> None:
         """Headline figures, worst Team x Environment cells and the link, to Slack."""
-        pipeline.post_report_summary(report)
+        monthly_report.post_report_summary(report)
 
     post_summary(build_report())

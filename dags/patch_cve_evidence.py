@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
 
-from patch_compliance import pipeline
+from patch_compliance.tasks import common
+from patch_compliance.tasks import cve_evidence as evidence
 
 CVE_PATTERN = r"^CVE-\d{4}-\d{4,}$"
 
@@ -28,19 +29,19 @@ with DAG(
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     dagrun_timeout=timedelta(hours=1),
-    default_args=pipeline.default_args(),
+    default_args=common.default_args(),
     tags=["patch-compliance", "evidence", "on-demand"],
     doc_md=__doc__,
-    on_failure_callback=pipeline.run_failure_notifier(),
+    on_failure_callback=common.run_failure_notifier(),
     params={
         "cve_id": Param(type="string", pattern=CVE_PATTERN, minLength=13, maxLength=20,
                         title="CVE id", description="For example CVE-2026-12345"),
     },
 ) as dag:
 
-    @task(multiple_outputs=False, inlets=[pipeline.lake_asset()])
+    @task(multiple_outputs=False, inlets=[common.lake_asset()])
     def cve_evidence(params=None, run_id=None) -> dict:
         """Evidence CSV to the reports bucket; the table goes to this log."""
-        return pipeline.cve_evidence(params["cve_id"])
+        return evidence.cve_evidence(params["cve_id"])
 
     cve_evidence()

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
 
-from patch_compliance import pipeline
+from patch_compliance.tasks import common, daily
 
 with DAG(
     dag_id="patch_policy_apply",
@@ -36,10 +36,10 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=1),
-    default_args={**pipeline.default_args(), "owner": "platform-security"},
+    default_args={**common.default_args(), "owner": "platform-security"},
     tags=["patch-compliance", "policy", "aws-ssm", "on-demand"],
     doc_md=__doc__,
-    on_failure_callback=pipeline.run_failure_notifier(),
+    on_failure_callback=common.run_failure_notifier(),
     params={
         "mode": Param("plan", type="string", enum=["plan", "apply"], title="Mode",
                       description="plan: show the difference only; apply: make SSM match the declared policy"),
@@ -53,7 +53,7 @@ with DAG(
     @task(multiple_outputs=False)
     def plan(params=None) -> dict:
         """The difference between the declared policy and SSM, logged like a plan."""
-        from patch_compliance.policy import run_in_airflow
+        from patch_compliance.tasks.policy_apply import run_in_airflow
 
         return run_in_airflow("plan", allow_delete=params["allow_delete"], accounts=params["accounts"])
 
@@ -65,14 +65,14 @@ with DAG(
     @task(multiple_outputs=False)
     def apply(params=None) -> dict:
         """Apply the plan (idempotent) and log every change made."""
-        from patch_compliance.policy import run_in_airflow
+        from patch_compliance.tasks.policy_apply import run_in_airflow
 
         return run_in_airflow("apply", allow_delete=params["allow_delete"], accounts=params["accounts"])
 
     @task(multiple_outputs=False, trigger_rule="none_failed")
     def record_baselines(logical_date=None, dag_run=None) -> dict:
         """Baselines in force per account/Region and their drift, to the lake's baselines table."""
-        return pipeline.record_baselines_day(pipeline.run_snapshot_date(logical_date, dag_run))
+        return daily.record_baselines_day(common.run_snapshot_date(logical_date, dag_run))
 
     applied = plan() >> should_apply() >> apply()
     applied >> record_baselines()

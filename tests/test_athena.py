@@ -29,6 +29,7 @@ from sqlglot import exp
 from patch_compliance import rds
 from patch_compliance.config import QuerySettings, load_settings, sql_dir
 from patch_compliance.evidence import collect_evidence
+from patch_compliance.ingest_athena import athena_snapshot
 from patch_compliance.inputs import InputError
 from patch_compliance.lake import SPECS, TABLES, Lake
 from patch_compliance.query import (
@@ -37,7 +38,6 @@ from patch_compliance.query import (
     DuckDBEngine,
     athena_literal,
     athena_rows_to_arrow,
-    athena_snapshot,
     create_athena_tables,
     engine_options,
     make_engine,

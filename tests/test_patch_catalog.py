@@ -197,7 +197,8 @@ def test_lookups_are_bounded_missing_first_and_the_rest_wait_a_day(aws_env, worl
 
 def test_retry_rule_of_unknowns(world) -> None:
     """plan_lookups alone: a known-unknown title is asked again only on its day of the cycle."""
-    from patch_compliance.patch_catalog import CatalogRow, CatalogState, Need, Seen
+    from patch_compliance.catalog_source import CatalogRow
+    from patch_compliance.patch_catalog import CatalogState, Need, Seen
 
     key = ("ssm", "curl.x86_64")
     unknown = CatalogRow("curl.x86_64", "curl.x86_64:0:1.0-1.amzn2.0.1", "AmazonLinux2", None, None, None, (), "ssm")

@@ -16,14 +16,13 @@ import pytest
 from patch_compliance.cli import main
 from patch_compliance.config import load_settings, suites_dir
 from patch_compliance.lake import Lake
+from patch_compliance.messages import quality_alert_blocks, quality_alert_text
 from patch_compliance.notify import send_slack
 from patch_compliance.quality import (
     FRAME_BUILDERS,
     QualityConfigError,
     load_suites,
     load_summary,
-    quality_alert_blocks,
-    quality_alert_text,
     suite_parameters,
     validate_snapshot,
 )

@@ -7,8 +7,9 @@ from datetime import date
 import pytest
 
 from patch_compliance.lake import Lake
+from patch_compliance.messages import quality_alert_blocks, quality_alert_text
 from patch_compliance.notify import send_slack
-from patch_compliance.quality import quality_alert_blocks, quality_alert_text, validate_snapshot
+from patch_compliance.quality import validate_snapshot
 from sim.history import build_history
 from sim.state import SimState, build_world
 from tests.slack_receiver import slack_webhook  # noqa: F401  (fixture)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from patch_compliance.catalog_source import CatalogRow
 from patch_compliance.config import FeedSettings
-from patch_compliance.patch_catalog import CatalogRow
 from patch_compliance.vendor_feeds import FeedError, YumUpdateinfoFeed, parse_updateinfo
 from tests.file_server import FileServer, Response
 

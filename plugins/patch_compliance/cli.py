@@ -68,7 +68,8 @@ def _add_ingest_parser(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from patch_compliance.config import load_settings
-    from patch_compliance.quality import quality_alert_blocks, quality_alert_text, validate_snapshot
+    from patch_compliance.messages import quality_alert_blocks, quality_alert_text
+    from patch_compliance.quality import validate_snapshot
 
     snapshot_date = parse_date(args.date, "--date")
     reference_time = parse_timestamp(args.reference_time, "--reference-time") if args.reference_time else None

@@ -14,7 +14,7 @@ from typing import Any
 from patch_compliance.inputs import InputError, parse_location, validate_cve_id
 from patch_compliance.lake import Lake
 from patch_compliance.query import make_engine
-from patch_compliance.report import csv_bytes
+from patch_compliance.report_model import csv_bytes
 from patch_compliance.storage import open_location, write_bytes
 
 EVIDENCE_COLUMNS = ("cve_id", "account_id", "region", "instance_id", "team", "environment", "patch_id",

@@ -17,7 +17,7 @@ from typing import Any
 from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
 from airflow.sdk.exceptions import AirflowFailException
 
-from patch_compliance.notify import slack_escape, task_failure_blocks
+from patch_compliance.messages import run_failure_message, task_failure_blocks
 
 log = logging.getLogger(__name__)
 TASK_FAILURE = "task_failure"  # the DAG callback's reason when a task's failure failed the run
@@ -60,12 +60,7 @@ class RunFailureNotifier(SlackWebhookNotifier):
         dag = context.get("dag")
         dag_id = getattr(dag, "dag_id", None) or "?"
         run_id = context.get("run_id") or "?"
-        self.text = f"Airflow run failed: {dag_id} (run {run_id}): {reason}"
-        self.blocks = [
-            {"type": "header", "text": {"type": "plain_text", "text": f":x: Run failed: {dag_id}"[:150]}},
-            {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*Run*\n`{slack_escape(run_id)}`"},
-                                           {"type": "mrkdwn", "text": f"*Reason*\n{slack_escape(reason)}"}]},
-        ]
+        self.text, self.blocks = run_failure_message(dag_id, run_id, reason)
         try:
             super().notify(context)
         except Exception:

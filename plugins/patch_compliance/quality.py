@@ -34,7 +34,6 @@ import pyarrow.parquet as pq
 from patch_compliance.config import QualitySettings, Settings, load_settings, suites_dir
 from patch_compliance.inputs import INSTANCE_ID_RE, InputError
 from patch_compliance.lake import SPECS, TABLES, Lake
-from patch_compliance.notify import slack_escape
 from patch_compliance.storage import write_bytes
 
 # GX's FailureSeverity values: critical blocks the snapshot, warning alerts, info is only recorded.
@@ -652,72 +651,3 @@ def failed_validation_dates(lake: Lake, dates: Iterable[date]) -> list[date]:
     """
     verdicts = lake.latest_records("quality")
     return [d for d in dates if d in verdicts and verdicts[d].details.get("success") is False]
-
-
-# ---------------------------------------------------------------------------------------------
-# Slack Block Kit
-
-
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def quality_alert_blocks(result: QualityResult, run_url: str | None = None,
-                         data_docs_url: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """A Slack Block Kit message: failed checks (observed vs expected), offending instances, links.
-
-    ``limit`` caps the instances listed (default: ``quality.top_offenders``); all of them are in the
-    stored results.
-    """
-    failed = result.critical_failures + result.warnings
-    verdict = "FAILED" if not result.success else ("warnings" if failed else "passed")
-    icon = ":red_circle:" if not result.success else (":warning:" if failed else ":white_check_mark:")
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _truncate(
-            f"Patch compliance data quality {verdict}: snapshot {result.snapshot_date}", 150)}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": (
-            f"{icon} *{len(result.critical_failures)} critical* and *{len(result.warnings)} warning* "
-            f"check(s) failed of {len(result.checks)}; reference time "
-            f"{result.reference_time.isoformat(timespec='minutes').replace('+00:00', 'Z')}."
-            + ("\nCritical failures block this snapshot from the report." if not result.success else ""))}},
-    ]
-    for check in failed[:12]:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _truncate(
-            f"*{check.severity.upper()}* · `{check.suite}` · {slack_escape(check.description)}\n"
-            f"observed: {slack_escape(check.observed)}\nexpected: {slack_escape(check.expected)}", 2900)}})
-    top = result.offenders[: limit or result.top_offenders]
-    if top:
-        lines = []
-        for o in top:  # every value here comes from the fleet's tags and names: escaped
-            team = f"*{slack_escape(o['team'])}*" + (f" ({slack_escape(o['team_source'])})"
-                                                    if o["team_source"] != "Team tag" else "") \
-                if o["team"] else f"_{slack_escape(o['team_source'])}_"
-            account = f"account {o['account_name']} ({o['account_id']})" if o["account_name"] else \
-                f"account {o['account_id']}"
-            where = " · ".join(slack_escape(v) for v in filter(None, [
-                o["name"], o["environment"] or "no Environment", account, o["region"]]))
-            detail = f" ({slack_escape(o['detail'])})" if o["detail"] else ""
-            lines.append(_truncate(f"• `{slack_escape(o['instance_id'])}` team {team} — {where}: "
-                                   f"{slack_escape('; '.join(o['problems']))}{detail}", 700))
-        chunks = [f"*Top offending instances* ({len(top)} of {len(result.offenders)}):"]
-        for line in lines:  # a section holds 3,000 characters: continue in the next one
-            if len(chunks[-1]) + len(line) + 1 > 2900:
-                chunks.append(line)
-            else:
-                chunks[-1] += "\n" + line
-        blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in chunks]
-    if result.skipped:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _truncate(
-            "Skipped: " + slack_escape("; ".join(f"{k}: {v}" for k, v in result.skipped.items())), 2900)}]})
-    buttons = [{"type": "button", "text": {"type": "plain_text", "text": label}, "url": url}
-               for label, url in (("Airflow run", run_url), ("Data Docs", data_docs_url)) if url]
-    if buttons:
-        blocks.append({"type": "actions", "elements": buttons})
-    return blocks
-
-
-def quality_alert_text(result: QualityResult) -> str:
-    """The plain-text fallback shown in notifications."""
-    return (f"Patch compliance data quality {'FAILED' if not result.success else 'warnings'} for "
-            f"{result.snapshot_date}: {len(result.critical_failures)} critical, {len(result.warnings)} warning")
-

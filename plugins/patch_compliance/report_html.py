@@ -9,16 +9,14 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from patch_compliance import __version__
 from patch_compliance.config import Settings
-
-if TYPE_CHECKING:
-    from patch_compliance.report import ReportData
+from patch_compliance.report_model import ReportData, compliance_pct, format_value
 
 STATUS_COLOURS = {"COMPLIANT": "#2e7d32", "NON_COMPLIANT": "#c62828", "STALE": "#ef6c00",
                   "NO_DATA": "#6d4c41", "UNMANAGED": "#607d8b", "STOPPED": "#9e9e9e"}
@@ -131,8 +129,6 @@ def render_html(data: ReportData, settings: Settings, lake_uri: str,
         by_status[row["status"]].append(row)
     totals = {s: len(by_status[s]) for s in STATUS_COLOURS}
     population = sum(totals.values())
-    from patch_compliance.report import compliance_pct
-
     captures = [r["last_capture_time"] for r in data.instances if r["last_capture_time"] is not None]
     basis_counts: defaultdict[str, int] = defaultdict(int)
     for m in data.missing:
@@ -158,6 +154,4 @@ def render_html(data: ReportData, settings: Settings, lake_uri: str,
 
 
 def _fmt(value: object) -> str:
-    from patch_compliance.report import format_value
-
     return format_value(value)

@@ -1,6 +1,6 @@
 """Vendor feeds for the patch catalog, where SSM has none (Amazon Linux 2023, RHEL, ...).
 
-A feed is a ``patch_catalog.CatalogSource``: given products and patch ids, it returns catalog rows.
+A feed is a ``catalog_source.CatalogSource``: given products and patch ids, it returns catalog rows.
 Implemented: ``yum_updateinfo``, the advisory metadata every yum/dnf repository publishes, which is
 what Amazon Linux 2023 offers (``https://cdn.amazonlinux.com/al2023/core/mirrors/latest/x86_64/mirror.list``):
 
@@ -40,8 +40,8 @@ from urllib.parse import urljoin, urlparse
 from xml.etree import ElementTree
 
 from patch_compliance import __version__
+from patch_compliance.catalog_source import CatalogRow, CatalogSourceError, SourceAnswer
 from patch_compliance.config import FeedSettings
-from patch_compliance.patch_catalog import CatalogRow, CatalogSourceError, SourceAnswer
 
 REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 SMALL_DOCUMENT = 4 << 20  # mirror lists and repomd.xml are a few KiB

@@ -108,7 +108,7 @@ def test_daily_dag_shape(dagbag) -> None:
         assert upstream in dag.get_task(downstream).upstream_task_ids | {
             t for t in dag.get_task(downstream).get_flat_relative_ids(upstream=True)}
     # The branch names exactly its direct downstream tasks; the archived branch is a subset of them.
-    from patch_compliance.pipeline import ARCHIVED_RUN_TASKS, LIVE_RUN_TASKS
+    from patch_compliance.tasks.daily import ARCHIVED_RUN_TASKS, LIVE_RUN_TASKS
 
     branch = dag.get_task("choose_sync_source")
     assert branch.downstream_task_ids == set(LIVE_RUN_TASKS) and set(ARCHIVED_RUN_TASKS) < set(LIVE_RUN_TASKS)

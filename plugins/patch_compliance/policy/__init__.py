@@ -6,8 +6,9 @@ the maintenance window decides when" fails silently when any part is edited by h
 ``config/fleet.yaml``, applying it idempotently and recording what is in force makes it auditable.
 
 Modules, data flowing one way: ``spec`` (value objects) <- ``parse`` (from the config) ; ``gateway``
-(the SSM calls) <- ``remote`` (what an account holds) <- ``plan`` <- ``apply`` / ``drift`` <- ``runner``
-(Airflow). This package re-exports the names the CLI, the DAGs and the pipeline use.
+(the SSM calls) <- ``remote`` (what an account holds) <- ``plan`` <- ``apply`` / ``drift``. The
+policy DAG's entry point is ``patch_compliance.tasks.policy_apply``. This package re-exports the
+names the CLI and the task bodies use.
 """
 
 from patch_compliance.policy.apply import ApplyResult, apply, apply_target
@@ -23,7 +24,6 @@ from patch_compliance.policy.gateway import (
 from patch_compliance.policy.parse import load_policy
 from patch_compliance.policy.plan import Action, Change, Kind, Plan, TargetPlan, baseline_differences, plan, plan_target
 from patch_compliance.policy.remote import RemoteBaseline, RemoteState, RemoteWindow, read_state
-from patch_compliance.policy.runner import plan_summary, run_in_airflow
 from patch_compliance.policy.spec import (
     MANAGED_TAG_KEY,
     MANAGED_TAG_VALUE,
@@ -41,6 +41,6 @@ __all__ = [
     "ClientFactory", "DataSyncSpec", "Drift", "Kind", "PatchGroupSpec", "Plan", "Policy", "PolicyError",
     "RemoteBaseline", "RemoteState", "RemoteWindow", "SsmGateway", "TargetPlan", "WindowSpec",
     "airflow_client_factory", "apply", "apply_target", "baseline_differences", "baseline_rows",
-    "boto3_client_factory", "collect_baselines", "load_policy", "plan", "plan_summary", "plan_target",
-    "read_state", "record_baselines", "resolve_endpoint_url", "run_in_airflow", "targets_of", "with_marker",
+    "boto3_client_factory", "collect_baselines", "load_policy", "plan", "plan_target",
+    "read_state", "record_baselines", "resolve_endpoint_url", "targets_of", "with_marker",
 ]

@@ -1,5 +1,6 @@
-"""The policy from an Airflow task: plan or apply through the ``aws`` connection (imported lazily by the
-DAG, so parsing it stays cheap)."""
+"""The policy DAG's task bodies: plan or apply through the ``aws`` connection (imported lazily by the
+DAG, so parsing it stays cheap). Its ``record_baselines`` task runs the daily DAG's
+``tasks.daily.record_baselines_day``."""
 
 from __future__ import annotations
 

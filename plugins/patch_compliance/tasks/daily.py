@@ -1,86 +1,28 @@
-"""What the DAGs run: task bodies and DAG defaults, kept out of ``dags/`` so DAG files only wire.
+"""The daily DAG's task bodies: branch, scan, wait, inventory, ingest, catalog, validate, baselines,
+housekeeping.
 
 Every function takes plain values (dates, dicts, run ids) and the settings, so it can be called
 and tested without a scheduler. Heavy libraries (pyarrow, duckdb, pandas, boto3) are imported
 inside the functions: the DAG processor imports this module on every parse.
-
-Orchestration knobs live in the ``airflow:`` section of ``config/fleet.yaml`` (owner, retries,
-backoff, poke intervals, the Slack connection; ``Settings.airflow``); see ``docs/airflow.md``.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from patch_compliance.config import Settings, load_settings
 from patch_compliance.inputs import InputError
+from patch_compliance.tasks.common import fail_fast
 
-P = ParamSpec("P")
-R = TypeVar("R")
 log = logging.getLogger(__name__)
-
-
-def run_failure_notifier() -> Any:
-    """The DAG-level alert: only for run failures no task reported (a timeout, a deadlock)."""
-    from patch_compliance.notifiers import RunFailureNotifier
-
-    return RunFailureNotifier(load_settings().airflow.slack_connection_id)
-
-
-def default_args() -> dict[str, Any]:
-    """Owner, retries with exponential backoff and the Slack failure notifier, for every task."""
-    from patch_compliance.notifiers import TaskFailureNotifier
-
-    knobs = load_settings().airflow
-    return {
-        "owner": knobs.owner,
-        "retries": knobs.retries,
-        "retry_delay": timedelta(seconds=knobs.retry_delay_seconds),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(seconds=knobs.max_retry_delay_seconds),
-        "on_failure_callback": TaskFailureNotifier(knobs.slack_connection_id),
-    }
-
-
-def lake_asset() -> Any:
-    """The lake's ``patch_compliance`` table as an Airflow Asset: the daily DAG's outlet, the readers' inlet."""
-    from airflow.sdk import Asset
-
-    return Asset(lake_asset_uri(), extra={"table": "patch_compliance"})
-
-
-def lake_asset_uri(settings: Settings | None = None) -> str:
-    """The Airflow Asset the daily DAG updates: the lake's ``patch_compliance`` table."""
-    settings = settings or load_settings()
-    return f"{settings.storage.lake_uri.rstrip('/')}/patch_compliance"
-
-
-# --- daily -------------------------------------------------------------------------------------------
 
 
 # The daily DAG's branch: which tasks follow ``choose_sync_source`` directly in each kind of run.
 LIVE_RUN_TASKS = ["resolve_targets", "ingest"]
 ARCHIVED_RUN_TASKS = ["ingest"]
-
-
-def fail_fast(body: Callable[P, R]) -> Callable[P, R]:
-    """For task bodies: bad input (an ``InputError``) fails the task at once, since retrying cannot fix it."""
-
-    @functools.wraps(body)
-    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return body(*args, **kwargs)
-        except InputError as exc:
-            from airflow.sdk.exceptions import AirflowFailException
-
-            raise AirflowFailException(str(exc)) from exc
-
-    return checked
 
 
 def archived_source(params: dict[str, Any] | None) -> str | None:
@@ -168,15 +110,6 @@ def inventory_day(targets: list[dict[str, str]], snapshot_date: date,
     return _manifest_summary(manifest)
 
 
-def snapshot_date_of(logical_date: datetime | None, run_after: datetime) -> date:
-    """A run's snapshot date: its logical date (a manual run without one: the day it runs)."""
-    return (logical_date or run_after).date()
-
-
-def run_snapshot_date(logical_date: datetime | None, dag_run: Any) -> date:
-    """A run's snapshot date: its logical date (a manual run without one: the day it runs after)."""
-    return snapshot_date_of(logical_date, dag_run.run_after)
-
 
 @fail_fast
 def resolve_targets(settings: Settings | None = None) -> list[dict[str, str]]:
@@ -249,9 +182,10 @@ def validate_day(snapshot_date: date, run_url: str | None = None, settings: Sett
     Warnings only: the alert is posted here and the task succeeds. A critical failure: the task fails
     with the same message attached, which the task-failure notifier posts (one alert, not two).
     """
+    from patch_compliance.messages import quality_alert_blocks, quality_run_text
     from patch_compliance.notifiers import AlertingFailure
     from patch_compliance.notify import send_slack
-    from patch_compliance.quality import quality_alert_blocks, validate_snapshot
+    from patch_compliance.quality import validate_snapshot
     from patch_compliance.scan import aws_environment
 
     settings = settings or load_settings()
@@ -261,8 +195,7 @@ def validate_day(snapshot_date: date, run_url: str | None = None, settings: Sett
     log.info("data quality of snapshot %s:\n%s", snapshot_date, result.format_table())
     failed = len(result.critical_failures) + len(result.warnings)
     status = "failed" if not result.success else ("warnings" if failed else "passed")
-    text = (f"Patch compliance data quality {status} for snapshot {snapshot_date}: "
-            f"{len(result.critical_failures)} critical, {len(result.warnings)} warning check(s)")
+    text = quality_run_text(result, status, snapshot_date)
     message = (text, quality_alert_blocks(result, run_url=run_url,
                                           data_docs_url=browser_url(result.data_docs_index)))
     if not result.success:
@@ -333,137 +266,3 @@ def lake_housekeeping(archived: bool = False, settings: Settings | None = None) 
         result = housekeeping(Lake(settings.storage.lake_uri, endpoint, settings), progress=log.info)
     return {"expired_snapshots": sum(result.expired_snapshots.values()),
             "orphan_files_removed": sum(result.orphan_files_removed.values())}
-
-
-# --- monthly report -----------------------------------------------------------------------------------
-
-
-@fail_fast
-def report_month(requested: str | None, moment: datetime) -> str:
-    """``YYYY-MM``: the trigger form's month when given, else the month of the run's interval end."""
-    from patch_compliance.inputs import parse_month
-
-    if requested:
-        parse_month(requested)
-        return requested
-    return f"{moment.year:04d}-{moment.month:02d}"
-
-
-@fail_fast
-def monthly_report(month: str, settings: Settings | None = None) -> dict[str, Any]:
-    """Build the month's report straight into the reports bucket; return what the Slack summary needs."""
-    from patch_compliance.report import build_report
-    from patch_compliance.scan import aws_environment
-    from patch_compliance.storage import open_location, read_bytes
-
-    settings = settings or load_settings()
-    out_dir = f"{settings.storage.reports_uri.rstrip('/')}/{month}"
-    with aws_environment(settings) as endpoint:
-        manifest = build_report(settings.storage.lake_uri, month, None, out_dir, settings=settings,
-                                endpoint_url=endpoint)
-        location, fs = open_location(out_dir, endpoint, "reports")
-        summary_csv = read_bytes(fs, location.join("team_environment_summary.csv")).decode()
-    cells = _csv_rows(summary_csv)
-    log.info("report for %s (snapshot %s) written to %s\n%s", month, manifest["report_snapshot_date"], out_dir,
-             summary_csv)
-    return {"month": month, "uri": out_dir, "report_snapshot_date": manifest["report_snapshot_date"],
-            "files": sorted(manifest["outputs"]), "cells": cells}
-
-
-def _csv_rows(text: str) -> list[dict[str, str]]:
-    import csv
-    import io
-
-    return list(csv.DictReader(io.StringIO(text)))
-
-
-def report_headline(cells: list[dict[str, str]]) -> dict[str, Any]:
-    """Fleet totals and the worst Team x Environment cells (lowest compliance, then most missing critical)."""
-    def number(row: dict[str, str], key: str) -> int:
-        return int(row.get(key) or 0)
-
-    def judged(row: dict[str, str]) -> int:  # stopped hosts count neither way
-        return number(row, "instances") - number(row, "stopped")
-
-    totals = {key: sum(number(c, key) for c in cells)
-              for key in ("instances", "compliant", "non_compliant", "stale", "no_data", "unmanaged", "stopped",
-                          "instances_missing_critical_14d")}
-    population = totals["instances"] - totals["stopped"]
-    share = totals["compliant"] / population if population else 0.0
-    ranked = sorted((c for c in cells if judged(c)),
-                    key=lambda c: (number(c, "compliant") / judged(c),
-                                   -number(c, "instances_missing_critical_14d")))
-    return {**totals, "compliance_pct": round(100 * share, 1), "worst": ranked[:3]}
-
-
-def report_link(report: dict[str, Any], settings: Settings | None = None) -> str:
-    base = (settings or load_settings()).airflow.report_link_base
-    return f"{base.rstrip('/')}/{report['month']}/report.html" if base else f"{report['uri']}/report.html"
-
-
-def post_report_summary(report: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
-    """Slack: headline figures, the worst Team x Environment cells and the report link."""
-    from patch_compliance.notify import send_slack, slack_escape
-
-    settings = settings or load_settings()
-    head = report_headline(report["cells"])
-    link = report_link(report, settings)
-    judged = head["instances"] - head["stopped"]
-    stopped = f" ({head['stopped']} stopped, counted neither way)" if head["stopped"] else ""
-    text = (f"Patch compliance {report['month']}: {head['compliance_pct']}% of {judged} instances "
-            f"compliant{stopped}; {head['instances_missing_critical_14d']} with critical patches missing > "
-            f"{settings.report.missing_critical_age_days} days. Report: {link}")
-    worst = "\n".join(
-        f"• *{slack_escape(c['team'])} / {slack_escape(c['environment'])}*: {c['compliance_pct']}% compliant of "
-        f"{c['instances']}, "
-        f"{c['instances_missing_critical_14d']} missing critical, {c['stale']} stale, {c['unmanaged']} unmanaged"
-        for c in head["worst"]) or "none"
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"Patch compliance report {report['month']}"}},
-        {"type": "section", "fields": [
-            {"type": "mrkdwn",
-             "text": f"*Compliant*\n{head['compliance_pct']}% ({head['compliant']}/{judged})"},
-            {"type": "mrkdwn", "text": f"*Non-compliant*\n{head['non_compliant']}"},
-            {"type": "mrkdwn", "text": f"*Stale / no data*\n{head['stale']} / {head['no_data']}"},
-            {"type": "mrkdwn", "text": f"*Unmanaged / stopped*\n{head['unmanaged']} / {head['stopped']}"},
-            {"type": "mrkdwn", "text": f"*Missing critical > {settings.report.missing_critical_age_days} d*\n"
-                                       f"{head['instances_missing_critical_14d']} instances"},
-            {"type": "mrkdwn", "text": f"*Snapshot*\n{report['report_snapshot_date']}"},
-        ]},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Worst Team x Environment cells*\n{worst}"}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"<{link}|Open the report> · `{report['uri']}/`"}},
-    ]
-    send_slack(text, blocks, conn_id=settings.airflow.slack_connection_id)
-    return {"text": text, "worst": head["worst"]}
-
-
-# --- CVE evidence ---------------------------------------------------------------------------------------
-
-
-@fail_fast
-def cve_evidence(cve_id: str, settings: Settings | None = None) -> dict[str, Any]:
-    """Evidence CSV for one (validated) CVE id into the reports bucket; the table goes to the log."""
-    from patch_compliance.evidence import EVIDENCE_COLUMNS, collect_evidence, write_evidence
-    from patch_compliance.inputs import validate_cve_id
-    from patch_compliance.scan import aws_environment
-
-    settings = settings or load_settings()
-    cve = validate_cve_id(cve_id)
-    out = f"{settings.storage.reports_uri.rstrip('/')}/evidence/{cve}/{cve}.csv"
-    with aws_environment(settings) as endpoint:
-        evidence = collect_evidence(settings.storage.lake_uri, cve, endpoint_url=endpoint)
-        written = write_evidence(evidence, out, endpoint_url=endpoint)
-    log.info("%s\n%s", evidence.message, format_table(EVIDENCE_COLUMNS, evidence.rows))
-    log.info("evidence CSV written to %s", written)
-    return {"cve_id": cve, "uri": written, "rows": len(evidence.rows), "message": evidence.message}
-
-
-def format_table(columns: tuple[str, ...], rows: list[dict[str, Any]], limit: int = 200) -> str:
-    """A plain-text table for task logs (first ``limit`` rows)."""
-    cells = [[str(c) for c in columns]] + [["" if r.get(c) is None else str(r.get(c)) for c in columns]
-                                           for r in rows[:limit]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    if len(rows) > limit:
-        lines.append(f"... {len(rows) - limit} more rows in the CSV")
-    return "\n".join(lines)
