@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
     from sim.history import build_history
     from sim.moto_server import LOCAL_CREDENTIALS, MotoServer
     from sim.state import SimState, build_world
-    from tests.slack_receiver import SlackReceiver
+    from tests.fixtures.slack_receiver import SlackReceiver
 
     root = Path(args.root).resolve()
     home, out, work = (root / "airflow_home"), (root / "out"), (root / ".demo")

@@ -46,7 +46,7 @@ from patch_compliance.query import (
 )
 from patch_compliance.report import build_report
 from patch_compliance.storage import list_files, open_location
-from tests import report_lakes as sc
+from tests.fixtures import report_lakes as sc
 
 pytestmark = pytest.mark.xdist_group("report_lake")
 

@@ -24,7 +24,7 @@ import sqlglot
 from sqlglot import exp
 
 from patch_compliance.config import sql_dir
-from tests import rds_fixtures as fx
+from tests.fixtures import rds_fixtures as fx
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DOCS = Path(__file__).parents[1] / "docs/athena.md"

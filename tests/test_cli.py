@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from patch_compliance.cli import main
-from tests import report_lakes as sc
-from tests.quality_lake import DAY, REFERENCE, make_fleet, write_inventory, write_snapshot
-from tests.rds_fixtures import item, tags, write_node
-from tests.slack_receiver import slack_webhook  # noqa: F401  (fixture)
+from tests.fixtures import report_lakes as sc
+from tests.fixtures.quality_lake import DAY, REFERENCE, make_fleet, write_inventory, write_snapshot
+from tests.fixtures.rds_fixtures import item, tags, write_node
+from tests.fixtures.slack_receiver import slack_webhook  # noqa: F401  (fixture)
 
 
 def error_lines(err: str) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 from patch_compliance.cli import main
 from patch_compliance.evidence import EVIDENCE_COLUMNS, collect_evidence, write_evidence
 from patch_compliance.inputs import InputError
-from tests import report_lakes as sc
+from tests.fixtures import report_lakes as sc
 
 pytestmark = pytest.mark.xdist_group("report_lake")
 

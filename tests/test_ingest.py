@@ -15,7 +15,7 @@ from patch_compliance.config import Settings, TagKeys, load_settings
 from patch_compliance.ingest import QuarantineThresholdError, SourceError, ingest_snapshot
 from patch_compliance.inputs import InputError
 from patch_compliance.lake import Lake
-from tests.rds_fixtures import ACCOUNT, REGION, info, item, line, tags, write_node, write_object
+from tests.fixtures.rds_fixtures import ACCOUNT, REGION, info, item, line, tags, write_node, write_object
 
 DAY = date(2026, 11, 2)
 NODES = {

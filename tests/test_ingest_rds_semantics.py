@@ -16,8 +16,8 @@ from patch_compliance.config import Settings, load_settings
 from patch_compliance.ingest import ingest_snapshot
 from patch_compliance.lake import Lake
 from patch_compliance.quality import validate_snapshot
-from tests import aws_doc_examples as docs
-from tests.rds_fixtures import info, item, line, summary, write_node, write_object
+from tests.fixtures import aws_doc_examples as docs
+from tests.fixtures.rds_fixtures import info, item, line, summary, write_node, write_object
 
 DAY = date(2026, 11, 2)
 REFERENCE = datetime(2026, 11, 2, 4, 0, tzinfo=UTC)

@@ -20,7 +20,7 @@ import pytest
 from patch_compliance.inputs import InputError
 from patch_compliance.lake import GROUPS, SPECS, TABLES, TAGS, Lake, housekeeping
 from patch_compliance.report import build_report
-from tests import report_lakes as sc
+from tests.fixtures import report_lakes as sc
 
 DAY = date(2026, 11, 2)
 NOW = datetime(2026, 11, 2, 4, tzinfo=UTC)

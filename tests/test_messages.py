@@ -19,7 +19,7 @@ from patch_compliance.messages import (
 )
 from patch_compliance.notify import send_slack
 from patch_compliance.quality import CheckResult, QualityResult
-from tests.slack_receiver import slack_webhook  # noqa: F401  (fixture)
+from tests.fixtures.slack_receiver import slack_webhook  # noqa: F401  (fixture)
 
 HOSTILE = "<!channel> & <https://evil.example|Open runbook> <@U123>"
 INERT = "&lt;!channel&gt; &amp; &lt;https://evil.example|Open runbook&gt; &lt;@U123&gt;"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from patch_compliance.notifiers import RunFailureNotifier, TaskFailureNotifier
-from tests.slack_receiver import SlackReceiver, slack_webhook  # noqa: F401  (fixture)
+from tests.fixtures.slack_receiver import SlackReceiver, slack_webhook  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from patch_compliance.notify import send_slack
-from tests.slack_receiver import WEBHOOK_TOKEN, SlackReceiver, slack_webhook  # noqa: F401  (fixture)
+from tests.fixtures.slack_receiver import WEBHOOK_TOKEN, SlackReceiver, slack_webhook  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 

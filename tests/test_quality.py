@@ -26,7 +26,7 @@ from patch_compliance.quality import (
     suite_parameters,
     validate_snapshot,
 )
-from tests.quality_lake import (
+from tests.fixtures.quality_lake import (
     DAY,
     PREVIOUS_DAY,
     REFERENCE,
@@ -35,7 +35,7 @@ from tests.quality_lake import (
     write_inventory,
     write_snapshot,
 )
-from tests.slack_receiver import slack_webhook  # noqa: F401  (fixture)
+from tests.fixtures.slack_receiver import slack_webhook  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.xdist_group("quality")
 
@@ -421,7 +421,7 @@ def test_s3_lake_on_the_local_stand_in(tmp_path, aws_env):
 def test_through_ingest_from_rds_json(tmp_path):
     """The suites accept what ingest really writes, and catch faults present in the RDS source."""
     from patch_compliance.ingest import ingest_snapshot
-    from tests.quality_lake import write_rds_tree
+    from tests.fixtures.quality_lake import write_rds_tree
 
     hosts = make_fleet(100, 8, REFERENCE)
     lake = str(tmp_path / "lake")
@@ -495,7 +495,7 @@ def test_hostile_names_and_teams_reach_slack_as_inert_text(tmp_path, slack_webho
 def test_lost_compliance_lines_fail_critically_and_a_clock_ahead_warns(tmp_path):
     """Both name their hosts: the node whose items were quarantined, the node whose clock runs ahead."""
     from patch_compliance.ingest import ingest_snapshot
-    from tests.quality_lake import write_rds_tree
+    from tests.fixtures.quality_lake import write_rds_tree
 
     hosts = make_fleet(100, 4, REFERENCE)
     hosts[5] = replace(hosts[5], last_capture=REFERENCE + timedelta(days=3))

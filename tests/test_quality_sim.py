@@ -12,7 +12,7 @@ from patch_compliance.notify import send_slack
 from patch_compliance.quality import validate_snapshot
 from sim.history import build_history
 from sim.state import SimState, build_world
-from tests.slack_receiver import slack_webhook  # noqa: F401  (fixture)
+from tests.fixtures.slack_receiver import slack_webhook  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.xdist_group("quality")
 

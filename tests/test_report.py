@@ -16,7 +16,7 @@ from patch_compliance.config import sql_dir
 from patch_compliance.inputs import InputError
 from patch_compliance.lake import Lake
 from patch_compliance.report import build_report
-from tests import report_lakes as sc
+from tests.fixtures import report_lakes as sc
 
 pytestmark = pytest.mark.xdist_group("report_lake")
 

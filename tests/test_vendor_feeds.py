@@ -16,7 +16,7 @@ import pytest
 from patch_compliance.catalog_source import CatalogRow
 from patch_compliance.config import FeedSettings
 from patch_compliance.vendor_feeds import FeedError, YumUpdateinfoFeed, parse_updateinfo
-from tests.file_server import FileServer, Response
+from tests.fixtures.file_server import FileServer, Response
 
 FIXTURE = (Path(__file__).parent / "fixtures" / "al2023" / "updateinfo.xml").read_bytes()
 NOT_AFTER = date(2026, 12, 1)

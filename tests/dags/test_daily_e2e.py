@@ -18,8 +18,8 @@ from sim.history import DayWriter
 from sim.rds_writer import Renderer, sink_for
 from sim.truth import views_on
 from tests.dags.conftest import AIRFLOW_BIN, AirflowHome
-from tests.dags.daily_world import DAILY, FLEET_SIZE, LAKE_URI, assert_snapshot_matches_truth, seed_world
-from tests.slack_receiver import SlackReceiver
+from tests.fixtures.daily_world import DAILY, FLEET_SIZE, LAKE_URI, assert_snapshot_matches_truth, seed_world
+from tests.fixtures.slack_receiver import SlackReceiver
 
 pytestmark = [pytest.mark.xdist_group("airflow"), pytest.mark.e2e]
 
@@ -80,7 +80,7 @@ def test_archived_run_rejects_a_source_that_is_not_s3_or_a_directory(airflow_hom
 def test_two_airflow_ingest_task_runs_of_one_day_leave_one_whole_day(airflow_home: AirflowHome, aws_env,
                                                                       airflow_run_env, tmp_path) -> None:
     """A zombie ingest and its retry, as two real ``airflow tasks test`` processes on two workers."""
-    from tests import report_lakes as sc
+    from tests.fixtures import report_lakes as sc
 
     day = date(2026, 11, 18)
     import boto3

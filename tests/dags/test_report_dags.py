@@ -24,7 +24,7 @@ from sim.history import build_history
 from sim.state import SimState, build_world
 from sim.truth import ground_truth, views_on
 from tests.dags.conftest import AirflowHome, write_test_config
-from tests.slack_receiver import SlackReceiver
+from tests.fixtures.slack_receiver import SlackReceiver
 
 pytestmark = [pytest.mark.xdist_group("airflow"), pytest.mark.e2e]
 

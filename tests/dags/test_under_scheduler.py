@@ -23,7 +23,7 @@ from sim.agent import Agent, AgentRunner
 from sim.airflow_cluster import AirflowCluster
 from sim.demo import local_airflow_settings
 from tests.dags.conftest import write_test_config
-from tests.dags.daily_world import (
+from tests.fixtures.daily_world import (
     DAILY,
     LAKE_URI,
     ON,
@@ -32,7 +32,7 @@ from tests.dags.daily_world import (
     aws_connection,
     seed_world,
 )
-from tests.slack_receiver import SlackReceiver
+from tests.fixtures.slack_receiver import SlackReceiver
 
 pytestmark = [pytest.mark.xdist_group("airflow"), pytest.mark.e2e]
 
