@@ -81,13 +81,13 @@ def choose_sync_source(params: dict[str, Any] | None, snapshot_date: date) -> li
 
 def ingest_day(snapshot_date: date, source_uri: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
     """RDS JSON (the sync bucket, or an archived copy) -> the day's lake snapshot, on the connection's identity."""
+    from patch_compliance.aws import Aws
     from patch_compliance.ingest import ingest_snapshot
-    from patch_compliance.scan import aws_environment
 
     settings = settings or load_settings()
-    with aws_environment(settings) as endpoint:
-        manifest = ingest_snapshot(source_uri or settings.storage.sync_uri, settings.storage.lake_uri,
-                                   snapshot_date, settings=settings, endpoint_url=endpoint, progress=log.info)
+    access = Aws.from_settings(settings).storage()
+    manifest = ingest_snapshot(source_uri or settings.storage.sync_uri, settings.storage.lake_uri,
+                               snapshot_date, settings=settings, access=access, progress=log.info)
     return _manifest_summary(manifest)
 
 
@@ -105,30 +105,26 @@ def patch_catalog_day(snapshot_date: date, settings: Settings | None = None) -> 
     account (its scanner role). Runs in archived runs too: the catalog only grows, so a backfilled
     day learns the release dates of what that day's nodes reported.
     """
-    from airflow.providers.amazon.aws.hooks.ssm import SsmHook
-
+    from patch_compliance.aws import Aws
+    from patch_compliance.aws import resolve_targets as targets_of
     from patch_compliance.lake import Lake
     from patch_compliance.patch_catalog import catalog_sources, fill_patch_catalog
-    from patch_compliance.scan import account_hook, aws_environment
-    from patch_compliance.scan import resolve_targets as targets_of
 
     settings = settings or load_settings()
-    ssm = account_hook(SsmHook, settings, targets_of(settings)[0]).conn if settings.patch_catalog.ssm else None
+    aws = Aws.from_settings(settings)
+    ssm = aws.client("ssm", targets_of(settings)[0]) if settings.patch_catalog.ssm else None
     sources = catalog_sources(settings, ssm, snapshot_date)
-    with aws_environment(settings) as endpoint:
-        manifest = fill_patch_catalog(Lake(settings.storage.lake_uri, endpoint, settings), snapshot_date, sources,
-                                      settings, progress=log.info)
+    manifest = fill_patch_catalog(Lake(settings.storage.lake_uri, aws.storage(), settings), snapshot_date, sources,
+                                  settings, progress=log.info)
     return {**_manifest_summary(manifest), "counts": manifest["counts"]}
 
 
 def inventory_day(targets: list[dict[str, str]], snapshot_date: date,
                   settings: Settings | None = None) -> dict[str, Any]:
     from patch_compliance.inventory import snapshot_inventory
-    from patch_compliance.scan import aws_environment
 
     settings = settings or load_settings()
-    with aws_environment(settings) as endpoint:
-        manifest = snapshot_inventory(settings, targets, snapshot_date, endpoint_url=endpoint)
+    manifest = snapshot_inventory(settings, targets, snapshot_date)
     return _manifest_summary(manifest)
 
 
@@ -143,7 +139,7 @@ def run_snapshot_date(logical_date: datetime | None, dag_run: Any) -> date:
 
 
 def resolve_targets(settings: Settings | None = None) -> list[dict[str, str]]:
-    from patch_compliance.scan import resolve_targets as resolve
+    from patch_compliance.aws import resolve_targets as resolve
 
     targets = resolve(settings or load_settings())
     log.info("scan targets: %s", ", ".join(f"{t['account_name']}/{t['region']}" for t in targets))
@@ -160,7 +156,7 @@ def send_scan(target: dict[str, str], dag_id: str, run_id: str,
     snapshot_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"airflow://{dag_id}/{run_id}"))
     sent = scan.send_scan(settings or load_settings(), target, run_id, snapshot_id)
     log.info("sent %s to %s: command %s, %d target nodes, SnapshotId %s", scan.SCAN_DOCUMENT,
-             scan.ScanTarget(**target).label, sent["command_id"], sent["target_count"], snapshot_id)
+             scan.scan_target_of(target).label, sent["command_id"], sent["target_count"], snapshot_id)
     return sent
 
 
@@ -210,14 +206,13 @@ def validate_day(snapshot_date: date, run_url: str | None = None, settings: Sett
     """Great Expectations over the day's snapshot: Slack on any failed check, raise on a critical one."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from patch_compliance.aws import Aws
     from patch_compliance.notify import send_slack
     from patch_compliance.quality import quality_alert_blocks, validate_snapshot
-    from patch_compliance.scan import aws_environment
 
     settings = settings or load_settings()
-    with aws_environment(settings) as endpoint:
-        result = validate_snapshot(settings.storage.lake_uri, snapshot_date, settings=settings,
-                                   endpoint_url=endpoint)
+    result = validate_snapshot(settings.storage.lake_uri, snapshot_date, settings=settings,
+                               endpoint_url=Aws.from_settings(settings).storage())
     log.info("data quality of snapshot %s:\n%s", snapshot_date, result.format_table())
     failed = len(result.critical_failures) + len(result.warnings)
     status = "failed" if not result.success else ("warnings" if failed else "passed")
@@ -244,16 +239,15 @@ def record_baselines_day(snapshot_date: date, archived: bool = False,
     """
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from patch_compliance.policy import airflow_client_factory, record_baselines
-    from patch_compliance.scan import aws_environment
+    from patch_compliance.aws import Aws
+    from patch_compliance.policy import client_factory, record_baselines
 
     if archived:
         raise AirflowSkipException(f"archived run: the baselines in force today are not those of {snapshot_date}")
     settings = settings or load_settings()
-    factory = airflow_client_factory(settings)
-    with aws_environment(settings) as s3_endpoint:
-        manifest = record_baselines(settings, settings.storage.lake_uri, snapshot_date, factory,
-                                    endpoint_url=s3_endpoint)
+    aws = Aws.from_settings(settings)
+    manifest = record_baselines(settings, settings.storage.lake_uri, snapshot_date, client_factory(aws),
+                                access=aws.storage())
     log.info("baselines in force: %s", manifest.get("drift_counts"))
     return {**_manifest_summary(manifest), "drift_counts": manifest.get("drift_counts")}
 
@@ -262,14 +256,14 @@ def lake_housekeeping(archived: bool = False, settings: Settings | None = None) 
     """Expire Iceberg snapshots older than ``storage.retention_days`` and remove orphan files (live runs)."""
     from airflow.sdk.exceptions import AirflowSkipException
 
+    from patch_compliance.aws import Aws
     from patch_compliance.lake import Lake, housekeeping
-    from patch_compliance.scan import aws_environment
 
     if archived:
         raise AirflowSkipException("archived run: housekeeping runs with the live daily run")
     settings = settings or load_settings()
-    with aws_environment(settings) as endpoint:
-        result = housekeeping(Lake(settings.storage.lake_uri, endpoint, settings), progress=log.info)
+    result = housekeeping(Lake(settings.storage.lake_uri, Aws.from_settings(settings).storage(), settings),
+                          progress=log.info)
     return {"expired_snapshots": sum(result.expired_snapshots.values()),
             "orphan_files_removed": sum(result.orphan_files_removed.values())}
 
@@ -289,17 +283,16 @@ def report_month(requested: str | None, moment: datetime) -> str:
 
 def monthly_report(month: str, settings: Settings | None = None) -> dict[str, Any]:
     """Build the month's report straight into the reports bucket; return what the Slack summary needs."""
+    from patch_compliance.aws import Aws
     from patch_compliance.report import build_report
-    from patch_compliance.scan import aws_environment
     from patch_compliance.storage import open_location, read_bytes
 
     settings = settings or load_settings()
     out_dir = f"{settings.storage.reports_uri.rstrip('/')}/{month}"
-    with aws_environment(settings) as endpoint:
-        manifest = build_report(settings.storage.lake_uri, month, None, out_dir, settings=settings,
-                                endpoint_url=endpoint)
-        location, fs = open_location(out_dir, endpoint, "reports")
-        summary_csv = read_bytes(fs, location.join("team_environment_summary.csv")).decode()
+    access = Aws.from_settings(settings).storage()
+    manifest = build_report(settings.storage.lake_uri, month, None, out_dir, settings=settings, access=access)
+    location, fs = open_location(out_dir, access, "reports")
+    summary_csv = read_bytes(fs, location.join("team_environment_summary.csv")).decode()
     cells = _csv_rows(summary_csv)
     log.info("report for %s (snapshot %s) written to %s\n%s", month, manifest["report_snapshot_date"], out_dir,
              summary_csv)
@@ -379,16 +372,16 @@ def post_report_summary(report: dict[str, Any], settings: Settings | None = None
 
 def cve_evidence(cve_id: str, settings: Settings | None = None) -> dict[str, Any]:
     """Evidence CSV for one (validated) CVE id into the reports bucket; the table goes to the log."""
+    from patch_compliance.aws import Aws
     from patch_compliance.evidence import EVIDENCE_COLUMNS, collect_evidence, write_evidence
     from patch_compliance.inputs import validate_cve_id
-    from patch_compliance.scan import aws_environment
 
     settings = settings or load_settings()
     cve = validate_cve_id(cve_id)
     out = f"{settings.storage.reports_uri.rstrip('/')}/evidence/{cve}/{cve}.csv"
-    with aws_environment(settings) as endpoint:
-        evidence = collect_evidence(settings.storage.lake_uri, cve, endpoint_url=endpoint)
-        written = write_evidence(evidence, out, endpoint_url=endpoint)
+    access = Aws.from_settings(settings).storage()
+    evidence = collect_evidence(settings.storage.lake_uri, cve, access=access)
+    written = write_evidence(evidence, out, access=access)
     log.info("%s\n%s", evidence.message, format_table(EVIDENCE_COLUMNS, evidence.rows))
     log.info("evidence CSV written to %s", written)
     return {"cve_id": cve, "uri": written, "rows": len(evidence.rows), "message": evidence.message}
