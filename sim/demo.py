@@ -184,6 +184,7 @@ def enter_environment(env: dict[str, str]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     global CONSOLE
+    from patch_compliance.aws import storage_access
     from patch_compliance.lake import Lake
     from sim.agent import Agent, AgentRunner
     from sim.catalog_service import publish_catalog
@@ -289,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
             failed.append(f"{MONTHLY} (see {logs}/{MONTHLY}.log)")
         report_dir = out / f"report-{month}"
         copied = copy_report(world.settings.storage.reports_uri, month, endpoint, report_dir)
-        snapshots = Lake(lake_uri, endpoint).snapshot_dates()
+        snapshots = Lake(lake_uri, storage_access(endpoint)).snapshot_dates()
         slack_dir = out / "slack"
         shutil.rmtree(slack_dir, ignore_errors=True)
         slack_dir.mkdir()
@@ -318,9 +319,10 @@ def run(args: argparse.Namespace) -> int:
 
 def copy_report(reports_uri: str, month: str, endpoint: str, target: Path) -> list[str]:
     """Copy the month's report files from the reports bucket (moto) into ``target``."""
+    from patch_compliance.aws import storage_access
     from patch_compliance.storage import list_files, open_location, read_bytes
 
-    location, fs = open_location(f"{reports_uri.rstrip('/')}/{month}", endpoint, "reports")
+    location, fs = open_location(f"{reports_uri.rstrip('/')}/{month}", storage_access(endpoint), "reports")
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     names = []

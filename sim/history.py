@@ -21,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from patch_compliance.aws import storage_access
 from patch_compliance.lake import SPECS, Lake
 from sim.model import Scan
 from sim.rds_writer import PROBE_BODY, LocalSink, Renderer, execution_id, probe_key
@@ -114,14 +115,15 @@ def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: s
     tree = work / "rds"
     if tree.exists() and any(tree.iterdir()):
         raise ValueError(f"work directory {tree} is not empty; history starts from an empty RDS tree")
-    lake = Lake(lake_uri, endpoint_url)
+    access = storage_access(endpoint_url) if lake_uri.startswith("s3://") else None
+    lake = Lake(lake_uri, access)
     if not ingest:
         ingest_day = None
     elif ingest_day is None:
         from patch_compliance.ingest import ingest_snapshot
 
         def ingest_day(day: date, rds_tree: Path) -> object:
-            return ingest_snapshot(str(rds_tree), lake.uri, day, endpoint_url=endpoint_url)
+            return ingest_snapshot(str(rds_tree), lake.uri, day, access=access)
     writer = DayWriter(world, LocalSink(tree), Renderer(world.state.seed, world.faults.malformed_share))
     tracker = HistoryTracker()
     timings = {"simulate": 0.0, "write": 0.0, "ingest": 0.0, "inventory": 0.0, "waiting": 0.0}

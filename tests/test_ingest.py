@@ -11,6 +11,7 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
+from patch_compliance.aws import storage_access
 from patch_compliance.config import Settings, TagKeys, load_settings
 from patch_compliance.ingest import QuarantineThresholdError, SourceError, ingest_snapshot
 from patch_compliance.inputs import InputError
@@ -312,8 +313,9 @@ def test_same_data_from_moto_s3_over_http(tree: Path, tmp_path: Path, aws_env) -
 
     local = Lake(str(tmp_path / "lake"))
     ingest_snapshot(str(tree), local.uri, DAY)
-    remote = Lake("s3://lake-test/lake", endpoint_url=aws_env.endpoint_url)
-    manifest = ingest_snapshot("s3://rds-sync-test/sync", remote.uri, DAY, endpoint_url=aws_env.endpoint_url)
+    access = storage_access(aws_env.endpoint_url)
+    remote = Lake("s3://lake-test/lake", access)
+    manifest = ingest_snapshot("s3://rds-sync-test/sync", remote.uri, DAY, access=access)
 
     def canonical(lake: Lake, table: str) -> list[str]:
         return sorted(json.dumps(r, default=str, sort_keys=True) for r in lake.read(table).to_pylist())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 
-from patch_compliance import scan
+from patch_compliance.aws import resolve_targets
 from patch_compliance.config import load_settings
 from patch_compliance.inventory import inventory_rows, snapshot_inventory
 from patch_compliance.lake import Lake
@@ -36,7 +36,7 @@ def test_snapshot_reads_each_account_through_its_role(aws_env, monkeypatch, tmp_
         "conn_type": "aws", "login": "testing", "password": "testing",
         "extra": {"endpoint_url": aws_env.endpoint_url, "region_name": "eu-west-1"}}))
     settings = load_settings()
-    targets = scan.resolve_targets(settings)
+    targets = resolve_targets(settings)
     made = {}
     for n, target in enumerate(targets[:2], start=1):
         ec2 = account_session(aws_env.endpoint_url, target["account_id"], target["region"]).client(

@@ -14,9 +14,16 @@ import pytest
 import yaml
 
 from patch_compliance import policy as pol
+from patch_compliance.aws import Aws
 from patch_compliance.config import WINDOW_NAME_MAX, Account, default_config_path, parse_settings
 from patch_compliance.inputs import InputError
 from patch_compliance.lake import Lake
+
+
+def clients_at(endpoint_url):
+    """The policy's SSM clients as the CLI makes them: boto3's chain, the given endpoint."""
+    return pol.client_factory(Aws.from_session(endpoint_url=endpoint_url))
+
 
 RAW = yaml.safe_load(default_config_path().read_text())
 ACCOUNTS = {a["id"]: a for a in RAW["accounts"]}
@@ -194,7 +201,7 @@ def test_differences_read_field_by_field_from_get_patch_baseline_shape():
 def test_clients_retry_the_same_way_whatever_the_endpoint():
     account = Account(PROD, "prod", (REGION,), "")
     for endpoint in (None, "http://127.0.0.1:1", "https://ssm-fips.eu-west-1.amazonaws.com"):
-        retries = pol.boto3_client_factory(endpoint)(account, REGION).meta.config.retries
+        retries = clients_at(endpoint)(account, REGION).meta.config.retries
         assert retries == {"mode": "adaptive", "total_max_attempts": 10}, endpoint
 
 
@@ -203,7 +210,7 @@ def test_clients_retry_the_same_way_whatever_the_endpoint():
 
 @pytestmark_moto
 def test_plan_on_empty_accounts_lists_every_object(aws_env):
-    factory = pol.boto3_client_factory(aws_env.endpoint_url)
+    factory = clients_at(aws_env.endpoint_url)
     roles = []
 
     def recording_factory(account, region):
@@ -226,7 +233,7 @@ def test_plan_on_empty_accounts_lists_every_object(aws_env):
 @pytestmark_moto
 def test_apply_is_idempotent_and_ssm_holds_the_declared_policy(aws_env):
     settings = settings_with()
-    factory = pol.boto3_client_factory(aws_env.endpoint_url)
+    factory = clients_at(aws_env.endpoint_url)
     _, first = pol.apply(settings, factory)
     assert len(first.applied) == 3 * len(expected_creates())
     assert f"Apply complete: {3 * len(expected_creates())} change(s) applied." in first.render()
@@ -279,7 +286,7 @@ def test_apply_is_idempotent_and_ssm_holds_the_declared_policy(aws_env):
 @pytestmark_moto
 def test_manual_edits_show_up_as_drift_and_apply_repairs_them_in_place(aws_env, tmp_path):
     settings = settings_with()
-    factory = pol.boto3_client_factory(aws_env.endpoint_url)
+    factory = clients_at(aws_env.endpoint_url)
     pol.apply(settings, factory)
     ssm = ssm_in(PROD, aws_env.endpoint_url)
     ids = own_baselines(ssm)
@@ -337,7 +344,7 @@ def test_manual_edits_show_up_as_drift_and_apply_repairs_them_in_place(aws_env, 
 @pytestmark_moto
 def test_a_missing_managed_tag_stops_the_plan_and_shows_in_drift(aws_env, tmp_path):
     settings = settings_with()
-    factory = pol.boto3_client_factory(aws_env.endpoint_url)
+    factory = clients_at(aws_env.endpoint_url)
     pol.apply(settings, factory)
     ssm = ssm_in(PROD, aws_env.endpoint_url)
     ids = own_baselines(ssm)
@@ -362,7 +369,7 @@ def test_a_missing_managed_tag_stops_the_plan_and_shows_in_drift(aws_env, tmp_pa
 
 @pytestmark_moto
 def test_deletions_are_held_back_without_the_flag(aws_env):
-    factory = pol.boto3_client_factory(aws_env.endpoint_url)
+    factory = clients_at(aws_env.endpoint_url)
     pol.apply(settings_with(), factory)
     fewer = settings_with(lambda raw: raw["maintenance_windows"].pop())
     plan, result = pol.apply(fewer, factory, accounts=[PROD])
@@ -378,7 +385,7 @@ def test_deletions_are_held_back_without_the_flag(aws_env):
 
 @pytestmark_moto
 def test_an_undeclared_baseline_is_deregistered_from_its_groups_before_it_is_deleted(aws_env):
-    factory = pol.boto3_client_factory(aws_env.endpoint_url)
+    factory = clients_at(aws_env.endpoint_url)
     pol.apply(settings_with(), factory, accounts=[PROD])
 
     def without_prod_windows(raw):
@@ -397,7 +404,7 @@ def test_an_undeclared_baseline_is_deregistered_from_its_groups_before_it_is_del
 
 @pytestmark_moto
 def test_changing_the_prod_soak_updates_only_prod_baselines_in_place(aws_env):
-    factory = pol.boto3_client_factory(aws_env.endpoint_url)
+    factory = clients_at(aws_env.endpoint_url)
     pol.apply(settings_with(), factory)
     before = own_baselines(ssm_in(PROD, aws_env.endpoint_url))
     no_soak = settings_with(_set(["baselines", 0, "approval_rules", 0, "approve_after_days"], 0))
@@ -416,7 +423,7 @@ def test_changing_the_prod_soak_updates_only_prod_baselines_in_place(aws_env):
 
 @pytestmark_moto
 def test_a_changed_sync_is_recreated_only_with_allow_delete(aws_env):
-    factory = pol.boto3_client_factory(aws_env.endpoint_url)
+    factory = clients_at(aws_env.endpoint_url)
     pol.apply(settings_with(), factory, accounts=[PROD])
     ssm = ssm_in(PROD, aws_env.endpoint_url)
     ssm.delete_resource_data_sync(SyncName="patch-compliance")
@@ -451,7 +458,7 @@ def test_cli_plan_apply_and_bad_input(aws_env, capsys):
 
 @pytestmark_moto
 def test_a_changed_window_is_updated_in_place_with_its_target_and_task(aws_env):
-    factory = pol.boto3_client_factory(aws_env.endpoint_url)
+    factory = clients_at(aws_env.endpoint_url)
     pol.apply(settings_with(), factory, accounts=[PROD])
     ssm = ssm_in(PROD, aws_env.endpoint_url)
     window_id = window_named(ssm, "prod-install")["WindowId"]
@@ -471,7 +478,7 @@ def test_a_changed_window_is_updated_in_place_with_its_target_and_task(aws_env):
 
 @pytestmark_moto
 def test_a_task_switched_to_scan_in_the_console_is_registered_again(aws_env):
-    factory = pol.boto3_client_factory(aws_env.endpoint_url)
+    factory = clients_at(aws_env.endpoint_url)
     pol.apply(settings_with(), factory, accounts=[PROD])
     ssm = ssm_in(PROD, aws_env.endpoint_url)
     window_id = window_named(ssm, "prod-install")["WindowId"]

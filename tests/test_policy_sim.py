@@ -13,12 +13,19 @@ import pytest
 import yaml
 
 from patch_compliance import policy as pol
+from patch_compliance.aws import Aws
 from patch_compliance.config import default_config_path, parse_settings
 from sim.agent import Agent
 from sim.baselines import baseline_from_ssm, default_baseline
 from sim.catalog import OPERATING_SYSTEMS
 from sim.fleet import create_buckets, seed_moto
 from sim.state import SimState, build_world
+
+
+def clients_at(endpoint_url):
+    """The policy's SSM clients as the CLI makes them: boto3's chain, the given endpoint."""
+    return pol.client_factory(Aws.from_session(endpoint_url=endpoint_url))
+
 
 pytestmark = pytest.mark.xdist_group("policy")
 
@@ -91,7 +98,7 @@ def test_shorter_prod_soak_raises_prod_missing_count_as_predicted(aws_env, tmp_p
     state.id_map = seed_moto(build_world(state, settings).fleet, endpoint, ON, settings)
     state.save()
 
-    factory = pol.boto3_client_factory(endpoint)
+    factory = clients_at(endpoint)
     pol.apply(settings, factory)
     agent = Agent(endpoint, state, settings=settings)
 

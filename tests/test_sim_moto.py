@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from patch_compliance import rds
+from patch_compliance.aws import storage_access
 from patch_compliance.ingest import ingest_snapshot
 from patch_compliance.lake import Lake
 from sim.agent import Agent, AgentRunner
@@ -101,7 +102,7 @@ def test_agent_answers_scan_commands_and_ingest_matches_truth(seeded, aws_env, t
     assert fresh_nodes <= summaries  # summary-only nodes still write AWS:PatchSummary
 
     lake_dir = tmp_path / "lake"
-    ingest_snapshot(world.settings.storage.sync_uri, str(lake_dir), ON, endpoint_url=endpoint)
+    ingest_snapshot(world.settings.storage.sync_uri, str(lake_dir), ON, access=storage_access(endpoint))
     rows = Lake(str(lake_dir)).read("instances", [ON]).to_pylist()
     got = {r["instance_id"]: r for r in rows}
     truth = ground_truth(world, ON)

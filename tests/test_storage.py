@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from patch_compliance.aws import storage_access
 from patch_compliance.inputs import InputError
 from patch_compliance.storage import delete_files, list_files, open_location, read_many, write_bytes
 
@@ -32,7 +33,7 @@ def test_s3_through_the_endpoint(aws_env) -> None:
 
     boto3.client("s3", endpoint_url=aws_env.endpoint_url).create_bucket(
         Bucket="storage-test", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    location, fs = open_location("s3://storage-test/prefix", aws_env.endpoint_url)
+    location, fs = open_location("s3://storage-test/prefix", storage_access(aws_env.endpoint_url))
     paths = _paths(location.fs_path, 20)
     for n, path in enumerate(paths):
         write_bytes(fs, path, bytes([n]) * n)

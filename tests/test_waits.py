@@ -11,6 +11,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from patch_compliance import scan, waits
+from patch_compliance.aws import resolve_targets
 from patch_compliance.config import load_settings
 from sim.fleet import account_session
 
@@ -27,7 +28,7 @@ def connection(aws_env, monkeypatch):
 def sent_scan(connection):
     """A real Scan command to two tagged instances of the staging account (moto completes it at once)."""
     settings = load_settings()
-    target = next(t for t in scan.resolve_targets(settings) if t["account_name"] == "staging")
+    target = next(t for t in resolve_targets(settings) if t["account_name"] == "staging")
     ec2 = account_session(connection.endpoint_url, target["account_id"], target["region"]).client(
         "ec2", endpoint_url=connection.endpoint_url)
     tag = {"Key": settings.scan.target_tag_key, "Value": settings.scan.target_tag_values[0]}

@@ -13,9 +13,13 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from patch_compliance.inputs import InputError, parse_date, parse_timestamp
+
+if TYPE_CHECKING:
+    from patch_compliance.aws import Aws, StorageAccess
+    from patch_compliance.config import Settings
 
 
 def _progress(message: str) -> None:
@@ -25,9 +29,23 @@ def _progress(message: str) -> None:
 EXIT_OK, EXIT_DATA, EXIT_INPUT, EXIT_ENVIRONMENT = 0, 1, 2, 3
 
 
+def _aws(args: argparse.Namespace, settings: Settings) -> Aws:
+    """The command line's identity: boto3's credential chain, ``--endpoint-url``, the config's Region."""
+    from patch_compliance.aws import Aws
+
+    return Aws.from_session(endpoint_url=args.endpoint_url, region=settings.aws.region)
+
+
+def _storage(args: argparse.Namespace, settings: Settings, *uris: str | None) -> StorageAccess | None:
+    """How to reach the command's s3:// locations; None when every one is local (no credential lookup)."""
+    if not any(uri and uri.startswith("s3://") for uri in uris):
+        return None
+    return _aws(args, settings).storage()
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--endpoint-url", help="AWS endpoint URL for S3 and the other services; default: "
-                                               "AWS_ENDPOINT_URL")
+    parser.add_argument("--endpoint-url", help="AWS endpoint URL for every service (S3, Glue, SSM, STS); default: "
+                                               "AWS_ENDPOINT_URL_<SERVICE>, then AWS_ENDPOINT_URL")
     parser.add_argument("--config", help="fleet config (default: config/fleet.yaml or PATCH_COMPLIANCE_CONFIG)")
     parser.add_argument("--debug", action="store_true", help="print the traceback of a failure")
 
@@ -39,8 +57,9 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     snapshot_date = parse_date(args.date, "--date")
     reference_time = parse_timestamp(args.reference_time, "--reference-time") if args.reference_time else None
     started = time.perf_counter()
-    manifest: dict[str, Any] = ingest_snapshot(args.source, args.lake, snapshot_date, reference_time,
-                               load_settings(args.config), args.endpoint_url, _progress)
+    settings = load_settings(args.config)
+    manifest: dict[str, Any] = ingest_snapshot(args.source, args.lake, snapshot_date, reference_time, settings,
+                                               _storage(args, settings, args.source, args.lake), _progress)
     tables = manifest["tables"]
     counts = manifest["status_counts"]
     print(f"snapshot {manifest['snapshot_date']} (run {manifest['run_id']}) committed to {args.lake}")
@@ -73,8 +92,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     snapshot_date = parse_date(args.date, "--date")
     reference_time = parse_timestamp(args.reference_time, "--reference-time") if args.reference_time else None
-    result = validate_snapshot(args.lake, snapshot_date, reference_time, load_settings(args.config),
-                               args.data_docs_dir, args.endpoint_url)
+    settings = load_settings(args.config)
+    result = validate_snapshot(args.lake, snapshot_date, reference_time, settings, args.data_docs_dir,
+                               _storage(args, settings, args.lake))
     print(result.format_table())
     for name, reason in result.skipped.items():
         print(f"skipped {name}: {reason}")
@@ -117,14 +137,13 @@ def _cmd_policy(args: argparse.Namespace) -> int:
     from patch_compliance.config import load_settings
 
     settings = load_settings(args.config)
-    endpoint = policy.resolve_endpoint_url(args.endpoint_url)
-    factory = policy.boto3_client_factory(endpoint_url=endpoint)
+    factory = policy.client_factory(_aws(args, settings))
     if args.action == "record":
         snapshot_date = parse_date(args.date or "", "--date")
         if not args.lake:
             raise InputError("policy record needs --lake (s3://bucket/prefix or a local directory)")
         manifest: dict[str, Any] = policy.record_baselines(settings, args.lake, snapshot_date, factory,
-                                                           endpoint_url=endpoint)
+                                                           access=_storage(args, settings, args.lake))
         print(f"baselines {snapshot_date} committed to {args.lake}: {manifest['tables']['baselines']['rows']} rows, "
               f"drift {manifest['drift_counts']}")
         return 0
@@ -162,7 +181,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if not args.month and not args.from_manifest:
         raise InputError("report needs --month YYYY-MM, or --from-manifest FILE to regenerate an earlier report")
     manifest = build_report(args.lake, args.month, args.as_of, args.out, settings=settings, engine=engine,
-                            endpoint_url=args.endpoint_url, athena=athena, from_manifest=args.from_manifest)
+                            access=_storage(args, settings, args.lake, args.out, args.from_manifest),
+                            athena=athena, from_manifest=args.from_manifest)
     print(f"report {manifest['parameters']['month']} on snapshot {manifest['report_snapshot_date']} "
           f"({len(manifest['trend_snapshot_dates'])} snapshot(s) in the month, engine {engine}) written to {args.out}")
     for name, entry in manifest["outputs"].items():
@@ -191,10 +211,12 @@ def _cmd_evidence(args: argparse.Namespace) -> int:
     from patch_compliance.evidence import collect_evidence, write_evidence
     from patch_compliance.query import engine_options
 
-    engine, athena = engine_options(load_settings(args.config), args.engine)
-    evidence = collect_evidence(args.lake, args.cve, engine=engine, endpoint_url=args.endpoint_url, athena=athena)
+    settings = load_settings(args.config)
+    engine, athena = engine_options(settings, args.engine)
+    access = _storage(args, settings, args.lake, args.out)
+    evidence = collect_evidence(args.lake, args.cve, engine=engine, access=access, athena=athena)
     if args.out:
-        print(f"evidence written to {write_evidence(evidence, args.out, args.endpoint_url)}", file=sys.stderr)
+        print(f"evidence written to {write_evidence(evidence, args.out, access)}", file=sys.stderr)
     else:
         sys.stdout.write(evidence.csv.decode())
     print(evidence.message, file=sys.stderr)
@@ -225,7 +247,7 @@ def _cmd_housekeeping(args: argparse.Namespace) -> int:
         catalog = CatalogConfig(catalog.kind, catalog.uri, catalog.database, catalog.region, args.retention_days)
     if args.orphan_grace_hours < 0:
         raise InputError(f"--orphan-grace-hours must not be negative, got {args.orphan_grace_hours}")
-    lake = Lake(args.lake, args.endpoint_url, catalog=catalog)
+    lake = Lake(args.lake, _storage(args, settings, args.lake), catalog=catalog)
     result = housekeeping(lake, orphan_grace=timedelta(hours=args.orphan_grace_hours), progress=_progress)
     print(f"housekeeping of {lake.uri}: expired {sum(result.expired_snapshots.values())} snapshot(s) older than "
           f"{catalog.retention_days} days, removed {sum(result.orphan_files_removed.values())} orphan file(s)")

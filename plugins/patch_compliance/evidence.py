@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from patch_compliance.aws import StorageAccess
 from patch_compliance.inputs import InputError, parse_location, validate_cve_id
 from patch_compliance.lake import Lake
 from patch_compliance.query import make_engine
@@ -36,12 +37,12 @@ class Evidence:
     seconds: float
 
 
-def collect_evidence(lake_uri: str, cve_id: str, *, engine: str = "duckdb", endpoint_url: str | None = None,
+def collect_evidence(lake_uri: str, cve_id: str, *, engine: str = "duckdb", access: StorageAccess | None = None,
                      athena: dict[str, Any] | None = None) -> Evidence:
     """Evidence for one CVE over every committed snapshot (an unknown CVE gives no rows, not an error)."""
     started = time.perf_counter()
     cve = validate_cve_id(cve_id)
-    lake = Lake(lake_uri, endpoint_url)
+    lake = Lake(lake_uri, access)
     dates = lake.snapshot_dates("patch_compliance")
     if not dates:
         raise InputError(f"lake {lake.uri} has no committed snapshot; run the daily ingest first")
@@ -63,12 +64,12 @@ def collect_evidence(lake_uri: str, cve_id: str, *, engine: str = "duckdb", endp
                     time.perf_counter() - started)
 
 
-def write_evidence(evidence: Evidence, out: str, endpoint_url: str | None = None) -> str:
+def write_evidence(evidence: Evidence, out: str, access: StorageAccess | None = None) -> str:
     """Write the CSV to a local path or ``s3://bucket/key.csv``; returns where it went."""
     parent, _, name = out.rstrip("/").rpartition("/")
     if not name or not name.endswith(".csv"):
         raise InputError(f"--out must name a .csv file (local path or s3://bucket/key.csv), got {out!r}")
     location = parse_location(parent or ".", "--out")
-    _, fs = open_location(location.uri, endpoint_url, "--out")
+    _, fs = open_location(location.uri, access, "--out")
     write_bytes(fs, location.join(name), evidence.csv)
     return f"{location.uri}/{name}"

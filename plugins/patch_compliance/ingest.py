@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from patch_compliance import rds
+from patch_compliance.aws import StorageAccess
 from patch_compliance.config import Settings, load_settings, load_sql
 from patch_compliance.inputs import DataCheckError, InputError
 from patch_compliance.lake import SPECS, Lake, sha256
@@ -325,14 +326,14 @@ def _sources_digest(digests: dict[str, str]) -> str:
 
 
 def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, reference_time: datetime | None = None,
-                    settings: Settings | None = None, endpoint_url: str | None = None,
+                    settings: Settings | None = None, access: StorageAccess | None = None,
                     progress: Progress | None = None) -> dict[str, object]:
     """Snapshot a Resource Data Sync prefix into the lake for one date; returns the committed manifest."""
     settings = settings or load_settings()
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
-    source, source_fs = open_location(source_uri, endpoint_url, "source")
-    lake = Lake(lake_uri, endpoint_url, settings)
+    source, source_fs = open_location(source_uri, access, "source")
+    lake = Lake(lake_uri, access, settings)
     listing = rds.list_source(source_fs, source.fs_path)
     if listing.nested_prefixes:
         nested = ", ".join(f"{source.uri}/{p}" for p in listing.nested_prefixes[:5])

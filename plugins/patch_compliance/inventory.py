@@ -3,7 +3,7 @@
 Resource Data Sync only knows nodes with an SSM Agent, so a fleet report built from it alone
 cannot see instances without the agent. This snapshot (``ec2_inventory`` in the lake) is the
 coverage side: an instance that is here but has no row in ``instances`` that day is UNMANAGED.
-Calls go through the amazon provider's EC2 hook with each account's role assumed (``scan.account_hook``).
+EC2 clients come from ``aws`` (in Airflow: the ``aws`` connection, each account's role assumed from it).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from patch_compliance.aws import Aws, Target, paginate
 from patch_compliance.config import Settings
 from patch_compliance.lake import SPECS, Lake
-from patch_compliance.scan import ScanTarget, account_hook
 
 INVENTORY_SCHEMA = SPECS["ec2_inventory"].undated_schema
 
@@ -51,25 +51,25 @@ def inventory_rows(instances: Iterable[dict[str, Any]], settings: Settings, acco
     return rows
 
 
-def describe_target(settings: Settings, target: dict[str, str]) -> list[dict[str, Any]]:
-    """Every instance of one account x Region, through the provider's EC2 hook (paginated)."""
-    from airflow.providers.amazon.aws.hooks.ec2 import EC2Hook
-
-    scan_target = ScanTarget(**target)
-    ec2 = account_hook(EC2Hook, settings, scan_target, api_type="client_type").conn
+def describe_target(aws: Aws, settings: Settings, target: dict[str, str]) -> list[dict[str, Any]]:
+    """Every instance of one account x Region (DescribeInstances, paginated)."""
+    chosen = Target.of(target)
     captured_at = datetime.now(UTC)
     instances = [instance
-                 for page in ec2.get_paginator("describe_instances").paginate()
-                 for reservation in page.get("Reservations", [])
+                 for reservation in paginate(aws.client("ec2", chosen), "describe_instances", "Reservations")
                  for instance in reservation.get("Instances", [])]
-    return inventory_rows(instances, settings, scan_target.account_id, scan_target.region, captured_at)
+    return inventory_rows(instances, settings, chosen.account_id, chosen.region, captured_at)
 
 
 def snapshot_inventory(settings: Settings, targets: list[dict[str, str]], snapshot_date: date,
-                       lake_uri: str | None = None, endpoint_url: str | None = None) -> dict[str, Any]:
-    """Describe every target and publish the day's ``ec2_inventory`` snapshot; return its manifest."""
-    rows = [row for target in targets for row in describe_target(settings, target)]
+                       lake_uri: str | None = None, aws: Aws | None = None) -> dict[str, Any]:
+    """Describe every target and publish the day's ``ec2_inventory`` snapshot; return its manifest.
+
+    ``aws``: the identity for EC2 and the lake (default: the settings' Airflow connection).
+    """
+    aws = aws or Aws.from_settings(settings)
+    rows = [row for target in targets for row in describe_target(aws, settings, target)]
     table = pa.Table.from_pylist(rows, schema=INVENTORY_SCHEMA)
-    lake = Lake(lake_uri or settings.storage.lake_uri, endpoint_url, settings)
+    lake = Lake(lake_uri or settings.storage.lake_uri, aws.storage(), settings)
     return lake.write_table_snapshot("ec2_inventory", snapshot_date, table,
-                                     {"targets": [ScanTarget(**t).label for t in targets]})
+                                     {"targets": [Target.of(t).label for t in targets]})

@@ -40,13 +40,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from patch_compliance import __version__
-from patch_compliance.inputs import InputError, Location, validate_account_id, validate_region
-from patch_compliance.storage import delete_files, list_files, open_location, s3_endpoint, write_bytes
+from patch_compliance.inputs import InputError, Location, parse_location, validate_account_id, validate_region
+from patch_compliance.storage import delete_files, filesystem, list_files, s3_access, write_bytes
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table
 
+    from patch_compliance.aws import StorageAccess
     from patch_compliance.config import Settings, StorageSettings
 
 TS = pa.timestamp("us", tz="UTC")
@@ -294,16 +295,17 @@ class CatalogConfig:
 class Lake:
     """The lake at a local path or ``s3://bucket/prefix``, its Iceberg catalog and its day records."""
 
-    def __init__(self, uri: str, endpoint_url: str | None = None, settings: Settings | None = None,
+    def __init__(self, uri: str, access: StorageAccess | None = None, settings: Settings | None = None,
                  catalog: CatalogConfig | None = None) -> None:
-        self.location: Location
-        self.location, self.fs = open_location(uri, endpoint_url, "lake")
+        """``access``: how to reach an s3:// lake (default: boto3's credential chain); unused for a local one."""
+        self.location: Location = parse_location(uri, "lake")
+        self.access = s3_access(access) if self.location.scheme == "s3" else None
+        self.fs = filesystem(self.location, self.access)
         if catalog is None:
             from patch_compliance.config import load_settings
 
             catalog = CatalogConfig.from_settings(settings or load_settings())
         self.config = catalog
-        self.endpoint_url = s3_endpoint(endpoint_url) if self.location.scheme == "s3" else None
         self._tables: dict[str, Table] = {}
         self._records: list[DayRecord] | None = None
 
@@ -332,11 +334,7 @@ class Lake:
     @cached_property
     def catalog(self) -> Catalog:
         """The Iceberg catalog: a local lake keeps its SQLite catalog beside it, an S3 lake uses config."""
-        io_props: dict[str, str] = {}
-        if self.location.scheme == "s3":
-            io_props["s3.region"] = self.config.region
-            if self.endpoint_url:
-                io_props["s3.endpoint"] = self.endpoint_url
+        io_props = self.access.iceberg_io_properties() if self.access else {}
         if self.location.scheme == "file" or self.config.kind == "sql":
             from pyiceberg.catalog.sql import SqlCatalog
 
@@ -350,10 +348,8 @@ class Lake:
             return SqlCatalog("lake", uri=uri, warehouse=self.file_uri(self.location.fs_path), **io_props)
         from pyiceberg.catalog.glue import GlueCatalog
 
-        glue = {"glue.region": self.config.region, "warehouse": self.uri}
-        if self.endpoint_url:
-            glue["glue.endpoint"] = self.endpoint_url
-        return GlueCatalog("lake", **glue, **io_props)
+        assert self.access is not None  # an s3:// lake
+        return GlueCatalog("lake", warehouse=self.uri, **self.access.glue_properties(self.config.region), **io_props)
 
     def identifier(self, table: str) -> tuple[str, str]:
         return (self.config.database, table)

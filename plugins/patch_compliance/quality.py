@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from patch_compliance.aws import StorageAccess
 from patch_compliance.config import QualitySettings, Settings, load_settings, suites_dir
 from patch_compliance.inputs import INSTANCE_ID_RE, InputError
 from patch_compliance.lake import SPECS, TABLES, Lake
@@ -587,7 +588,7 @@ def _publish_data_docs(lake: Lake, local_dir: Path) -> str:
 
 def validate_snapshot(lake_uri: str, snapshot_date: date, reference_time: datetime | None = None,
                       settings: Settings | None = None, data_docs_dir: str | None = None,
-                      endpoint_url: str | None = None) -> QualityResult:
+                      access: StorageAccess | None = None) -> QualityResult:
     """Validate one committed snapshot, store the evidence under ``<lake>/quality/``, render Data Docs.
 
     Raises ``InputError`` when the snapshot is not committed; returns a result whose ``success`` is
@@ -596,7 +597,7 @@ def validate_snapshot(lake_uri: str, snapshot_date: date, reference_time: dateti
     started = time.perf_counter()
     settings = settings or load_settings()
     quality = settings.quality
-    lake = Lake(lake_uri, endpoint_url, settings)
+    lake = Lake(lake_uri, access, settings)
     if lake.manifest(snapshot_date) is None:
         raise InputError(f"no committed snapshot for {snapshot_date} in {lake.uri}; run ingest first "
                          f"(committed: {[d.isoformat() for d in lake.snapshot_dates()][-5:]})")
@@ -638,9 +639,9 @@ def validate_snapshot(lake_uri: str, snapshot_date: date, reference_time: dateti
     return result
 
 
-def load_summary(lake_uri: str, dates: Iterable[date], endpoint_url: str | None = None) -> pa.Table:
+def load_summary(lake_uri: str, dates: Iterable[date], access: StorageAccess | None = None) -> pa.Table:
     """The stored per-expectation results of some dates (the lake's ``quality`` table)."""
-    return Lake(lake_uri, endpoint_url).read("quality", list(dates))
+    return Lake(lake_uri, access).read("quality", list(dates))
 
 
 def failed_validation_dates(lake: Lake, dates: Iterable[date]) -> list[date]:

@@ -261,7 +261,10 @@ class AthenaEngine:
     def _hook(self):
         from airflow.providers.amazon.aws.hooks.athena import AthenaHook
 
-        return AthenaHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, log_query=False)
+        from patch_compliance.aws import client_config
+
+        return AthenaHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, log_query=False,
+                          config=client_config())
 
     def submit(self, text: str, params: Sequence[object]) -> str:
         """Start a query with bound parameters and return its execution id."""

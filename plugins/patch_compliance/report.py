@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from patch_compliance import __version__
+from patch_compliance.aws import StorageAccess
 from patch_compliance.config import Settings, load_settings
 from patch_compliance.inputs import InputError, parse_date, parse_location, parse_month
 from patch_compliance.lake import DayRecord, Lake
@@ -179,12 +180,12 @@ def audit_manifest(lake: Lake, data: ReportData, engine: QueryEngine, parameters
     }
 
 
-def load_manifest(uri: str, endpoint_url: str | None = None) -> dict[str, Any]:
+def load_manifest(uri: str, access: StorageAccess | None = None) -> dict[str, Any]:
     """A report's ``manifest.json`` (local path or s3://bucket/key), validated enough to reproduce it."""
     from patch_compliance.storage import read_bytes
 
     location = parse_location(uri, "--from-manifest")
-    _, fs = open_location(location.uri, endpoint_url, "--from-manifest")
+    _, fs = open_location(location.uri, access, "--from-manifest")
     try:
         manifest = json.loads(read_bytes(fs, location.fs_path))
     except FileNotFoundError as exc:
@@ -209,7 +210,7 @@ def settings_of_manifest(settings: Settings, manifest: dict[str, Any]) -> Settin
 
 
 def build_report(lake_uri: str, month: str | None, as_of: date | str | None, out_dir: str, *,
-                 settings: Settings | None = None, engine: str = "duckdb", endpoint_url: str | None = None,
+                 settings: Settings | None = None, engine: str = "duckdb", access: StorageAccess | None = None,
                  athena: dict[str, Any] | None = None, from_manifest: str | None = None) -> dict[str, Any]:
     """Write the report's five files to ``out_dir`` (local directory or s3://) and return its manifest.
 
@@ -221,9 +222,9 @@ def build_report(lake_uri: str, month: str | None, as_of: date | str | None, out
     settings = settings or load_settings()
     as_of_date = parse_date(as_of, "--as-of") if isinstance(as_of, str) else as_of
     out_location = parse_location(out_dir, "--out")
-    lake = Lake(lake_uri, endpoint_url, settings)
+    lake = Lake(lake_uri, access, settings)
     if from_manifest:
-        original = load_manifest(from_manifest, endpoint_url)
+        original = load_manifest(from_manifest, access)
         settings = settings_of_manifest(settings, original)
         scope = scope_from_manifest(lake, original)
         month, as_of_date = scope.month, (parse_date(original["parameters"]["as_of"], "as_of")
@@ -259,7 +260,7 @@ def build_report(lake_uri: str, month: str | None, as_of: date | str | None, out
     timings["total"] = time.perf_counter() - started
     manifest = audit_manifest(lake, data, query_engine, parameters, outputs, timings)
     outputs["manifest.json"] = json.dumps(manifest, indent=2, sort_keys=True).encode()
-    _, out_fs = open_location(out_location.uri, endpoint_url, "--out")
+    _, out_fs = open_location(out_location.uri, access, "--out")
     for name, body in outputs.items():
         write_bytes(out_fs, out_location.join(name), body)
     return manifest

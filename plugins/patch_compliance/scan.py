@@ -1,10 +1,8 @@
-"""Patch Manager scans driven from Airflow: targets, SendCommand, command progress, RDS freshness.
+"""Patch Manager scans driven from Airflow: SendCommand, command progress, RDS freshness.
 
-The daily DAG calls these through the amazon provider's hooks, so production needs nothing but an
-``aws`` connection (``config aws.connection_id``). Cross-account: the connection is the central
-(tooling) account; each ``accounts[].role_arn`` is assumed from it for that account's SSM and EC2
-calls (an empty role_arn uses the connection's own account). RDS writes into one central sync bucket,
-so S3 reads use the connection itself.
+Targets, sessions and clients come from ``aws`` (the central ``aws`` connection, each account's
+``accounts[].role_arn`` assumed from it for that account's SSM calls). RDS writes into one central
+sync bucket, so S3 reads use the connection's own identity.
 
 Why the waits are hand-written: the provider's SSM waiter keys on per-instance invocations, which it
 cannot list for tag targets, so it returns early; here the command's aggregate ``Status``,
@@ -17,123 +15,19 @@ scan started.
 from __future__ import annotations
 
 import math
-import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from patch_compliance.aws import Aws, Target, paginate
 from patch_compliance.config import Settings
 from patch_compliance.inputs import InputError, parse_location, parse_timestamp, validate_account_id
 from patch_compliance.rds import PATCH_SUMMARY, RESOURCE_TYPE_PARTITION
 
-if TYPE_CHECKING:
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
 SCAN_DOCUMENT = "AWS-RunPatchBaseline"
 COMMENT_LIMIT = 100  # SendCommand rejects longer comments
 IN_FLIGHT = {"Pending", "InProgress", "Delayed"}
-# Adaptive client-side rate limiting plus retries: SSM and EC2 throttle bursts of API calls.
-RETRY_CONFIG = {"mode": "adaptive", "total_max_attempts": 10}
-
-
-@dataclass(frozen=True)
-class ScanTarget:
-    """One account x Region the daily scan covers (JSON-friendly, so it maps across tasks)."""
-
-    account_id: str
-    account_name: str
-    region: str
-    role_arn: str = ""
-
-    @property
-    def label(self) -> str:
-        return f"{self.account_name} ({self.account_id}) {self.region}"
-
-
-def resolve_targets(settings: Settings) -> list[dict[str, str]]:
-    """Every configured account x Region, as dicts ready for dynamic task mapping."""
-    if not settings.accounts:
-        raise InputError("config lists no accounts: add accounts[] with id, name, regions (and role_arn)")
-    if not settings.scan.target_tag_values:
-        raise InputError("config scan.target_tag_values is empty: the scan would target no node")
-    return [asdict(ScanTarget(account.id, account.name, region, account.role_arn))
-            for account in settings.accounts for region in account.regions]
-
-
-def _target(value: dict[str, str] | ScanTarget) -> ScanTarget:
-    target = value if isinstance(value, ScanTarget) else ScanTarget(**value)
-    validate_account_id(target.account_id)
-    return target
-
-
-def _botocore_config():
-    from botocore.config import Config
-
-    return Config(retries=dict(RETRY_CONFIG))
-
-
-def account_hook(hook_class: type[AwsBaseHook], settings: Settings, target: dict[str, str] | ScanTarget,
-                 **kwargs: Any) -> AwsBaseHook:
-    """A provider hook for ``target``'s account: the central connection, with the account's role assumed.
-
-    With a custom endpoint URL on the connection, STS is reached through it as well, unless the
-    connection configures its own STS endpoint.
-    """
-    target = _target(target)
-    hook = hook_class(aws_conn_id=settings.aws.connection_id, region_name=target.region,
-                      config=_botocore_config(), **kwargs)
-    if target.role_arn:
-        wrapper = hook.conn_config
-        wrapper.role_arn = target.role_arn
-        wrapper.assume_role_method = "assume_role"
-        wrapper.assume_role_kwargs = {"RoleSessionName": f"patch-compliance-{target.account_id}"}
-        if wrapper.endpoint_url and "endpoint_url" not in wrapper.service_config.get("sts", {}):
-            wrapper.service_config = {**wrapper.service_config, "sts": {"endpoint_url": wrapper.endpoint_url}}
-    return hook
-
-
-def central_hook(settings: Settings, client_type: str = "s3") -> AwsBaseHook:
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-    return AwsBaseHook(aws_conn_id=settings.aws.connection_id, client_type=client_type,
-                       region_name=settings.aws.region, config=_botocore_config())
-
-
-@contextmanager
-def aws_environment(settings: Settings) -> Iterator[str | None]:
-    """Expose the connection's credentials and endpoint to pyarrow's S3 filesystem for a block.
-
-    The library reads S3 through pyarrow, which takes credentials from the standard environment
-    variables; setting them from the hook keeps every byte on the same identity and endpoint as the
-    Airflow connection. The previous environment is restored afterwards. Yields the endpoint URL.
-    """
-    hook = central_hook(settings)
-    credentials = hook.get_credentials()
-    endpoint = hook.conn_config.endpoint_url
-    values = {
-        "AWS_ACCESS_KEY_ID": credentials.access_key,
-        "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
-        "AWS_SESSION_TOKEN": credentials.token,
-        "AWS_DEFAULT_REGION": hook.region_name or settings.aws.region,
-        "AWS_ENDPOINT_URL": endpoint,
-    }
-    saved = {key: os.environ.get(key) for key in values}
-    try:
-        for key, value in values.items():
-            if value:
-                os.environ[key] = value
-            else:
-                os.environ.pop(key, None)
-        yield endpoint
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def new_snapshot_id() -> str:
@@ -143,10 +37,8 @@ def new_snapshot_id() -> str:
 
 def send_scan(settings: Settings, target: dict[str, str], run_id: str, snapshot_id: str) -> dict[str, Any]:
     """Send ``AWS-RunPatchBaseline`` Operation=Scan to the target's tagged nodes; return the command facts."""
-    from airflow.providers.amazon.aws.hooks.ssm import SsmHook
-
     scan = settings.scan
-    ssm = account_hook(SsmHook, settings, target).conn
+    ssm = Aws.from_settings(settings).client("ssm", target)
     response = ssm.send_command(
         DocumentName=SCAN_DOCUMENT,
         Targets=[{"Key": f"tag:{scan.target_tag_key}", "Values": list(scan.target_tag_values)}],
@@ -159,7 +51,7 @@ def send_scan(settings: Settings, target: dict[str, str], run_id: str, snapshot_
     command = response["Command"]
     requested = command["RequestedDateTime"]
     return {
-        **_target(target).__dict__,
+        **Target.of(target).as_dict(),
         "command_id": command["CommandId"],
         "snapshot_id": snapshot_id,
         "scan_started_at": requested.astimezone(UTC).isoformat(),
@@ -189,9 +81,7 @@ class CommandProgress:
 
 def command_progress(settings: Settings, scan: dict[str, Any]) -> CommandProgress:
     """The command's aggregate status and counts from ``ListCommands``."""
-    from airflow.providers.amazon.aws.hooks.ssm import SsmHook
-
-    ssm = account_hook(SsmHook, settings, scan_target_of(scan)).conn
+    ssm = Aws.from_settings(settings).client("ssm", scan_target_of(scan))
     commands = ssm.list_commands(CommandId=scan["command_id"])["Commands"]
     if not commands:
         raise LookupError(f"command {scan['command_id']} not found in {scan_target_of(scan).label}")
@@ -200,9 +90,9 @@ def command_progress(settings: Settings, scan: dict[str, Any]) -> CommandProgres
                            int(command.get("CompletedCount") or 0), int(command.get("ErrorCount") or 0))
 
 
-def scan_target_of(scan: dict[str, Any]) -> ScanTarget:
-    """The target a ``send_scan`` result belongs to."""
-    return ScanTarget(scan["account_id"], scan["account_name"], scan["region"], scan.get("role_arn", ""))
+def scan_target_of(scan: dict[str, Any]) -> Target:
+    """The target a ``send_scan`` result (or a target dict) belongs to."""
+    return Target.of(scan)
 
 
 @dataclass(frozen=True)
@@ -237,11 +127,9 @@ def sync_progress(settings: Settings, scan: dict[str, Any]) -> SyncProgress:
     # S3 LastModified has whole seconds: compare against the scan start truncated the same way.
     started = parse_timestamp(scan["scan_started_at"], "scan_started_at").replace(microsecond=0)
     bucket, prefix = rds_prefix(settings, scan["account_id"], scan["region"])
-    s3 = central_hook(settings).conn
-    fresh = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        fresh += sum(1 for item in page.get("Contents", [])
-                     if item["Key"].endswith(".json") and item["LastModified"] >= started)
+    s3 = Aws.from_settings(settings).client("s3")
+    fresh = sum(1 for item in paginate(s3, "list_objects_v2", "Contents", Bucket=bucket, Prefix=prefix)
+                if item["Key"].endswith(".json") and item["LastModified"] >= started)
     expected = int(scan["target_count"])
     required = _required(expected, settings.scan.sync_min_share)
     return SyncProgress(fresh, expected, required, started)

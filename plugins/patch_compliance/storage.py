@@ -1,8 +1,10 @@
 """One way to reach local directories and S3 for every module: pyarrow filesystems.
 
 DuckDB's httpfs extension cannot be installed offline, so all object I/O goes through
-``pyarrow.fs``; DuckDB only ever sees Arrow data. The S3 endpoint can be overridden (any service
-speaking the S3 API) with ``endpoint_url`` or the standard ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``.
+``pyarrow.fs``; DuckDB only ever sees Arrow data. S3 is reached with an ``aws.StorageAccess``:
+the credentials, Region and endpoint are handed to ``pyarrow.fs.S3FileSystem`` explicitly, so every
+byte goes through the identity ``aws`` resolved (the Airflow connection, or boto3's default chain
+when none is given), never through credentials pyarrow would look up on its own.
 """
 
 from __future__ import annotations
@@ -15,34 +17,46 @@ from urllib.parse import urlparse
 
 from pyarrow import fs as pafs
 
+from patch_compliance.aws import StorageAccess, storage_access
 from patch_compliance.inputs import Location, parse_location
 
 
-def s3_endpoint(endpoint_url: str | None = None) -> str | None:
-    return endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+def s3_access(access: StorageAccess | None = None) -> StorageAccess:
+    """``access``, or boto3's default chain (with the standard endpoint variables) when None."""
+    if access is None:
+        return storage_access()
+    if not isinstance(access, StorageAccess):
+        raise TypeError(f"S3 needs an aws.StorageAccess (aws.storage_access(endpoint_url) for an endpoint URL), "
+                        f"got {type(access).__name__}")
+    return access
 
 
-def filesystem(location: Location, endpoint_url: str | None = None) -> pafs.FileSystem:
+def filesystem(location: Location, access: StorageAccess | None = None) -> pafs.FileSystem:
     if location.scheme == "file":
         return pafs.LocalFileSystem()
+    access = s3_access(access)
     kwargs: dict[str, object] = {
-        "region": os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
+        "region": access.region,
         "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=5),
         "connect_timeout": 5,
         "request_timeout": 30,
     }
-    endpoint = s3_endpoint(endpoint_url)
-    if endpoint:
-        parsed = urlparse(endpoint)
+    if access.access_key and access.secret_key:
+        kwargs |= {"access_key": access.access_key, "secret_key": access.secret_key,
+                   "session_token": access.session_token}
+    else:  # no credentials resolved: read public objects, never credentials pyarrow would find itself
+        kwargs["anonymous"] = True
+    if access.s3_endpoint:
+        parsed = urlparse(access.s3_endpoint)
         kwargs["endpoint_override"] = parsed.netloc or parsed.path
         kwargs["scheme"] = parsed.scheme or "https"
     return pafs.S3FileSystem(**kwargs)
 
 
-def open_location(uri: str, endpoint_url: str | None = None, what: str = "location"):
+def open_location(uri: str, access: StorageAccess | None = None, what: str = "location"):
     """Validate a URI and return ``(Location, FileSystem)``."""
     location = parse_location(uri, what)
-    return location, filesystem(location, endpoint_url)
+    return location, filesystem(location, access)
 
 
 def read_bytes(fs: pafs.FileSystem, path: str) -> bytes:

@@ -12,6 +12,7 @@ from datetime import date
 
 import pytest
 
+from patch_compliance.aws import storage_access
 from patch_compliance.lake import Lake
 from sim.demo import local_airflow_settings
 from sim.history import DayWriter
@@ -54,7 +55,7 @@ def test_archived_run_ingests_a_kept_sync_copy_without_scanning(airflow_home: Ai
     assert {task for (task, _), s in states.items() if s == "success"} == {
         "choose_sync_source", "ingest", "fill_patch_catalog", "validate", "publish"}, states
 
-    lake = Lake(LAKE_URI, aws_env.endpoint_url)
+    lake = Lake(LAKE_URI, storage_access(aws_env.endpoint_url))
     assert lake.snapshot_dates() == [ARCHIVED_ON]
     assert_snapshot_matches_truth(lake, world, ARCHIVED_ON)
     assert lake.manifest(ARCHIVED_ON)["source"]["uri"] == str(kept)
@@ -74,7 +75,7 @@ def test_archived_run_rejects_a_source_that_is_not_s3_or_a_directory(airflow_hom
     assert states[("choose_sync_source", -1)] == "failed"
     assert states[("ingest", -1)] in {"upstream_failed", None}
     assert "rds_source: only s3:// URIs and local paths are supported" in result.stdout + result.stderr
-    assert Lake(LAKE_URI, aws_env.endpoint_url).snapshot_dates() == []
+    assert Lake(LAKE_URI, storage_access(aws_env.endpoint_url)).snapshot_dates() == []
 
 
 def test_two_airflow_ingest_task_runs_of_one_day_leave_one_whole_day(airflow_home: AirflowHome, aws_env,
@@ -87,7 +88,7 @@ def test_two_airflow_ingest_task_runs_of_one_day_leave_one_whole_day(airflow_hom
 
     boto3.client("s3", endpoint_url=aws_env.endpoint_url).create_bucket(
         Bucket=LAKE_URI.split("/")[2], CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    Lake(LAKE_URI, aws_env.endpoint_url).ensure_tables()
+    Lake(LAKE_URI, storage_access(aws_env.endpoint_url)).ensure_tables()
     sources = {}
     for patch in ("alpha", "beta"):
         sources[patch] = tmp_path / f"rds-{patch}"
@@ -106,7 +107,7 @@ def test_two_airflow_ingest_task_runs_of_one_day_leave_one_whole_day(airflow_hom
     outputs = {patch: p.communicate(timeout=300)[0] for patch, p in processes.items()}
     # ``airflow tasks test`` exits 0 even when the task fails: the task's own log says what happened.
     refused = {patch for patch, out in outputs.items() if "ConcurrentWriteError: snapshot 2026-11-18" in out}
-    lake = Lake(LAKE_URI, aws_env.endpoint_url)
+    lake = Lake(LAKE_URI, storage_access(aws_env.endpoint_url))
     patch_ids = set(lake.read("patch_compliance", [day], columns=["patch_id"]).column("patch_id").to_pylist())
     (winner,) = [patch for patch in sources if f"{patch}.x86_64" in patch_ids]  # one run's day, never a mix
     loser = "beta" if winner == "alpha" else "alpha"

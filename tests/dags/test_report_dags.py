@@ -14,6 +14,7 @@ from datetime import date
 import boto3
 import pytest
 
+from patch_compliance.aws import storage_access
 from patch_compliance.config import load_settings
 from patch_compliance.ingest import ingest_snapshot
 from patch_compliance.lake import Lake
@@ -48,10 +49,10 @@ def lake_in_moto(moto_server, tmp_path_factory):
     ssm = boto3.client("ssm", endpoint_url=endpoint, region_name="eu-west-1")
 
     def ingest_and_catalogue(day: date, tree) -> None:
-        ingest_snapshot(str(tree), LAKE_URI, day, settings=settings, endpoint_url=endpoint)
+        ingest_snapshot(str(tree), LAKE_URI, day, settings=settings, access=storage_access(endpoint))
         publish_catalog(endpoint, world.catalog, day)
-        fill_patch_catalog(Lake(LAKE_URI, endpoint, settings), day, catalog_sources(settings, ssm, day), settings,
-                           progress=lambda _m: None)
+        fill_patch_catalog(Lake(LAKE_URI, storage_access(endpoint), settings), day,
+                           catalog_sources(settings, ssm, day), settings, progress=lambda _m: None)
 
     result = build_history(world, DAYS, END, LAKE_URI, work / "history", endpoint_url=endpoint,
                            progress=lambda _m: None, ingest_day=ingest_and_catalogue)

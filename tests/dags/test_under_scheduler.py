@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from patch_compliance.aws import storage_access
 from patch_compliance.lake import Lake
 from sim.agent import Agent, AgentRunner
 from sim.airflow_cluster import AirflowCluster
@@ -136,7 +137,7 @@ def test_live_run_succeeds_and_the_lake_matches_ground_truth(live_run, world) ->
     accounts = {a.id for a in world["world"].settings.accounts}
     assert {r.account_id for r in live_run["reports"]} == accounts and len(live_run["reports"]) == len(accounts)
     assert all(live_run["run_id"] in r.comment for r in live_run["reports"])
-    lake = Lake(LAKE_URI, world["endpoint_url"])
+    lake = Lake(LAKE_URI, storage_access(world["endpoint_url"]))
     assert lake.snapshot_dates() == [ON]
     assert_snapshot_matches_truth(lake, world["world"], ON)
     inventory = lake.read("ec2_inventory", [ON])
@@ -204,7 +205,7 @@ def test_a_sync_that_never_arrives_fails_once_with_one_alert_naming_the_reason(l
     for post in run["posts"]:
         text = post.text_content()
         assert "wait_for_rds_output" in text and "Resource Data Sync output is not fresh" in text and "0 of" in text
-    assert Lake(LAKE_URI, world["endpoint_url"]).snapshot_dates() == [ON]  # the good day is untouched
+    assert Lake(LAKE_URI, storage_access(world["endpoint_url"])).snapshot_dates() == [ON]  # the good day is untouched
 
 
 def test_a_month_without_snapshots_fails_at_once_with_one_alert(live_run, cluster, slack) -> None:

@@ -16,9 +16,7 @@ from patch_compliance.policy.drift import BaselineRow, Drift, baseline_rows, col
 from patch_compliance.policy.gateway import (
     ClientFactory,
     SsmGateway,
-    airflow_client_factory,
-    boto3_client_factory,
-    resolve_endpoint_url,
+    client_factory,
     targets_of,
 )
 from patch_compliance.policy.parse import load_policy
@@ -40,7 +38,6 @@ __all__ = [
     "MANAGED_TAG_KEY", "MANAGED_TAG_VALUE", "Action", "ApplyResult", "BaselineRow", "BaselineSpec", "Change",
     "ClientFactory", "DataSyncSpec", "Drift", "Kind", "PatchGroupSpec", "Plan", "Policy", "PolicyError",
     "RemoteBaseline", "RemoteState", "RemoteWindow", "SsmGateway", "TargetPlan", "WindowSpec",
-    "airflow_client_factory", "apply", "apply_target", "baseline_differences", "baseline_rows",
-    "boto3_client_factory", "collect_baselines", "load_policy", "plan", "plan_target",
-    "read_state", "record_baselines", "resolve_endpoint_url", "targets_of", "with_marker",
+    "apply", "apply_target", "baseline_differences", "baseline_rows", "client_factory", "collect_baselines",
+    "load_policy", "plan", "plan_target", "read_state", "record_baselines", "targets_of", "with_marker",
 ]

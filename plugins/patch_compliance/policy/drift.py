@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
+from patch_compliance.aws import StorageAccess
 from patch_compliance.config import Account, Settings
 from patch_compliance.policy.gateway import ClientFactory, SsmGateway, targets_of
 from patch_compliance.policy.parse import load_policy
@@ -113,10 +114,10 @@ def record_baselines(
     snapshot_date: date,
     client_factory: ClientFactory,
     *,
-    endpoint_url: str | None = None,
+    access: StorageAccess | None = None,
     captured_at: datetime | None = None,
 ) -> dict[str, object]:
-    """Publish the ``baselines`` lake table for a date (``endpoint_url``: the lake's S3 endpoint);
+    """Publish the ``baselines`` lake table for a date (``access``: how to reach an s3:// lake);
     returns the committed manifest, whose ``drift_counts`` counts rows per drift state."""
     import pyarrow as pa
 
@@ -125,6 +126,6 @@ def record_baselines(
     records = collect_baselines(settings, client_factory, captured_at=captured_at)
     table = pa.Table.from_pylist(records, schema=SPECS["baselines"].undated_schema)
     counts = {str(state): sum(1 for r in records if r["drift"] == state) for state in Drift}
-    return Lake(lake_uri, endpoint_url, settings).write_table_snapshot(
+    return Lake(lake_uri, access, settings).write_table_snapshot(
         "baselines", snapshot_date, table, {"drift_counts": counts}
     )

@@ -1,18 +1,19 @@
-"""The SSM calls the policy makes, one method per documented API call, with pagination.
+"""The SSM calls the policy makes, one method per documented API call, with botocore's pagination.
 
-Clients come from a ``ClientFactory`` (account, Region -> SSM client), so the same code runs from
-the CLI (boto3 + STS AssumeRole) and from Airflow (the amazon provider's hooks). An endpoint URL
-only says where the requests go (a VPC or FIPS endpoint, or any service speaking the SSM API);
-every client retries the same way, and every error propagates.
+Clients come from a ``ClientFactory`` (account, Region -> SSM client); ``client_factory(aws)``
+makes one from an ``aws.Aws``, so the same code runs from the CLI (``Aws.from_session``: boto3's
+credential chain) and from Airflow (``Aws.from_settings``: the amazon provider's connection). Role
+assumption, the endpoint (a VPC or FIPS endpoint, or any service speaking the SSM API) and the
+retry policy are ``aws``'s; every error propagates.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
+from patch_compliance.aws import Aws, Target, paginate
 from patch_compliance.config import Account, Settings
 from patch_compliance.policy.spec import (
     BaselineSpec,
@@ -22,7 +23,6 @@ from patch_compliance.policy.spec import (
     managed_tags,
     with_marker,
 )
-from patch_compliance.scan import RETRY_CONFIG
 
 ClientFactory = Callable[[Account, str], Any]
 
@@ -31,60 +31,10 @@ MAINTENANCE_WINDOW = "MaintenanceWindow"
 OWN_BASELINES = [{"Key": "OWNER", "Values": ["Self"]}]
 
 
-def resolve_endpoint_url(endpoint_url: str | None = None) -> str | None:
-    """An explicit endpoint, else the one boto3 itself would use from the environment."""
-    return endpoint_url or os.environ.get("AWS_ENDPOINT_URL_SSM") or os.environ.get("AWS_ENDPOINT_URL") or None
-
-
-def client_config() -> Any:
-    """Adaptive retries with client-side rate limiting: SSM throttles bursts of calls."""
-    from botocore.config import Config
-
-    return Config(retries=dict(RETRY_CONFIG))
-
-
-def boto3_client_factory(
-    endpoint_url: str | None = None, base_session: Any = None, session_name: str = "patch-compliance-policy"
-) -> ClientFactory:
-    """SSM clients per account/Region: assume the account's ``role_arn`` via STS (if set) from a base session."""
-    import boto3
-
-    session = base_session or boto3.Session()
-    endpoint_url = resolve_endpoint_url(endpoint_url)
-    config = client_config()
-    sessions: dict[str, Any] = {}
-
-    def account_session(account: Account) -> Any:
-        if not account.role_arn:
-            return session
-        if account.id not in sessions:
-            sts = session.client("sts", endpoint_url=endpoint_url, region_name=session.region_name or "us-east-1",
-                                 config=config)
-            credentials = sts.assume_role(RoleArn=account.role_arn, RoleSessionName=session_name)["Credentials"]
-            sessions[account.id] = boto3.Session(
-                aws_access_key_id=credentials["AccessKeyId"],
-                aws_secret_access_key=credentials["SecretAccessKey"],
-                aws_session_token=credentials["SessionToken"],
-            )
-        return sessions[account.id]
-
+def client_factory(aws: Aws) -> ClientFactory:
+    """SSM clients per account/Region from ``aws``: the account's ``role_arn`` assumed (if set)."""
     def factory(account: Account, region: str) -> Any:
-        return account_session(account).client("ssm", region_name=region, endpoint_url=endpoint_url, config=config)
-
-    return factory
-
-
-def airflow_client_factory(settings: Settings) -> ClientFactory:
-    """The amazon provider's SsmHook on the central ``aws`` connection, each account's ``role_arn``
-    assumed by the provider (as the daily scan does), with the scan's retry configuration."""
-    from airflow.providers.amazon.aws.hooks.ssm import SsmHook
-
-    from patch_compliance.scan import account_hook
-
-    def factory(account: Account, region: str) -> Any:
-        target = {"account_id": account.id, "account_name": account.name, "region": region,
-                  "role_arn": account.role_arn}
-        return account_hook(SsmHook, settings, target).get_client_type(region_name=region)
+        return aws.client("ssm", Target.of_account(account, region))
 
     return factory
 
@@ -106,17 +56,6 @@ def targets_of(
     return [(a, r) for a in accounts_ for r in a.regions]
 
 
-def _pages(call: Callable[..., dict[str, Any]], key: str, **kwargs: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    while True:
-        page = call(**kwargs)
-        items += page.get(key) or []
-        token = page.get("NextToken")
-        if not token:
-            return items
-        kwargs["NextToken"] = token
-
-
 def _answer(response: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in response.items() if k != "ResponseMetadata"}
 
@@ -134,7 +73,7 @@ class SsmGateway:
     # -- baselines
     def own_baselines(self) -> list[dict[str, Any]]:
         """Identities of the account's custom baselines (not the AWS-managed ones)."""
-        return _pages(self.client.describe_patch_baselines, "BaselineIdentities", Filters=OWN_BASELINES)
+        return paginate(self.client, "describe_patch_baselines", "BaselineIdentities", Filters=OWN_BASELINES)
 
     def baseline(self, baseline_id: str) -> dict[str, Any]:
         """Full contents and patch groups (GetPatchBaseline)."""
@@ -170,14 +109,14 @@ class SsmGateway:
 
     # -- maintenance windows
     def windows(self) -> list[dict[str, Any]]:
-        return _pages(self.client.describe_maintenance_windows, "WindowIdentities")
+        return paginate(self.client, "describe_maintenance_windows", "WindowIdentities")
 
     def window_targets(self, window_id: str) -> list[dict[str, Any]]:
-        return _pages(self.client.describe_maintenance_window_targets, "Targets", WindowId=window_id)
+        return paginate(self.client, "describe_maintenance_window_targets", "Targets", WindowId=window_id)
 
     def window_tasks(self, window_id: str) -> list[dict[str, Any]]:
         """Tasks with their invocation parameters (GetMaintenanceWindowTask: describe does not return them)."""
-        tasks = _pages(self.client.describe_maintenance_window_tasks, "Tasks", WindowId=window_id)
+        tasks = paginate(self.client, "describe_maintenance_window_tasks", "Tasks", WindowId=window_id)
         return [{**task, "TaskInvocationParameters": self.client.get_maintenance_window_task(
             WindowId=window_id, WindowTaskId=task["WindowTaskId"]).get("TaskInvocationParameters")}
             for task in tasks]
@@ -218,7 +157,7 @@ class SsmGateway:
 
     # -- resource data sync
     def syncs(self) -> list[dict[str, Any]]:
-        return _pages(self.client.list_resource_data_sync, "ResourceDataSyncItems")
+        return paginate(self.client, "list_resource_data_sync", "ResourceDataSyncItems")
 
     def create_sync(self, spec: DataSyncSpec) -> None:
         self.client.create_resource_data_sync(SyncName=spec.name, S3Destination=spec.s3_destination())

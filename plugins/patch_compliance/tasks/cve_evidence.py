@@ -14,16 +14,16 @@ log = logging.getLogger(__name__)
 @fail_fast
 def cve_evidence(cve_id: str, settings: Settings | None = None) -> dict[str, Any]:
     """Evidence CSV for one (validated) CVE id into the reports bucket; the table goes to the log."""
+    from patch_compliance.aws import Aws
     from patch_compliance.evidence import EVIDENCE_COLUMNS, collect_evidence, write_evidence
     from patch_compliance.inputs import validate_cve_id
-    from patch_compliance.scan import aws_environment
 
     settings = settings or load_settings()
     cve = validate_cve_id(cve_id)
     out = f"{settings.storage.reports_uri.rstrip('/')}/evidence/{cve}/{cve}.csv"
-    with aws_environment(settings) as endpoint:
-        evidence = collect_evidence(settings.storage.lake_uri, cve, endpoint_url=endpoint)
-        written = write_evidence(evidence, out, endpoint_url=endpoint)
+    access = Aws.from_settings(settings).storage()
+    evidence = collect_evidence(settings.storage.lake_uri, cve, access=access)
+    written = write_evidence(evidence, out, access=access)
     log.info("%s\n%s", evidence.message, format_table(EVIDENCE_COLUMNS, evidence.rows))
     log.info("evidence CSV written to %s", written)
     return {"cve_id": cve, "uri": written, "rows": len(evidence.rows), "message": evidence.message}

@@ -59,13 +59,13 @@ def choose_sync_source(params: dict[str, Any] | None, snapshot_date: date) -> li
 @fail_fast
 def ingest_day(snapshot_date: date, source_uri: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
     """RDS JSON (the sync bucket, or an archived copy) -> the day's lake snapshot, on the connection's identity."""
+    from patch_compliance.aws import Aws
     from patch_compliance.ingest import ingest_snapshot
-    from patch_compliance.scan import aws_environment
 
     settings = settings or load_settings()
-    with aws_environment(settings) as endpoint:
-        manifest = ingest_snapshot(source_uri or settings.storage.sync_uri, settings.storage.lake_uri,
-                                   snapshot_date, settings=settings, endpoint_url=endpoint, progress=log.info)
+    access = Aws.from_settings(settings).storage()
+    manifest = ingest_snapshot(source_uri or settings.storage.sync_uri, settings.storage.lake_uri,
+                               snapshot_date, settings=settings, access=access, progress=log.info)
     return _manifest_summary(manifest)
 
 
@@ -83,37 +83,33 @@ def patch_catalog_day(snapshot_date: date, settings: Settings | None = None) -> 
     account (its scanner role). Runs in archived runs too: the catalog only grows, so a backfilled
     day learns the release dates of what that day's nodes reported.
     """
-    from airflow.providers.amazon.aws.hooks.ssm import SsmHook
-
+    from patch_compliance.aws import Aws
+    from patch_compliance.aws import resolve_targets as targets_of
     from patch_compliance.lake import Lake
     from patch_compliance.patch_catalog import catalog_sources, fill_patch_catalog
-    from patch_compliance.scan import account_hook, aws_environment
-    from patch_compliance.scan import resolve_targets as targets_of
 
     settings = settings or load_settings()
-    ssm = account_hook(SsmHook, settings, targets_of(settings)[0]).conn if settings.patch_catalog.ssm else None
+    aws = Aws.from_settings(settings)
+    ssm = aws.client("ssm", targets_of(settings)[0]) if settings.patch_catalog.ssm else None
     sources = catalog_sources(settings, ssm, snapshot_date)
-    with aws_environment(settings) as endpoint:
-        manifest = fill_patch_catalog(Lake(settings.storage.lake_uri, endpoint, settings), snapshot_date, sources,
-                                      settings, progress=log.info)
+    manifest = fill_patch_catalog(Lake(settings.storage.lake_uri, aws.storage(), settings), snapshot_date, sources,
+                                  settings, progress=log.info)
     return {**_manifest_summary(manifest), "counts": manifest["counts"]}
 
 
 def inventory_day(targets: list[dict[str, str]], snapshot_date: date,
                   settings: Settings | None = None) -> dict[str, Any]:
     from patch_compliance.inventory import snapshot_inventory
-    from patch_compliance.scan import aws_environment
 
     settings = settings or load_settings()
-    with aws_environment(settings) as endpoint:
-        manifest = snapshot_inventory(settings, targets, snapshot_date, endpoint_url=endpoint)
+    manifest = snapshot_inventory(settings, targets, snapshot_date)
     return _manifest_summary(manifest)
 
 
 
 @fail_fast
 def resolve_targets(settings: Settings | None = None) -> list[dict[str, str]]:
-    from patch_compliance.scan import resolve_targets as resolve
+    from patch_compliance.aws import resolve_targets as resolve
 
     targets = resolve(settings or load_settings())
     log.info("scan targets: %s", ", ".join(f"{t['account_name']}/{t['region']}" for t in targets))
@@ -130,7 +126,7 @@ def send_scan(target: dict[str, str], dag_id: str, run_id: str,
     snapshot_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"airflow://{dag_id}/{run_id}"))
     sent = scan.send_scan(settings or load_settings(), target, run_id, snapshot_id)
     log.info("sent %s to %s: command %s, %d target nodes, SnapshotId %s", scan.SCAN_DOCUMENT,
-             scan.ScanTarget(**target).label, sent["command_id"], sent["target_count"], snapshot_id)
+             scan.scan_target_of(target).label, sent["command_id"], sent["target_count"], snapshot_id)
     return sent
 
 
@@ -182,16 +178,15 @@ def validate_day(snapshot_date: date, run_url: str | None = None, settings: Sett
     Warnings only: the alert is posted here and the task succeeds. A critical failure: the task fails
     with the same message attached, which the task-failure notifier posts (one alert, not two).
     """
+    from patch_compliance.aws import Aws
     from patch_compliance.messages import quality_alert_blocks, quality_run_text
     from patch_compliance.notifiers import AlertingFailure
     from patch_compliance.notify import send_slack
     from patch_compliance.quality import validate_snapshot
-    from patch_compliance.scan import aws_environment
 
     settings = settings or load_settings()
-    with aws_environment(settings) as endpoint:
-        result = validate_snapshot(settings.storage.lake_uri, snapshot_date, settings=settings,
-                                   endpoint_url=endpoint)
+    result = validate_snapshot(settings.storage.lake_uri, snapshot_date, settings=settings,
+                               access=Aws.from_settings(settings).storage())
     log.info("data quality of snapshot %s:\n%s", snapshot_date, result.format_table())
     failed = len(result.critical_failures) + len(result.warnings)
     status = "failed" if not result.success else ("warnings" if failed else "passed")
@@ -238,16 +233,15 @@ def record_baselines_day(snapshot_date: date, archived: bool = False,
     """
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from patch_compliance.policy import airflow_client_factory, record_baselines
-    from patch_compliance.scan import aws_environment
+    from patch_compliance.aws import Aws
+    from patch_compliance.policy import client_factory, record_baselines
 
     if archived:
         raise AirflowSkipException(f"archived run: the baselines in force today are not those of {snapshot_date}")
     settings = settings or load_settings()
-    factory = airflow_client_factory(settings)
-    with aws_environment(settings) as s3_endpoint:
-        manifest = record_baselines(settings, settings.storage.lake_uri, snapshot_date, factory,
-                                    endpoint_url=s3_endpoint)
+    aws = Aws.from_settings(settings)
+    manifest = record_baselines(settings, settings.storage.lake_uri, snapshot_date, client_factory(aws),
+                                access=aws.storage())
     log.info("baselines in force: %s", manifest.get("drift_counts"))
     return {**_manifest_summary(manifest), "drift_counts": manifest.get("drift_counts")}
 
@@ -256,13 +250,13 @@ def lake_housekeeping(archived: bool = False, settings: Settings | None = None) 
     """Expire Iceberg snapshots older than ``storage.retention_days`` and remove orphan files (live runs)."""
     from airflow.sdk.exceptions import AirflowSkipException
 
+    from patch_compliance.aws import Aws
     from patch_compliance.lake import Lake, housekeeping
-    from patch_compliance.scan import aws_environment
 
     if archived:
         raise AirflowSkipException("archived run: housekeeping runs with the live daily run")
     settings = settings or load_settings()
-    with aws_environment(settings) as endpoint:
-        result = housekeeping(Lake(settings.storage.lake_uri, endpoint, settings), progress=log.info)
+    result = housekeeping(Lake(settings.storage.lake_uri, Aws.from_settings(settings).storage(), settings),
+                          progress=log.info)
     return {"expired_snapshots": sum(result.expired_snapshots.values()),
             "orphan_files_removed": sum(result.orphan_files_removed.values())}

@@ -26,17 +26,16 @@ def report_month(requested: str | None, moment: datetime) -> str:
 @fail_fast
 def monthly_report(month: str, settings: Settings | None = None) -> dict[str, Any]:
     """Build the month's report straight into the reports bucket; return what the Slack summary needs."""
+    from patch_compliance.aws import Aws
     from patch_compliance.report import build_report
-    from patch_compliance.scan import aws_environment
     from patch_compliance.storage import open_location, read_bytes
 
     settings = settings or load_settings()
     out_dir = f"{settings.storage.reports_uri.rstrip('/')}/{month}"
-    with aws_environment(settings) as endpoint:
-        manifest = build_report(settings.storage.lake_uri, month, None, out_dir, settings=settings,
-                                endpoint_url=endpoint)
-        location, fs = open_location(out_dir, endpoint, "reports")
-        summary_csv = read_bytes(fs, location.join("team_environment_summary.csv")).decode()
+    access = Aws.from_settings(settings).storage()
+    manifest = build_report(settings.storage.lake_uri, month, None, out_dir, settings=settings, access=access)
+    location, fs = open_location(out_dir, access, "reports")
+    summary_csv = read_bytes(fs, location.join("team_environment_summary.csv")).decode()
     cells = _csv_rows(summary_csv)
     log.info("report for %s (snapshot %s) written to %s\n%s", month, manifest["report_snapshot_date"], out_dir,
              summary_csv)

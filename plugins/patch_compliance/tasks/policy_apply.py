@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from patch_compliance.aws import Aws
 from patch_compliance.config import Settings
 from patch_compliance.policy.apply import apply
-from patch_compliance.policy.gateway import airflow_client_factory, targets_of
+from patch_compliance.policy.gateway import client_factory, targets_of
 from patch_compliance.policy.plan import Action, Plan, plan
 from patch_compliance.policy.spec import PolicyError
 
@@ -41,7 +42,7 @@ def run_in_airflow(
     settings = settings or load_settings()
     accounts = list(accounts or [])
     targets_of(settings, accounts)  # reject unknown accounts before any AWS call
-    factory = airflow_client_factory(settings)
+    factory = client_factory(Aws.from_settings(settings))
     if action == "plan":
         planned = plan(settings, factory, allow_delete=allow_delete, accounts=accounts)
         log(planned.render())
