@@ -21,7 +21,6 @@ retention expires it (``housekeeping``).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -345,7 +344,11 @@ class Lake:
             if not uri:
                 raise InputError(f"lake {self.uri}: an s3:// lake with the sql catalog needs storage.catalog_uri "
                                  "(e.g. postgresql+psycopg2://user@host/db), or set storage.catalog: glue")
-            return SqlCatalog("lake", uri=uri, warehouse=self.file_uri(self.location.fs_path), **io_props)
+            properties = {"uri": uri, "warehouse": self.file_uri(self.location.fs_path), **io_props}
+            try:
+                return SqlCatalog("lake", **properties)
+            except Exception:  # two first runs creating the catalog's own tables at once: the other won
+                return SqlCatalog("lake", **properties)
         from pyiceberg.catalog.glue import GlueCatalog
 
         assert self.access is not None  # an s3:// lake
@@ -393,8 +396,15 @@ class Lake:
         from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, TableAlreadyExistsError
         from pyiceberg.transforms import IdentityTransform
 
-        with contextlib.suppress(NamespaceAlreadyExistsError):  # created by a concurrent first run
+        try:
             self.catalog.create_namespace_if_not_exists(self.config.database)
+        except NamespaceAlreadyExistsError:  # created by a concurrent first run
+            pass
+        except Exception:
+            # The SQL catalog reports that race as its database's unique-key violation instead:
+            # fine when the namespace now exists, a real failure otherwise.
+            if (self.config.database,) not in self.catalog.list_namespaces():
+                raise
         schema = SNAPSHOTS_SCHEMA if name == SNAPSHOTS else SPECS[name].schema
         properties = {
             "format-version": "2",
