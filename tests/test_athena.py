@@ -76,6 +76,14 @@ def test_queries_transpile_to_duckdb_and_bind_parameters_only_as_placeholders(re
     assert to_duckdb(text).count("?") == len(placeholders)
 
 
+def test_a_construct_duckdb_cannot_express_is_refused_not_passed_through() -> None:
+    """Strict transpilation: Trino's ``array_sort`` with a comparator has no DuckDB form: refused, not run."""
+    from sqlglot.errors import UnsupportedError
+
+    with pytest.raises(UnsupportedError, match="comparator"):
+        to_duckdb("SELECT array_sort(patch_ids, (a, b) -> IF(a < b, 1, -1)) FROM instances")
+
+
 def _ddl_schema(relative: str) -> tuple[list[tuple[str, str]], list[str]]:
     tree = sqlglot.parse_one((sql_dir() / relative).read_text(), read="athena")
     columns = [(c.name, c.args["kind"].sql(dialect="hive").upper()) for c in tree.this.expressions]

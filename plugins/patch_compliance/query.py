@@ -49,10 +49,14 @@ def sql_file(relative: str) -> SqlFile:
 
 @cache
 def to_duckdb(trino_sql: str) -> str:
-    """Transpile Trino SQL to DuckDB (cached: the report runs the same few queries)."""
-    import sqlglot
+    """Transpile Trino SQL to DuckDB (cached: the report runs the same few queries).
 
-    return sqlglot.transpile(trino_sql, read="trino", write="duckdb")[0]
+    Strict: a construct sqlglot cannot translate raises instead of passing through untranslated.
+    """
+    import sqlglot
+    from sqlglot.errors import ErrorLevel
+
+    return sqlglot.transpile(trino_sql, read="trino", write="duckdb", unsupported_level=ErrorLevel.RAISE)[0]
 
 
 # Per table, what a query may read: snapshot dates (their records in force) or exact day records.
