@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sim.moto_server import free_port
+
 AIRFLOW_BIN = Path(sys.executable).with_name("airflow")
 COMPONENTS = {
     "api-server": ["api-server", "--host", "127.0.0.1", "--port", "{port}"],
@@ -30,12 +31,6 @@ COMPONENTS = {
 }
 FINISHED = frozenset({"success", "failed"})
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ApiError(RuntimeError):

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from patch_compliance.cli import main
-from patch_compliance.config import load_settings, suites_dir
+from patch_compliance.config import Settings, load_settings, suites_dir
 from patch_compliance.lake import Lake
 from patch_compliance.messages import quality_alert_blocks, quality_alert_text
 from patch_compliance.notify import send_slack
@@ -277,6 +278,14 @@ def test_cli_exit_codes_and_table(tmp_path, capsys):
     assert main(["validate", "--lake", uri, "--date", "2026-13-01"]) == 2
 
 
+def own_suites(tmp_path: Path) -> tuple[Path, Settings]:
+    """An empty suites directory, and the project's settings reading their suites from it."""
+    suites = tmp_path / "suites"
+    suites.mkdir(parents=True)
+    settings = load_settings()
+    return suites, replace(settings, quality=replace(settings.quality, suites_dir=str(suites)))
+
+
 def test_every_suite_file_is_a_gx_suite_as_written():
     """GX's own loaders read each file unmodified; every expectation states a native severity."""
     from great_expectations.core import ExpectationSuite
@@ -312,10 +321,7 @@ def test_every_suite_file_is_a_gx_suite_as_written():
 def test_suite_files_with_unbound_parameters_or_bad_severities_are_rejected(tmp_path):
     hosts = make_fleet(9, 2, REFERENCE)
     uri = _lake(tmp_path, hosts)
-    suites = tmp_path / "suites"
-    suites.mkdir(parents=True)
-    settings = load_settings()  # the project's config; only the suites come from another directory
-    settings = replace(settings, quality=replace(settings.quality, suites_dir=str(suites)))
+    suites, settings = own_suites(tmp_path)
 
     def rejected(expectation: dict, match: str) -> None:
         suite = {"name": "x", "meta": {"frame": "instances"}, "expectations": [
@@ -372,9 +378,7 @@ def test_bound_parameters_decide_the_outcome(tmp_path):
 def test_info_expectations_are_recorded_but_neither_block_nor_alert(tmp_path):
     hosts = make_fleet(9, 2, REFERENCE)
     uri = _lake(tmp_path, hosts)
-    suites = tmp_path / "suites"
-    suites.mkdir(parents=True)
-    settings = replace(load_settings(), quality=replace(load_settings().quality, suites_dir=str(suites)))
+    suites, settings = own_suites(tmp_path)
     (suites / "fyi.json").write_text(json.dumps({"name": "fyi", "meta": {"frame": "instances"}, "expectations": [
         {"type": "expect_column_values_to_be_in_set", "severity": "info", "kwargs": {
             "column": "environment", "value_set": ["prod"]}, "meta": {"description": "only prod (for the record)"}}]}))
@@ -465,9 +469,7 @@ def test_coverage_is_also_required_per_environment(tmp_path):
 def test_an_expectation_that_errors_fails_critically_with_its_message(tmp_path):
     hosts = make_fleet(9, 2, REFERENCE)
     uri = _lake(tmp_path, hosts)
-    suites = tmp_path / "suites"
-    suites.mkdir(parents=True)
-    settings = replace(load_settings(), quality=replace(load_settings().quality, suites_dir=str(suites)))
+    suites, settings = own_suites(tmp_path)
     (suites / "typo.json").write_text(json.dumps({"name": "typo", "meta": {"frame": "instances"}, "expectations": [
         {"type": "expect_column_values_to_not_be_null", "severity": "critical", "kwargs": {"column": "teem"},
          "meta": {"description": "a misspelt column"}}]}))

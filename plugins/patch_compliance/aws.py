@@ -142,13 +142,18 @@ class StorageAccess:
     s3_endpoint: str | None = None
     glue_endpoint: str | None = None
 
+    def _credentials(self, prefix: str) -> dict[str, str]:
+        """pyiceberg's credential properties under ``prefix`` (``s3``, ``glue``); none without keys."""
+        if not (self.access_key and self.secret_key):
+            return {}
+        props = {f"{prefix}.access-key-id": self.access_key, f"{prefix}.secret-access-key": self.secret_key}
+        if self.session_token:
+            props[f"{prefix}.session-token"] = self.session_token
+        return props
+
     def iceberg_io_properties(self) -> dict[str, str]:
         """pyiceberg FileIO properties (``s3.*``)."""
-        props = {"s3.region": self.region}
-        if self.access_key and self.secret_key:
-            props |= {"s3.access-key-id": self.access_key, "s3.secret-access-key": self.secret_key}
-            if self.session_token:
-                props["s3.session-token"] = self.session_token
+        props = {"s3.region": self.region, **self._credentials("s3")}
         if self.s3_endpoint:
             props["s3.endpoint"] = self.s3_endpoint
         return props
@@ -156,11 +161,8 @@ class StorageAccess:
     def glue_properties(self, region: str) -> dict[str, Any]:
         """pyiceberg Glue catalog properties (``glue.*``), with ``RETRY_POLICY``; ``region``: the catalog's."""
         props: dict[str, Any] = {"glue.region": region, "glue.retry-mode": RETRY_POLICY["mode"],
-                                 "glue.max-retries": int(RETRY_POLICY["total_max_attempts"]) - 1}
-        if self.access_key and self.secret_key:
-            props |= {"glue.access-key-id": self.access_key, "glue.secret-access-key": self.secret_key}
-            if self.session_token:
-                props["glue.session-token"] = self.session_token
+                                 "glue.max-retries": int(RETRY_POLICY["total_max_attempts"]) - 1,
+                                 **self._credentials("glue")}
         if self.glue_endpoint:
             props["glue.endpoint"] = self.glue_endpoint
         return props

@@ -31,26 +31,30 @@ class AlertingFailure(AirflowFailException):
         self.slack_message = slack_message
 
 
-class TaskFailureNotifier(SlackWebhookNotifier):
-    """One Slack post per failed task; a delivery problem is logged, never raised over the task's error."""
+class _FailureNotifier(SlackWebhookNotifier):
+    """Posts the message a subclass builds; a delivery problem is logged, never raised over the failure."""
 
     def __init__(self, slack_webhook_conn_id: str) -> None:
         super().__init__(slack_webhook_conn_id=slack_webhook_conn_id, text="")
 
-    def notify(self, context: Any) -> None:
-        own = getattr(context.get("exception"), "slack_message", None)
-        self.text, self.blocks = own or task_failure_blocks(context)
+    def _post(self, context: Any, message: tuple[str, list[dict[str, Any]]], what: str) -> None:
+        self.text, self.blocks = message
         try:
             super().notify(context)
         except Exception:
-            log.exception("could not post the task failure to Slack (%s)", self.slack_webhook_conn_id)
+            log.exception("could not post the %s to Slack (%s)", what, self.slack_webhook_conn_id)
 
 
-class RunFailureNotifier(SlackWebhookNotifier):
+class TaskFailureNotifier(_FailureNotifier):
+    """One Slack post per failed task: the exception's own message, or the task's DAG, run, error and log."""
+
+    def notify(self, context: Any) -> None:
+        own = getattr(context.get("exception"), "slack_message", None)
+        self._post(context, own or task_failure_blocks(context), "task failure")
+
+
+class RunFailureNotifier(_FailureNotifier):
     """A run's failure that no task reported (a timeout, a deadlock); silent when a task failed."""
-
-    def __init__(self, slack_webhook_conn_id: str) -> None:
-        super().__init__(slack_webhook_conn_id=slack_webhook_conn_id, text="")
 
     def notify(self, context: Any) -> None:
         reason = context.get("reason") or "unknown"
@@ -60,8 +64,4 @@ class RunFailureNotifier(SlackWebhookNotifier):
         dag = context.get("dag")
         dag_id = getattr(dag, "dag_id", None) or "?"
         run_id = context.get("run_id") or "?"
-        self.text, self.blocks = run_failure_message(dag_id, run_id, reason)
-        try:
-            super().notify(context)
-        except Exception:
-            log.exception("could not post the run failure to Slack (%s)", self.slack_webhook_conn_id)
+        self._post(context, run_failure_message(dag_id, run_id, reason), "run failure")

@@ -27,8 +27,8 @@ from patch_compliance.config import Settings, load_settings
 
 WAITING, DONE, FAILED, TIMED_OUT = "waiting", "done", "failed", "timed_out"
 COMMAND, RDS_OUTPUT = "command", "rds_output"
-# The command may legitimately run for its own timeout; past that and this margin it is stuck.
-COMMAND_DEADLINE_MARGIN_MINUTES = 5
+# Past its own timeout (the command's, the sync wait's) and this margin a wait is stuck.
+DEADLINE_MARGIN_MINUTES = 5
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def check_command(settings: Settings, scan_facts: dict[str, Any], now: datetime 
                                        "error_count": progress.error_count})
     if progress.finished:
         return Verdict(FAILED, f"scan {message}; see Systems Manager > Run Command for per-node output")
-    minutes = settings.scan.command_timeout_minutes + COMMAND_DEADLINE_MARGIN_MINUTES
+    minutes = settings.scan.command_timeout_minutes + DEADLINE_MARGIN_MINUTES
     if scan.wait_deadline_passed(scan_facts, minutes, now):
         return Verdict(TIMED_OUT, f"scan {message} after {minutes:g} min; the command did not finish")
     return Verdict(WAITING, message)
@@ -130,7 +130,7 @@ class ScanWaitOperator(BaseOperator):
         self.log.info("%s; deferring to the triggerer (check every %g s)", verdict.message, self.poke_seconds)
         self.defer(trigger=ScanWaitTrigger(self.wait, self.scan_facts, self.poke_seconds),
                    method_name="execute_complete",
-                   timeout=timedelta(minutes=self.deadline_minutes + COMMAND_DEADLINE_MARGIN_MINUTES))
+                   timeout=timedelta(minutes=self.deadline_minutes + DEADLINE_MARGIN_MINUTES))
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         return self._finish(Verdict(**event))

@@ -107,20 +107,19 @@ class AirflowHome:
         return {(task_id, map_index): state for task_id, map_index, state in rows}
 
 
+def isolated_airflow_env(home: Path) -> dict[str, str]:
+    """The environment of a test Airflow over ``home``: nobody's own Airflow, AWS or product settings."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("AIRFLOW", "AWS_", "PATCH_COMPLIANCE"))}
+    return {**env, **local_airflow_settings(home), "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}
+
+
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory) -> AirflowHome:
     """This worker's AIRFLOW_HOME (SQLite), migrated once for the session."""
     home = tmp_path_factory.mktemp("airflow_home")
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("AIRFLOW", "AWS_", "PATCH_COMPLIANCE"))}
-    env.update({
-        **local_airflow_settings(home),
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    })
-    airflow = AirflowHome(home, env)
+    airflow = AirflowHome(home, isolated_airflow_env(home))
     airflow.run("db", "migrate", timeout=180)
     return airflow
 

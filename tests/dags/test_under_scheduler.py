@@ -9,7 +9,6 @@ a run whose sync never arrives (one alert, with its reason), a monthly report th
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -22,8 +21,7 @@ from patch_compliance.aws import storage_access
 from patch_compliance.lake import Lake
 from sim.agent import Agent, AgentRunner
 from sim.airflow_cluster import AirflowCluster
-from sim.demo import local_airflow_settings
-from tests.dags.conftest import write_test_config
+from tests.dags.conftest import isolated_airflow_env, write_test_config
 from tests.fixtures.daily_world import (
     DAILY,
     LAKE_URI,
@@ -93,11 +91,8 @@ def cluster(world, slack, tmp_path_factory):
                                scan={"sync_wait_minutes": 1},
                                airflow={"retries": 1, "retry_delay_seconds": 1,
                                         "command_poke_seconds": 5, "sync_poke_seconds": 5})
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("AIRFLOW", "AWS_", "PATCH_COMPLIANCE"))}
-    env.update({**local_airflow_settings(home),
-                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-1",
-                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+    env = isolated_airflow_env(home)
+    env.update({"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
                 # Only the runs a test triggers: no scheduled run of today may join in.
                 "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
                 "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(world["endpoint_url"]),

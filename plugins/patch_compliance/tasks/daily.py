@@ -130,48 +130,6 @@ def send_scan(target: dict[str, str], dag_id: str, run_id: str,
     return sent
 
 
-def poke_command(scan_facts: dict[str, Any], settings: Settings | None = None):
-    """Sensor body: done when the command's aggregate status is final; a failed command fails the task."""
-    from airflow.sdk import PokeReturnValue
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from patch_compliance import scan
-
-    progress = scan.command_progress(settings or load_settings(), scan_facts)
-    log.info("command %s: %s", scan_facts["command_id"], progress.describe())
-    if not progress.finished:
-        return PokeReturnValue(is_done=False)
-    if not progress.succeeded:
-        raise AirflowFailException(
-            f"scan command {scan_facts['command_id']} in {scan.scan_target_of(scan_facts).label} ended with "
-            f"{progress.describe()}; see Systems Manager > Run Command for per-node output")
-    finished = {**scan_facts, "completed_count": progress.completed_count,
-                "error_count": progress.error_count}
-    return PokeReturnValue(is_done=True, xcom_value=finished)
-
-
-def poke_rds_output(scan_facts: dict[str, Any], settings: Settings | None = None):
-    """Sensor body: done when enough nodes have RDS output newer than the scan; a clear timeout otherwise."""
-    from airflow.sdk import PokeReturnValue
-    from airflow.sdk.exceptions import AirflowSensorTimeout
-
-    from patch_compliance import scan
-
-    settings = settings or load_settings()
-    progress = scan.sync_progress(settings, scan_facts)
-    label = scan.scan_target_of(scan_facts).label
-    log.info("%s: %s", label, progress.describe())
-    if progress.synced:
-        return PokeReturnValue(is_done=True, xcom_value={**scan_facts, "fresh_nodes": progress.fresh_nodes})
-    if scan.wait_deadline_passed(scan_facts, settings.scan.sync_wait_minutes):
-        raise AirflowSensorTimeout(
-            f"Resource Data Sync output is not fresh for {label} after "
-            f"{settings.scan.sync_wait_minutes:g} min: "
-            f"{progress.describe()}. Check the account's resource data sync (ListResourceDataSync "
-            f"LastStatus) and the sync bucket {settings.storage.sync_uri}; the day's snapshot was not taken.")
-    return PokeReturnValue(is_done=False)
-
-
 def validate_day(snapshot_date: date, run_url: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
     """Great Expectations over the day's snapshot: one Slack alert on failed checks, a critical one fails.
 
