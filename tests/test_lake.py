@@ -127,8 +127,12 @@ def _nodes(patch_id: str, count: int = 40) -> list[sc.Node]:
             for n in range(1, count + 1)]
 
 
-def _race(sources: dict[str, Path], lake_uri: str, env: dict[str, str]) -> dict[str, subprocess.CompletedProcess]:
-    """Start one ``ingest`` per source at the same moment; wait for both."""
+def _race(sources: dict[str, Path], lake_uri: str, env: dict[str, str],
+          barrier: Path) -> dict[str, subprocess.CompletedProcess]:
+    """Start one ``ingest`` per source; both have loaded the tables before either commits (the barrier)."""
+    barrier.mkdir(parents=True)
+    env = {**env, "PYTHONPATH": f"{BARRIER_SITE}{os.pathsep}{env['PYTHONPATH']}", "COMMIT_BARRIER": str(barrier),
+           "COMMIT_BARRIER_PARTIES": str(len(sources))}
     processes = {
         name: subprocess.Popen(
             [sys.executable, "-m", "patch_compliance", "ingest", "--source", str(source), "--lake", lake_uri,
@@ -169,6 +173,9 @@ def racing_sources(tmp_path) -> dict[str, Path]:
     return sources
 
 
+BARRIER_SITE = Path(__file__).resolve().parent / "fixtures" / "commit_barrier"
+
+
 def _env(**extra: str) -> dict[str, str]:
     root = Path(__file__).resolve().parents[1]
     return {**os.environ, "PYTHONPATH": f"{root / 'plugins'}{os.pathsep}{root}", **extra}
@@ -176,11 +183,10 @@ def _env(**extra: str) -> dict[str, str]:
 
 def test_concurrent_writers_on_the_sql_catalog(tmp_path, racing_sources) -> None:
     lake_uri = str(tmp_path / "lake")
-    losses = rounds = 0
-    while rounds < 4 or (not losses and rounds < 10):  # until two runs overlapped (scheduling decides when)
-        losses += _check_round(Lake(lake_uri), _race(racing_sources, lake_uri, _env()))
-        rounds += 1
-    assert losses >= 1  # started together, the runs overlap: Iceberg refused the second writer
+    rounds = 3
+    losses = sum(_check_round(Lake(lake_uri), _race(racing_sources, lake_uri, _env(), tmp_path / f"barrier-{n}"))
+                 for n in range(rounds))
+    assert losses == rounds  # the runs overlapped every time: Iceberg refused exactly one writer per round
     # Readers work afterwards: validation and the report see the winner's whole day.
     from patch_compliance.quality import validate_snapshot
 
@@ -194,10 +200,11 @@ def test_concurrent_writers_on_the_glue_catalog(tmp_path, racing_sources, aws_en
                                      CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     lake_uri = "s3://race-lake/lake"
     Lake(lake_uri).ensure_tables()  # table creation is not what races here
-    losses = 0
-    for _ in range(3):
-        losses += _check_round(Lake(lake_uri), _race(racing_sources, lake_uri, _env(**aws_env.env())))
-    assert losses >= 1
+    rounds = 3
+    losses = sum(_check_round(Lake(lake_uri), _race(racing_sources, lake_uri, _env(**aws_env.env()),
+                                                    tmp_path / f"barrier-{n}"))
+                 for n in range(rounds))
+    assert losses == rounds
     build_report(lake_uri, "2026-11", None, str(tmp_path / "out"))
 
 
