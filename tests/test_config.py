@@ -19,6 +19,7 @@ from patch_compliance.config import (
     AirflowSettings,
     AwsSettings,
     IngestSettings,
+    NotificationSettings,
     PatchCatalogSettings,
     PolicyApplySettings,
     QualitySettings,
@@ -35,7 +36,7 @@ from patch_compliance.config import (
 from patch_compliance.inputs import InputError
 
 RAW = yaml.safe_load(default_config_path().read_text())
-FREE_FORM = {"environment_patch_groups", "filters", "targets"}  # their keys are data, not settings
+FREE_FORM = {"environment_patch_groups", "filters", "targets", "teams"}  # their keys are data, not settings
 FEED = {"name": "al2023", "products": ["AmazonLinux2023"],
         "mirror_list": "https://cdn.amazonlinux.com/al2023/core/mirrors/latest/x86_64/mirror.list"}
 
@@ -136,7 +137,7 @@ def test_a_section_that_is_not_a_mapping_or_list_is_refused() -> None:
 
 @pytest.mark.parametrize("section", [
     AwsSettings, StorageSettings, ScanSettings, TagKeys, IngestSettings, ReportSettings, PatchCatalogSettings,
-    AirflowSettings, QualitySettings, QuerySettings, PolicyApplySettings, Settings])
+    AirflowSettings, NotificationSettings, QualitySettings, QuerySettings, PolicyApplySettings, Settings])
 def test_defaults_are_valid_values(section: type) -> None:
     default = section()
     assert replace(default) == default  # replace() validates every field again
@@ -192,6 +193,11 @@ def test_changed_copies_are_validated_too() -> None:
       "patch_catalog": {"feeds": [{**FEED, "repository": ""}]}, "accounts": [{"id": "1"}]},
      "accounts[0].id: account id must look like"),  # "" is "not set", so only the account fails
     ({"query": {"engine": "athena"}}, "query: the athena engine needs athena_database and athena_output_location"),
+    ({"notifications": {"teams": {"payments": "slack payments"}}},
+     "notifications.teams.payments: expected an Airflow connection id (letters, digits, _ . -), got 'slack payments'"),
+    ({"notifications": {"teams": {" payments": "slack_payments"}}},
+     "notifications.teams. payments: expected a Team tag value (no leading or trailing space)"),
+    ({"notifications": {"teams": ["payments"]}}, "notifications.teams: expected a mapping"),
 ])
 def test_a_bad_value_is_explained_with_its_path(config: dict[str, Any], message: str) -> None:
     rejects(config, message)
@@ -337,6 +343,8 @@ LINUX_KEYS = "['CLASSIFICATION', 'PRODUCT', 'SEVERITY']"
     ({f"{WINDOW}.targets": {f"Key{n}": ["v"] for n in range(6)}}, f"{WINDOW}.targets: expected 1 to 5 tag keys, got 6"),
     ({f"{WINDOW}.targets": ["Environment"]}, f"{WINDOW}.targets: expected a mapping"),
     ({f"{WINDOW}.targets": {"Env$": ["prod"]}}, f"{WINDOW}.targets.Env$: expected a tag key (1-128 letters"),
+    ({f"{WINDOW}.targets": {"Environment": ["prod,dev"]}},
+     f"{WINDOW}.targets.Environment[0]: expected a tag value (0-256 letters, digits, spaces, _.:/=+-@), got 'prod,dev'"),
     ({f"{WINDOW}.targets": {"Environment": []}},
      f"{WINDOW}.targets.Environment: expected a string or a non-empty list of strings, got []"),
     ({f"{WINDOW}.description": "d" * 80},
@@ -408,6 +416,7 @@ def test_every_bad_value_of_a_load_is_reported_at_once() -> None:
     ("query", {"engine": "duckdb", "athena_database": "", "athena_workgroup": "primary", "athena_region": ""}),
     ("baselines", ()), ("patch_groups", ()), ("maintenance_windows", ()), ("resource_data_sync", None),
     ("policy_apply", {"role_name": ""}),
+    ("notifications", {"teams": {}}),
 ])
 def test_defaults_hold(section: str, expected: Any) -> None:
     value = getattr(parse_settings({}), section)
@@ -426,3 +435,5 @@ def test_given_values_are_kept_and_normalised() -> None:
     assert settings.storage.lake_uri == "s3://my-lake/prefix" and settings.tags.team == ("Owner",)
     assert settings.query == QuerySettings(athena_output_location="s3://results/q/")
     assert parse_settings({"quality": {"allowed_environments": []}}).quality == QualitySettings(allowed_environments=())
+    teams = {"payments": "slack_payments", "(untagged)": "slack.platform-1"}
+    assert parse_settings({"notifications": {"teams": teams}}).notifications == NotificationSettings(teams=teams)

@@ -249,6 +249,22 @@ class AirflowSettings:
     report_link_base: str = ""  # e.g. an S3 console or CloudFront URL prefix for the Slack link
 
 
+ConnectionId = Annotated[str, matching(r"[A-Za-z0-9_.-]{1,250}", "an Airflow connection id (letters, digits, _ . -)")]
+TeamName = Annotated[str, matching(r"\S(.{0,254}\S)?", "a Team tag value (no leading or trailing space)")]
+
+
+@section
+class NotificationSettings:
+    """The ``notifications:`` section: where the monthly report's team headlines go (docs/report.md).
+
+    ``teams`` maps a Team tag value (exactly as tagged, ``(untagged)`` included) to the Airflow
+    connection of that team's Slack channel; teams not listed share one message on
+    ``airflow.slack_connection_id``.
+    """
+
+    teams: dict[TeamName, ConnectionId] = dataclasses.field(default_factory=dict)
+
+
 _SHARE = number_in(0, 1, "a fraction")  # 0.99 = 99 %
 
 
@@ -341,6 +357,9 @@ def filter_values(operating_system: str) -> dict[str, frozenset[str] | None]:
 FilterValues = Annotated[tuple[str, ...], ONE_OR_MORE, count_in(1, 20, "values")]
 Patches = Annotated[NameList, count_in(0, 50, "patches")]
 TagKey = Annotated[str, matching(r"[\w .:/=+\-@]{1,128}", "a tag key (1-128 letters, digits, spaces, _.:/=+-@)")]
+# What EC2 accepts in a tag value; the report passes window targets to its SQL joined by "," and "|".
+TagValue = Annotated[str, matching(r"[\w .:/=+\-@]{0,256}", "a tag value (0-256 letters, digits, spaces, _.:/=+-@)")]
+TagValues = Annotated[tuple[TagValue, ...], ONE_OR_MORE]
 Schedule = Annotated[str, matching(
     r"cron\([\w*?,/#-]+( [\w*?,/#-]+){5}\)|rate\([1-9][0-9]* (minutes?|hours?|days?)\)"
     r"|at\(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\)",
@@ -407,7 +426,7 @@ class MaintenanceWindowConfig:
     schedule: Schedule
     duration_hours: Annotated[int, whole_in(1, 24)]
     operation: Annotated[str, one_of(*WINDOW_OPERATIONS)]
-    targets: Annotated[dict[TagKey, Names], count_in(1, 5, "tag keys")]  # e.g. {Environment: [prod]}
+    targets: Annotated[dict[TagKey, TagValues], count_in(1, 5, "tag keys")]  # e.g. {Environment: [prod]}
     description: Annotated[str, fits_with_marker(128)] = ""
     schedule_timezone: TimeZone = "UTC"
     cutoff_hours: Annotated[int, whole_in(0, 23)] = 0
@@ -454,6 +473,7 @@ class Settings:
     report: ReportSettings = dataclasses.field(default_factory=ReportSettings)
     patch_catalog: PatchCatalogSettings = dataclasses.field(default_factory=PatchCatalogSettings)
     airflow: AirflowSettings = dataclasses.field(default_factory=AirflowSettings)
+    notifications: NotificationSettings = dataclasses.field(default_factory=NotificationSettings)
     quality: QualitySettings = dataclasses.field(default_factory=QualitySettings)
     query: QuerySettings = dataclasses.field(default_factory=QuerySettings)
     baselines: tuple[BaselineConfig, ...] = ()
