@@ -344,7 +344,8 @@ LINUX_KEYS = "['CLASSIFICATION', 'PRODUCT', 'SEVERITY']"
     ({f"{WINDOW}.targets": ["Environment"]}, f"{WINDOW}.targets: expected a mapping"),
     ({f"{WINDOW}.targets": {"Env$": ["prod"]}}, f"{WINDOW}.targets.Env$: expected a tag key (1-128 letters"),
     ({f"{WINDOW}.targets": {"Environment": ["prod,dev"]}},
-     f"{WINDOW}.targets.Environment[0]: expected a tag value (0-256 letters, digits, spaces, _.:/=+-@), got 'prod,dev'"),
+     f"{WINDOW}.targets.Environment[0]: expected a tag value (0-256 letters, digits, spaces, _.:/=+-@), "
+     "got 'prod,dev'"),
     ({f"{WINDOW}.targets": {"Environment": []}},
      f"{WINDOW}.targets.Environment: expected a string or a non-empty list of strings, got []"),
     ({f"{WINDOW}.description": "d" * 80},

@@ -114,6 +114,31 @@ def expected_missing(report_date: date, catalog: list[sc.CatalogRow]) -> list[di
     return sorted(rows, key=lambda r: (r["account_id"], r["region"], r["instance_id"], r["patch_id"]))
 
 
+# Causes worked out by hand from the scenario and config/fleet.yaml's policy (prod-install Saturdays 02:00-06:00
+# targets Environment=prod, nonprod-install Tuesdays 12:00-15:00 targets dev/staging; captures at 01:00 or 02:00):
+#   a  prod-linux, openssl Missing since 11-01, before the Saturday run of the 14th      -> not_patched_since_window
+#   b  zlib Failed since the 8th                                                          -> install_failed
+#   c  dev-linux, libxml2 Missing since 10-25, before the Tuesday runs of the 10th/17th   -> not_patched_since_window
+#   e  no PatchGroup tag (untagged Windows host with a missing KB)                        -> no_patch_group
+#   f  the 15th: captured 30 h before, ConnectionLost -> stale_agent; the 20th: fresh, openssl Missing since 11-01,
+#      before the 14th's run                                                              -> not_patched_since_window
+#   4, 5  NO_DATA without a PatchGroup tag                                                -> no_patch_group
+#   1  the 15th's EC2 inventory, no SSM data                                              -> no_agent
+# Compliant and stopped hosts have none.
+CAUSES_ON = {
+    date(2026, 11, 15): {"i-0000000000000000a": "not_patched_since_window", "i-0000000000000000b": "install_failed",
+                         "i-0000000000000000c": "not_patched_since_window", "i-0000000000000000e": "no_patch_group",
+                         "i-0000000000000000f": "stale_agent", "i-00000000000000004": "no_patch_group",
+                         "i-00000000000000005": "no_patch_group", "i-00000000000000001": "no_agent"},
+    date(2026, 11, 20): {"i-0000000000000000a": "not_patched_since_window", "i-0000000000000000b": "install_failed",
+                         "i-0000000000000000c": "not_patched_since_window", "i-0000000000000000e": "no_patch_group",
+                         "i-0000000000000000f": "not_patched_since_window", "i-00000000000000004": "no_patch_group",
+                         "i-00000000000000005": "no_patch_group"},
+}
+CAUSES = ("no_agent", "stale_agent", "no_patch_group", "unknown_patch_group", "baseline_drift", "not_in_window",
+          "install_failed", "pending_reboot", "not_patched_since_window", "awaiting_window", "other")
+
+
 def expected_instances(report_date: date, missing: list[dict[str, str]], with_inventory: bool) -> list[dict[str, str]]:
     old = {}
     for m in missing:
@@ -134,7 +159,7 @@ def expected_instances(report_date: date, missing: list[dict[str, str]], with_in
             "status": status, "last_capture_time": z(sc.capture_time(report_date, node)),
             "non_compliant_items": str(sum(1 for i in counted if i.state in NON_COMPLIANT_STATES)),
             "missing_critical_14d_items": str(old.get(node.instance_id, 0)), "quarantined_lines": "0",
-            "instance_status": node.instance_status})
+            "instance_status": node.instance_status, "cause": CAUSES_ON[report_date].get(node.instance_id, "")})
     if with_inventory:
         managed = {(n.account_id, n.instance_id) for n in nodes}
         for ec2 in sc.november_ec2(report_date):
@@ -147,7 +172,7 @@ def expected_instances(report_date: date, missing: list[dict[str, str]], with_in
                 "baseline_id": "", "platform": ec2.platform,
                 "status": "STOPPED" if ec2.state == "stopped" else "UNMANAGED", "last_capture_time": "",
                 "non_compliant_items": "", "missing_critical_14d_items": "", "quarantined_lines": "",
-                "instance_status": ""})
+                "instance_status": "", "cause": CAUSES_ON[report_date].get(ec2.instance_id, "")})
     return sorted(rows, key=lambda r: (r["account_id"], r["region"], r["instance_id"]))
 
 
@@ -166,7 +191,8 @@ def expected_summary(instances: list[dict[str, str]]) -> list[dict[str, str]]:
                     "unmanaged": str(count["UNMANAGED"]), "stopped": str(count["STOPPED"]),
                     "compliance_pct": pct(count["COMPLIANT"], len(rows) - count["STOPPED"]),
                     "instances_missing_critical_14d": str(sum(1 for n in old if n)),
-                    "missing_critical_14d_items": str(sum(old)), "quarantined_instances": "0"})
+                    "missing_critical_14d_items": str(sum(old)), "quarantined_instances": "0",
+                    **{f"cause_{c}": str(sum(1 for r in rows if r["cause"] == c)) for c in CAUSES}})
     return out
 
 
@@ -203,7 +229,7 @@ def test_instance_status_csv(report_15th):
     header, rows = read_csv(report_15th / "instance_status.csv")
     assert header == ["snapshot_date", "account_id", "region", "instance_id", "team", "environment", "patch_group",
                       "baseline_id", "platform", "status", "last_capture_time", "non_compliant_items",
-                      "missing_critical_14d_items", "quarantined_lines", "instance_status"]
+                      "missing_critical_14d_items", "quarantined_lines", "instance_status", "cause"]
     report_date = date(2026, 11, 15)
     expected = expected_instances(report_date, expected_missing(report_date, sc.CATALOG_1ST), True)
     assert rows == expected
@@ -223,7 +249,7 @@ def test_team_environment_summary_csv(report_15th):
     header, rows = read_csv(report_15th / "team_environment_summary.csv")
     assert header == ["team", "environment", "instances", "compliant", "non_compliant", "stale", "no_data",
                       "unmanaged", "stopped", "compliance_pct", "instances_missing_critical_14d",
-                      "missing_critical_14d_items", "quarantined_instances"]
+                      "missing_critical_14d_items", "quarantined_instances", *(f"cause_{c}" for c in CAUSES)]
     report_date = date(2026, 11, 15)
     instances = expected_instances(report_date, expected_missing(report_date, sc.CATALOG_1ST), True)
     assert rows == expected_summary(instances)
@@ -327,15 +353,17 @@ def test_as_of_before_first_snapshot_of_month_is_a_clear_error(lake_dir, tmp_pat
         build_report(str(lake_dir), "2026-11", "2026-10-30", str(tmp_path))
 
 
-def test_cli_report_writes_the_five_files_and_rejects_bad_input(lake_dir, tmp_path, capsys):
+def test_cli_report_writes_every_file_and_rejects_bad_input(lake_dir, tmp_path, capsys):
     from patch_compliance.cli import main
 
     out = tmp_path / "cli"
     assert main(["report", "--lake", str(lake_dir), "--month", "2026-11", "--as-of", "2026-11-15",
                  "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["instance_status.csv", "manifest.json",
-                                                     "missing_critical_patches.csv", "report.html",
-                                                     "team_environment_summary.csv"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "instance_status.csv", "manifest.json", "missing_critical_patches.csv", "remediation.csv", "report.html",
+        "team_environment_summary.csv",
+        *(f"teams/{team}/{name}" for team in ("payments", "platform", "untagged-bca5491e")
+          for name in ("instance_status.csv", "missing_critical_patches.csv", "report.html"))]
     assert "on snapshot 2026-11-15" in capsys.readouterr().out
     assert main(["report", "--lake", str(lake_dir), "--month", "2026-11", "--as-of", "15/11/2026",
                  "--out", str(out)]) == 2

@@ -1,10 +1,11 @@
-"""The monthly compliance report: CSVs, a self-contained HTML page and an audit manifest.
+"""The monthly compliance report: CSVs, self-contained HTML pages (the fleet's and each team's) and a manifest.
 
-The definitions are DESIGN.md's "Report definitions (the contract)". Per-instance facts and the
-age of every missing critical item come from the SQL in ``sql/report/`` (Athena/Trino dialect,
-run by DuckDB over the lake or by Athena); this module only counts, formats and writes them, so
-what an auditor reads is what the SQL computed. The report's values and how they are written are in
-``report_model``; the page is ``report_html``.
+The definitions are DESIGN.md's "Report definitions (the contract)". Per-instance facts, causes,
+the age of every missing critical item and every remediation come from the SQL in ``sql/report/``
+(Athena/Trino dialect, run by DuckDB over the lake or by Athena) through ``report_queries``; this
+module decides what the report reads (its scope), writes the files and the audit manifest. The
+values and how they are written are in ``report_model``; the pages are ``report_html``, the team
+folders ``report_teams``.
 
 Benchmarks call :func:`build_report` directly.
 """
@@ -13,12 +14,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-
-import pyarrow as pa
 
 from patch_compliance import __version__
 from patch_compliance.aws import StorageAccess
@@ -26,23 +24,21 @@ from patch_compliance.config import Settings, load_settings
 from patch_compliance.inputs import InputError, parse_date, parse_location, parse_month
 from patch_compliance.lake import DayRecord, Lake
 from patch_compliance.query import QueryEngine, make_engine
+from patch_compliance.remediation import REMEDIATION_COLUMNS
+from patch_compliance.report_causes import policy_facts
 from patch_compliance.report_html import render_html
 from patch_compliance.report_model import (
     INSTANCE_COLUMNS,
     MISSING_COLUMNS,
     SUMMARY_COLUMNS,
+    PolicyFacts,
     ReportData,
     ReportScope,
-    compliance_pct,
     csv_bytes,
-    summarise,
 )
+from patch_compliance.report_queries import collect
+from patch_compliance.report_teams import team_dirs, team_index, team_outputs
 from patch_compliance.storage import open_location, write_bytes
-
-SQL_INSTANCE_STATUS = "report/instance_status.sql"
-SQL_MISSING_CRITICAL = "report/missing_critical_patches.sql"
-SQL_TREND = "report/trend.sql"
-SQL_BASELINES = "report/baselines.sql"
 
 
 def resolve_scope(lake: Lake, month: str, as_of: date | None) -> ReportScope:
@@ -104,44 +100,6 @@ def scope_from_manifest(lake: Lake, manifest: dict[str, Any]) -> ReportScope:
         baselines_record=baselines[0] if baselines else None)
 
 
-def _rows(table: pa.Table) -> list[dict[str, Any]]:
-    return table.to_pylist()
-
-
-def collect(engine: QueryEngine, scope: ReportScope, settings: Settings) -> ReportData:
-    """Run the report SQL and derive the per-instance 14-day counts and the summary."""
-    report = settings.report
-    d = scope.report_date
-    day = [scope.report_record]
-    inventory = [r for r in scope.inventory_records if r.snapshot_date == d]
-    catalog = [scope.catalog_record] if scope.catalog_record else []
-    none: list[DayRecord] = []
-    instances = _rows(engine.run(SQL_INSTANCE_STATUS, [d], scope={
-        "patch_compliance": none, "instances": day, "ec2_inventory": inventory, "patch_catalog": none,
-        "baselines": none}))
-    missing = _rows(engine.run(SQL_MISSING_CRITICAL, [
-        d, ",".join(report.critical_classifications), ",".join(report.critical_severities)], scope={
-        "patch_compliance": scope.history_records, "instances": day, "ec2_inventory": none,
-        "patch_catalog": catalog, "baselines": none}))
-    trend = _rows(engine.run(SQL_TREND, [scope.month_dates[0].replace(day=1), d], scope={
-        "patch_compliance": none, "instances": scope.month_records, "ec2_inventory": scope.inventory_records,
-        "patch_catalog": none, "baselines": none}))
-    baselines = _rows(engine.run(SQL_BASELINES, [d], scope={
-        "patch_compliance": none, "instances": none, "ec2_inventory": none, "patch_catalog": none,
-        "baselines": [scope.baselines_record]})) if scope.baselines_record else []
-
-    threshold = int(report.missing_critical_age_days)
-    per_instance: Counter[tuple[str, str, str]] = Counter(
-        (m["account_id"], m["region"], m["instance_id"]) for m in missing if m["age_days"] >= threshold)
-    for row in instances:
-        key = (row["account_id"], row["region"], row["instance_id"])
-        row["missing_critical_14d_items"] = None if row["non_compliant_items"] is None else per_instance[key]
-    for row in trend:
-        row["compliance_pct"] = compliance_pct(row["compliant"], row["instances"], row["stopped"])
-        row["coverage_known"] = row["snapshot_date"] in scope.inventory_dates
-    return ReportData(scope, instances, missing, summarise(instances), trend, baselines, threshold)
-
-
 def _table_reads(table: str, records: Sequence[DayRecord]) -> list[dict[str, Any]]:
     """The day records read for a table: enough to read exactly the same rows again (time travel)."""
     return [{"snapshot_date": r.snapshot_date.isoformat(), "table_group": r.table_group, "run_id": r.run_id,
@@ -151,7 +109,7 @@ def _table_reads(table: str, records: Sequence[DayRecord]) -> list[dict[str, Any
 
 
 def audit_manifest(lake: Lake, data: ReportData, engine: QueryEngine, parameters: dict[str, Any],
-                   outputs: dict[str, bytes], timings: dict[str, float]) -> dict[str, Any]:
+                   outputs: dict[str, bytes], timings: dict[str, float], teams: dict[str, str]) -> dict[str, Any]:
     from patch_compliance.lake import sha256
 
     scope = data.scope
@@ -176,6 +134,7 @@ def audit_manifest(lake: Lake, data: ReportData, engine: QueryEngine, parameters
         "inputs": {table: _table_reads(table, records) for table, records in scope.inputs().items()},
         "sql": {path: {"sha256": digest} for path, digest in sorted(engine.used.items())},
         "outputs": {name: {"bytes": len(body), "sha256": sha256(body)} for name, body in sorted(outputs.items())},
+        "teams": teams,  # team -> its folder under teams/
         "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
     }
 
@@ -209,10 +168,23 @@ def settings_of_manifest(settings: Settings, manifest: dict[str, Any]) -> Settin
                    ingest=replace(settings.ingest, freshness_hours=p["freshness_hours"]))
 
 
+def write_outputs(data: ReportData, settings: Settings, lake_uri: str, teams: dict[str, str],
+                  freshness: dict[str, Any]) -> dict[str, bytes]:
+    """Every file of the report but the manifest, by its path under the report's folder."""
+    outputs = {
+        "team_environment_summary.csv": csv_bytes(SUMMARY_COLUMNS, data.summary),
+        "instance_status.csv": csv_bytes(INSTANCE_COLUMNS, data.instances),
+        "missing_critical_patches.csv": csv_bytes(MISSING_COLUMNS, data.missing),
+        "remediation.csv": csv_bytes(REMEDIATION_COLUMNS, data.remediation),
+        "report.html": render_html(data, settings, lake_uri, freshness, team_index(data, teams)).encode(),
+    }
+    return outputs | team_outputs(data, teams, settings, lake_uri, freshness)
+
+
 def build_report(lake_uri: str, month: str | None, as_of: date | str | None, out_dir: str, *,
                  settings: Settings | None = None, engine: str = "duckdb", access: StorageAccess | None = None,
                  athena: dict[str, Any] | None = None, from_manifest: str | None = None) -> dict[str, Any]:
-    """Write the report's five files to ``out_dir`` (local directory or s3://) and return its manifest.
+    """Write the report's files to ``out_dir`` (local directory or s3://) and return its manifest.
 
     ``as_of`` (a date or ``YYYY-MM-DD``) picks the latest snapshot of ``month`` on or before it;
     the default is the month's latest snapshot. ``from_manifest`` regenerates an earlier report
@@ -229,36 +201,35 @@ def build_report(lake_uri: str, month: str | None, as_of: date | str | None, out
         scope = scope_from_manifest(lake, original)
         month, as_of_date = scope.month, (parse_date(original["parameters"]["as_of"], "as_of")
                                           if original["parameters"].get("as_of") else None)
+        policy = (PolicyFacts.from_manifest(original["parameters"]["policy"]) if "policy" in original["parameters"]
+                  else policy_facts(settings, scope.report_date))
     else:
         if month is None:
             raise InputError("--month is required (or --from-manifest)")
         parse_month(month)
         scope = resolve_scope(lake, month, as_of_date)
+        policy = policy_facts(settings, scope.report_date)
     query_engine = make_engine(engine, lake, **(athena or {}))
     timings = {"scope": time.perf_counter() - started}
 
     mark = time.perf_counter()
-    data = collect(query_engine, scope, settings)
+    data = collect(query_engine, scope, settings, policy)
     timings["queries"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    outputs = {
-        "team_environment_summary.csv": csv_bytes(SUMMARY_COLUMNS, data.summary),
-        "instance_status.csv": csv_bytes(INSTANCE_COLUMNS, data.instances),
-        "missing_critical_patches.csv": csv_bytes(MISSING_COLUMNS, data.missing),
-    }
     ingest_manifest = scope.report_record.as_manifest()
     freshness = {k: ingest_manifest.get(k) for k in ("committed_at", "reference_time")}
-    outputs["report.html"] = render_html(data, settings, lake_uri=lake.uri, freshness=freshness).encode()
+    teams = team_dirs({r["team"] for r in data.instances})
+    outputs = write_outputs(data, settings, lake.uri, teams, freshness)
     timings["render"] = time.perf_counter() - mark
     parameters = {"lake": lake.uri, "month": month, "as_of": as_of_date.isoformat() if as_of_date else None,
                   "engine": engine, "from_manifest": from_manifest,
                   "critical_classifications": list(settings.report.critical_classifications),
                   "critical_severities": list(settings.report.critical_severities),
                   "missing_critical_age_days": data.threshold_days,
-                  "freshness_hours": settings.ingest.freshness_hours}
+                  "freshness_hours": settings.ingest.freshness_hours, "policy": policy.as_manifest()}
     timings["total"] = time.perf_counter() - started
-    manifest = audit_manifest(lake, data, query_engine, parameters, outputs, timings)
+    manifest = audit_manifest(lake, data, query_engine, parameters, outputs, timings, teams)
     outputs["manifest.json"] = json.dumps(manifest, indent=2, sort_keys=True).encode()
     _, out_fs = open_location(out_location.uri, access, "--out")
     for name, body in outputs.items():

@@ -1,28 +1,42 @@
-"""The report's HTML page: one self-contained file (inline CSS, inline SVG, no network).
+"""The report's HTML pages: the fleet's and each team's, one self-contained file each (inline CSS and SVG).
 
-The chart is drawn here as SVG from the trend rows, so the page needs no script or library and
-looks the same offline, in a mail client, or archived years later.
+The charts are SVG drawn by ``report_charts``, so a page needs no script, library or network and
+looks the same offline, in a mail client, or archived years later. Every value from the fleet
+(tags, names, ids, titles) is escaped by Jinja's autoescape.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
-from html import escape
+from functools import cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
 
 from patch_compliance import __version__
 from patch_compliance.config import Settings
-from patch_compliance.report_model import ReportData, compliance_pct, format_value
+from patch_compliance.remediation import AGE_BINS, month_of
+from patch_compliance.report_causes import RUNS_LOOKBACK_DAYS
+from patch_compliance.report_charts import STATUS_COLOURS, age_histogram_svg, trend_svg
+from patch_compliance.report_model import CAUSES, ReportData, compliance_pct, format_value
 
-STATUS_COLOURS = {"COMPLIANT": "#2e7d32", "NON_COMPLIANT": "#c62828", "STALE": "#ef6c00",
-                  "NO_DATA": "#6d4c41", "UNMANAGED": "#607d8b", "STOPPED": "#9e9e9e"}
-LISTED = ("STALE", "NO_DATA", "UNMANAGED", "STOPPED")  # statuses whose hosts the page lists
+LISTED = ("NON_COMPLIANT", "STALE", "NO_DATA", "UNMANAGED", "STOPPED")  # statuses whose hosts the pages list
 LIST_LIMIT = 200
 TOP_LIMIT = 15
+CAUSE_NOTES = {
+    "no_agent": "EC2 instance without Systems Manager data: install or repair the SSM Agent",
+    "stale_agent": "patch data older than the freshness threshold, or the agent lost its connection",
+    "no_patch_group": "no PatchGroup tag: the OS default baseline applies and the scan does not target it",
+    "unknown_patch_group": "PatchGroup tag value not declared in the policy",
+    "baseline_drift": "the baseline of its last scan differs from the declared policy (drifted or undeclared)",
+    "not_in_window": "no declared Install window targets its tags",
+    "install_failed": "an install left items Failed",
+    "pending_reboot": "patches installed, waiting for a reboot",
+    "not_patched_since_window": "missing patches the last window that targeted it should have installed",
+    "awaiting_window": "missing patches approved after the last window: the next one should install them",
+    "other": "none of the above (rejected patches installed, lines lost at ingest, ...)",
+}
 
 
 def pct_class(pct: str) -> str:
@@ -31,57 +45,6 @@ def pct_class(pct: str) -> str:
         return "na"
     value = float(pct)
     return "good" if value >= 95 else "warn" if value >= 80 else "bad"
-
-
-def trend_svg(trend: list[dict[str, Any]], width: int = 920, height: int = 300) -> Markup:
-    """Stacked bars of status counts per snapshot, with the compliance % as a line on the right axis."""
-    left, right, top, bottom = 48, 52, 16, 58
-    plot_w, plot_h = width - left - right, height - top - bottom
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
-             f'role="img" aria-label="Compliance trend over the month\'s snapshots">']
-    if not trend:
-        parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">No snapshots</text></svg>')
-        return Markup("".join(parts))  # noqa: S704 - numbers and fixed labels only
-    peak = max(row["instances"] for row in trend) or 1
-    slot = plot_w / len(trend)
-    bar_w = max(2.0, slot * 0.7)
-    for tick in range(5):
-        value = peak * tick / 4
-        y = top + plot_h - plot_h * tick / 4
-        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#e0e0e0"/>')
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{value:.0f}</text>')
-        parts.append(f'<text x="{left + plot_w + 6}" y="{y + 4:.1f}" class="axis">{tick * 25}%</text>')
-    points = []
-    for n, row in enumerate(trend):
-        x = left + slot * n + (slot - bar_w) / 2
-        y = top + plot_h
-        for status, colour in STATUS_COLOURS.items():
-            count = row[status.lower()]
-            if not count:
-                continue
-            h = plot_h * count / peak
-            y -= h
-            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{colour}">'
-                         f'<title>{row["snapshot_date"]}: {count} {status}</title></rect>')
-        pct = float(row["compliance_pct"] or 0)
-        points.append((x + bar_w / 2, top + plot_h - plot_h * pct / 100, pct))
-        if len(trend) <= 16 or n % max(1, len(trend) // 16) == 0 or n == len(trend) - 1:
-            label = row["snapshot_date"].strftime("%m-%d")
-            parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h + 14}" text-anchor="middle" '
-                         f'class="axis">{label}</text>')
-    path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in points)
-    parts.append(f'<polyline points="{path}" fill="none" stroke="#1565c0" stroke-width="2.5"/>')
-    for x, y, pct in points:
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#1565c0"><title>{pct:.1f}% compliant'
-                     f'</title></circle>')
-    legend_y = height - 18
-    legend_x = left
-    for status, colour in [*STATUS_COLOURS.items(), ("compliance %", "#1565c0")]:
-        parts.append(f'<rect x="{legend_x}" y="{legend_y - 9}" width="10" height="10" fill="{colour}"/>')
-        parts.append(f'<text x="{legend_x + 14}" y="{legend_y}" class="axis">{escape(status)}</text>')
-        legend_x += 30 + 8 * len(status)
-    parts.append("</svg>")
-    return Markup("".join(parts))  # noqa: S704 - numbers, dates and escaped fixed labels only
 
 
 def top_patches(missing: list[dict[str, Any]], threshold: int) -> list[dict[str, Any]]:
@@ -118,11 +81,34 @@ def top_cves(missing: list[dict[str, Any]], threshold: int) -> list[dict[str, An
     return sorted(rows, key=lambda r: (-r["old"], -r["instances"], r["cve_id"]))[:TOP_LIMIT]
 
 
-def render_html(data: ReportData, settings: Settings, lake_uri: str,
-                freshness: dict[str, Any] | None = None) -> str:
+@cache
+def _environment() -> Environment:
     env = Environment(loader=PackageLoader("patch_compliance", "templates"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
-    env.filters["fmt"] = _fmt
+    env.filters["fmt"] = format_value
+    return env
+
+
+def month_over_month(rows: list[dict[str, Any]], month: str) -> list[dict[str, Any]]:
+    """The report month's remediation rows, each with the previous calendar month's figures beside it."""
+    year, number = int(month[:4]), int(month[5:])
+    previous = f"{year - (number == 1):04d}-{12 if number == 1 else number - 1:02d}"
+    before = {(r["team"], r["severity"]): r for r in rows if r["month"] == previous}
+    return [{**r, "previous": before.get((r["team"], r["severity"]))} for r in rows if r["month"] == month]
+
+
+def age_bars(rows: list[dict[str, Any]], by: str, month: str) -> list[tuple[str, dict[str, int]]]:
+    """Open critical items per age bin, summed per ``by`` (team or severity) over the report month's rows."""
+    bars: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in rows:
+        if row["month"] == month and row["open_critical"]:
+            bars[row[by]].update({name: row[f"open_critical_{name}"] for name, _, _ in AGE_BINS})
+    return sorted(((label, dict(counts)) for label, counts in bars.items()), key=lambda b: (-sum(b[1].values()), b[0]))
+
+
+def _context(data: ReportData, settings: Settings, lake_uri: str, freshness: dict[str, Any] | None,
+             by: str, listed: tuple[str, ...]) -> dict[str, Any]:
+    """What the fleet page and a team page both show, computed from (that part of) the report's data."""
     scope = data.scope
     by_status: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in data.instances:
@@ -130,11 +116,10 @@ def render_html(data: ReportData, settings: Settings, lake_uri: str,
     totals = {s: len(by_status[s]) for s in STATUS_COLOURS}
     population = sum(totals.values())
     captures = [r["last_capture_time"] for r in data.instances if r["last_capture_time"] is not None]
-    basis_counts: defaultdict[str, int] = defaultdict(int)
-    for m in data.missing:
-        basis_counts[m["age_basis"]] += 1
-    lower_bounds = sum(1 for m in data.missing if m["age_is_lower_bound"])
-    return env.get_template("report.html.j2").render(
+    basis_counts = Counter(m["age_basis"] for m in data.missing)
+    cause_totals = Counter(r["cause"] for r in data.instances if r["cause"])
+    month = month_of(scope.report_date)
+    return dict(
         data=data, scope=scope, settings=settings, lake_uri=lake_uri, version=__version__,
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         totals=totals, population=population,
@@ -142,16 +127,32 @@ def render_html(data: ReportData, settings: Settings, lake_uri: str,
         missing_14d_items=sum(r["missing_critical_14d_items"] or 0 for r in data.instances),
         missing_14d_instances=sum(1 for r in data.instances if r["missing_critical_14d_items"]),
         chart=trend_svg(data.trend), pct_class=pct_class, colours=STATUS_COLOURS,
+        runs_lookback_days=RUNS_LOOKBACK_DAYS, causes=[c for c in CAUSES if cause_totals[c]],
+        cause_totals=cause_totals, cause_notes=CAUSE_NOTES,
+        remediation=month_over_month(data.remediation, month), month=month,
+        earlier_months=sorted({r["month"] for r in data.remediation if r["month"] < month}, reverse=True),
+        age_chart=age_histogram_svg(age_bars(data.remediation, by, month)), age_bins=[n for n, _, _ in AGE_BINS],
         top_patches=top_patches(data.missing, data.threshold_days),
         top_cves=top_cves(data.missing, data.threshold_days),
-        lists=[(s, by_status[s][:LIST_LIMIT], len(by_status[s])) for s in LISTED],
+        lists=[(s, by_status[s][:LIST_LIMIT], len(by_status[s])) for s in listed],
         connection_lost=[r for r in data.instances if r.get("instance_status") == "ConnectionLost"],
         quarantined=[r for r in data.instances if r.get("quarantined_lines")],
         oldest_capture=min(captures) if captures else None, newest_capture=max(captures) if captures else None,
-        basis_counts=dict(basis_counts), lower_bounds=lower_bounds, freshness=freshness or {},
-        drifted=[b for b in data.baselines if b["drift"] and b["drift"] != "in_sync"],
+        basis_counts=dict(basis_counts), lower_bounds=sum(1 for m in data.missing if m["age_is_lower_bound"]),
+        freshness=freshness or {}, drifted=[b for b in data.baselines if b["drift"] and b["drift"] != "in_sync"],
     )
 
 
-def _fmt(value: object) -> str:
-    return format_value(value)
+def render_html(data: ReportData, settings: Settings, lake_uri: str, freshness: dict[str, Any] | None = None,
+                teams: list[dict[str, Any]] | None = None) -> str:
+    """The fleet's page; ``teams`` lists each team's figures and page (``path``, relative to it)."""
+    return _environment().get_template("report.html.j2").render(
+        **_context(data, settings, lake_uri, freshness, "team", LISTED), teams=teams or [])
+
+
+def render_team_html(data: ReportData, team: str, settings: Settings, lake_uri: str,
+                     freshness: dict[str, Any] | None = None, fleet_page: str = "../../report.html") -> str:
+    """One team's page (``data`` holds that team's part of the report), linking back to the fleet's."""
+    return _environment().get_template("team_report.html.j2").render(
+        **_context(data, settings, lake_uri, freshness, "severity", (*LISTED, "COMPLIANT")), team=team,
+        fleet_page=fleet_page)

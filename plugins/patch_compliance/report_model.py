@@ -19,13 +19,19 @@ if TYPE_CHECKING:
     from patch_compliance.lake import DayRecord
 
 STATUSES = ("COMPLIANT", "NON_COMPLIANT", "STALE", "NO_DATA", "UNMANAGED", "STOPPED")
+# Why a NON_COMPLIANT, STALE, NO_DATA or UNMANAGED host is so, in the order the first match wins
+# (sql/report/causes.sql decides; docs/report.md explains each).
+CAUSES = ("no_agent", "stale_agent", "no_patch_group", "unknown_patch_group", "baseline_drift", "not_in_window",
+          "install_failed", "pending_reboot", "not_patched_since_window", "awaiting_window", "other")
+UNTAGGED = "(untagged)"
 
 SUMMARY_COLUMNS = ("team", "environment", "instances", "compliant", "non_compliant", "stale", "no_data",
                    "unmanaged", "stopped", "compliance_pct", "instances_missing_critical_14d",
-                   "missing_critical_14d_items", "quarantined_instances")
+                   "missing_critical_14d_items", "quarantined_instances", *(f"cause_{c}" for c in CAUSES))
 INSTANCE_COLUMNS = ("snapshot_date", "account_id", "region", "instance_id", "team", "environment",
                     "patch_group", "baseline_id", "platform", "status", "last_capture_time",
-                    "non_compliant_items", "missing_critical_14d_items", "quarantined_lines", "instance_status")
+                    "non_compliant_items", "missing_critical_14d_items", "quarantined_lines", "instance_status",
+                    "cause")
 MISSING_COLUMNS = ("snapshot_date", "account_id", "region", "instance_id", "team", "environment", "patch_id",
                    "classification", "patch_severity", "patch_state", "cve_ids", "first_seen_missing",
                    "release_date", "age_days", "age_basis", "age_is_lower_bound", "status")
@@ -115,6 +121,37 @@ class ReportScope:
                 "baselines": [self.baselines_record] if self.baselines_record else []}
 
 
+@dataclass(frozen=True)
+class PolicyFacts:
+    """What the declared policy says that the causes depend on, as the report used it (kept in the manifest).
+
+    Window runs are UTC ``YYYY-MM-DD HH:MM:SS`` text: they travel as bound SQL text and JSON alike.
+    """
+
+    patch_groups: tuple[str, ...]
+    window_targets: tuple[tuple[str, str, str], ...]  # (window, tag key, tag value) of each Install window
+    window_runs: tuple[tuple[str, str, str], ...]  # (window, start, end) in the weeks before the report date
+    unevaluated_windows: tuple[str, ...] = ()  # windows whose schedule gives no runs here (rate(...))
+
+    def sql_params(self) -> list[str]:
+        """The bound parameters of causes.sql after the report date."""
+        return [",".join(self.patch_groups), ",".join("|".join(t) for t in self.window_targets),
+                ",".join("|".join(r) for r in self.window_runs)]
+
+    def as_manifest(self) -> dict[str, Any]:
+        return {"patch_groups": list(self.patch_groups), "window_targets": [list(t) for t in self.window_targets],
+                "window_runs": [list(r) for r in self.window_runs],
+                "unevaluated_windows": list(self.unevaluated_windows)}
+
+    @classmethod
+    def from_manifest(cls, raw: dict[str, Any]) -> PolicyFacts:
+        def triples(key: str) -> tuple[tuple[str, str, str], ...]:
+            return tuple((a, b, c) for a, b, c in raw.get(key, []))
+
+        return cls(tuple(raw.get("patch_groups", [])), triples("window_targets"), triples("window_runs"),
+                   tuple(raw.get("unevaluated_windows", [])))
+
+
 @dataclass
 class ReportData:
     """Everything the outputs are made of, computed once."""
@@ -126,6 +163,9 @@ class ReportData:
     trend: list[dict[str, Any]]
     baselines: list[dict[str, Any]]
     threshold_days: int
+    policy: PolicyFacts
+    team_trend: list[dict[str, Any]]  # the trend's rows per (snapshot, team)
+    remediation: list[dict[str, Any]]  # rows of remediation.csv
 
 
 def summarise(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -138,6 +178,8 @@ def summarise(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
         counter["missing_items"] += items
         counter["missing_instances"] += 1 if items else 0
         counter["quarantined"] += 1 if row.get("quarantined_lines") else 0
+        if row.get("cause"):
+            counter[f"cause_{row['cause']}"] += 1
     summary = []
     for (team, environment), counter in sorted(groups.items()):
         total = sum(counter[s] for s in STATUSES)
@@ -150,5 +192,6 @@ def summarise(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "instances_missing_critical_14d": counter["missing_instances"],
             "missing_critical_14d_items": counter["missing_items"],
             "quarantined_instances": counter["quarantined"],
+            **{f"cause_{c}": counter[f"cause_{c}"] for c in CAUSES},
         })
     return summary

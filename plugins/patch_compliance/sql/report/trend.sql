@@ -1,4 +1,5 @@
--- Status counts per snapshot of the month up to the report date (the trend chart), with
+-- Status counts per snapshot of the month up to the report date and team (the trend charts: the
+-- fleet's is the sum over teams), with
 -- UNMANAGED (and STOPPED EC2 instances without SSM data) counted from ec2_inventory on the same date
 -- where an inventory exists.
 -- Dialect: Athena engine v3 (Trino). Bound parameters, in order: month_start (DATE), report_date (DATE).
@@ -6,13 +7,13 @@ WITH params AS (
     SELECT CAST(? AS DATE) AS month_start, CAST(? AS DATE) AS report_date
 ),
 statuses AS (
-    SELECT i.snapshot_date, i.compliance_status AS status
+    SELECT i.snapshot_date, COALESCE(NULLIF(TRIM(i.team), ''), '(untagged)') AS team, i.compliance_status AS status
     FROM instances AS i
     CROSS JOIN params AS p
     WHERE i.snapshot_date BETWEEN p.month_start AND p.report_date
       AND i.in_population
     UNION ALL
-    SELECT e.snapshot_date,
+    SELECT e.snapshot_date, COALESCE(NULLIF(TRIM(e.team), ''), '(untagged)') AS team,
            CASE WHEN LOWER(COALESCE(e.state, '')) IN ('stopped', 'stopping') THEN 'STOPPED' ELSE 'UNMANAGED' END
                AS status
     FROM ec2_inventory AS e
@@ -33,6 +34,7 @@ statuses AS (
 )
 SELECT
     snapshot_date,
+    team,
     CAST(COUNT(*) AS BIGINT) AS instances,
     CAST(COUNT_IF(status = 'COMPLIANT') AS BIGINT) AS compliant,
     CAST(COUNT_IF(status = 'NON_COMPLIANT') AS BIGINT) AS non_compliant,
@@ -41,5 +43,5 @@ SELECT
     CAST(COUNT_IF(status = 'UNMANAGED') AS BIGINT) AS unmanaged,
     CAST(COUNT_IF(status = 'STOPPED') AS BIGINT) AS stopped
 FROM statuses
-GROUP BY snapshot_date
-ORDER BY snapshot_date
+GROUP BY snapshot_date, team
+ORDER BY snapshot_date, team
