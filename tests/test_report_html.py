@@ -1,11 +1,12 @@
-"""The report page's pieces: the SVG trend chart, colour bands and the top lists (report.py feeds them)."""
+"""The report pages' pieces: the SVG charts, colour bands and the top lists (report.py feeds them)."""
 
 from __future__ import annotations
 
 import re
 from datetime import date
 
-from patch_compliance.report_html import STATUS_COLOURS, pct_class, top_cves, top_patches, trend_svg
+from patch_compliance.report_charts import STATUS_COLOURS, age_histogram_svg, trend_svg
+from patch_compliance.report_html import age_bars, month_over_month, pct_class, top_cves, top_patches
 
 
 def _day(n: int, **counts: int) -> dict:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
 
 from patch_compliance.report_model import (
+    CAUSES,
     FORMULA_TRIGGERS,
     STATUSES,
     SUMMARY_COLUMNS,
+    PolicyFacts,
     ReportScope,
     compliance_pct,
     csv_bytes,
@@ -89,13 +92,15 @@ def test_csv_bytes_of_no_rows_is_the_header() -> None:
 
 
 def test_summarise_counts_each_status_per_team_and_environment() -> None:
-    def row(team: str, env: str, status: str, missing: int | None = 0, quarantined: int = 0) -> dict:
+    def row(team: str, env: str, status: str, missing: int | None = 0, quarantined: int = 0, cause: str = "") -> dict:
         return {"team": team, "environment": env, "status": status, "missing_critical_14d_items": missing,
-                "quarantined_lines": quarantined}
+                "quarantined_lines": quarantined, "cause": cause}
 
-    rows = [row("b", "prod", "COMPLIANT"), row("a", "dev", "NON_COMPLIANT", 3), row("a", "dev", "COMPLIANT"),
-            row("a", "dev", "STOPPED"), row("a", "dev", "STALE", None, quarantined=2), row("a", "dev", "NO_DATA"),
-            row("a", "dev", "UNMANAGED", None), row("a", "dev", "NON_COMPLIANT", 1)]
+    rows = [row("b", "prod", "COMPLIANT"), row("a", "dev", "NON_COMPLIANT", 3, cause="install_failed"),
+            row("a", "dev", "COMPLIANT"), row("a", "dev", "STOPPED"),
+            row("a", "dev", "STALE", None, quarantined=2, cause="stale_agent"),
+            row("a", "dev", "NO_DATA", cause="no_patch_group"), row("a", "dev", "UNMANAGED", None, cause="no_agent"),
+            row("a", "dev", "NON_COMPLIANT", 1, cause="install_failed")]
     summary = summarise(rows)
     assert [(s["team"], s["environment"]) for s in summary] == [("a", "dev"), ("b", "prod")]
     a = summary[0]
@@ -108,6 +113,9 @@ def test_summarise_counts_each_status_per_team_and_environment() -> None:
     assert (a["instances_missing_critical_14d"], a["missing_critical_14d_items"], a["quarantined_instances"]) == (
         2, 4, 1)
     assert summary[1]["compliance_pct"] == "100.0"
+    assert {c: a[f"cause_{c}"] for c in CAUSES if a[f"cause_{c}"]} == {
+        "install_failed": 2, "stale_agent": 1, "no_patch_group": 1, "no_agent": 1}
+    assert not any(summary[1][f"cause_{c}"] for c in CAUSES)
 
 
 def test_report_scope_dates_and_inputs() -> None:
@@ -125,3 +133,13 @@ def test_report_scope_dates_and_inputs() -> None:
     inputs = scope.inputs()
     assert inputs["instances"] == list(month) and inputs["patch_catalog"] == [scope.catalog_record]
     assert inputs["baselines"] == [] and inputs["ec2_inventory"] == [record(2)]
+
+
+def test_policy_facts_bind_as_text_and_survive_the_manifest() -> None:
+    facts = PolicyFacts(("prod-linux", "dev-linux"),
+                        (("prod-install", "Environment", "prod"), ("prod-install", "Team", "web")),
+                        (("prod-install", "2026-11-14 02:00:00", "2026-11-14 06:00:00"),), ("hourly-scan",))
+    assert facts.sql_params() == ["prod-linux,dev-linux", "prod-install|Environment|prod,prod-install|Team|web",
+                                  "prod-install|2026-11-14 02:00:00|2026-11-14 06:00:00"]
+    assert PolicyFacts.from_manifest(json.loads(json.dumps(facts.as_manifest()))) == facts
+    assert PolicyFacts((), (), ()).sql_params() == ["", "", ""]  # nothing declared: the rules that need it are off
