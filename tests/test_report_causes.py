@@ -139,10 +139,10 @@ def test_policy_facts_are_the_declared_groups_targets_and_runs() -> None:
                                     ("nonprod-install", "Environment", "staging"))
     # 35 days before the 19th: the Saturdays from 10-17 and the Tuesdays from 10-20, each with its duration.
     assert facts.window_runs == (
-        *((("prod-install", f"2026-{d} 02:00:00", f"2026-{d} 06:00:00")
-           for d in ("10-17", "10-24", "10-31", "11-07", "11-14"))),
-        *((("nonprod-install", f"2026-{d} 12:00:00", f"2026-{d} 15:00:00")
-           for d in ("10-20", "10-27", "11-03", "11-10", "11-17"))))
+        *(("prod-install", f"2026-{d} 02:00:00", f"2026-{d} 06:00:00")
+           for d in ("10-17", "10-24", "10-31", "11-07", "11-14")),
+        *(("nonprod-install", f"2026-{d} 12:00:00", f"2026-{d} 15:00:00")
+           for d in ("10-20", "10-27", "11-03", "11-10", "11-17")))
 
 
 def test_a_window_targets_a_host_only_when_every_target_key_matches(lake, tmp_path) -> None:

@@ -52,3 +52,36 @@ def test_top_lists_rank_by_old_exposure_then_breadth() -> None:
     cves = top_cves(missing, threshold=14)
     assert [(c["cve_id"], c["instances"], c["old"], c["patches"]) for c in cves] == [
         ("CVE-2026-0003", 2, 2, "curl"), ("CVE-2026-0001", 2, 1, "openssl"), ("CVE-2026-0002", 1, 1, "openssl")]
+
+
+def _remediation(month: str, team: str, severity: str, remediated: int = 0, **open_: int) -> dict:
+    row = {"month": month, "team": team, "severity": severity, "remediated": remediated, "median_days": "",
+           "p90_days": None, "open_critical": sum(open_.values())}
+    return row | {f"open_critical_{b}": open_.get(b, 0) for b in ("0_7", "8_14", "15_30", "31_90", "over_90")}
+
+
+def test_age_bars_sum_the_report_months_open_critical_items_per_team_or_severity() -> None:
+    rows = [_remediation("2026-11", "b", "Critical", **{"0_7": 1, "over_90": 2}),
+            _remediation("2026-11", "b", "Important", **{"8_14": 1}),
+            _remediation("2026-11", "a", "Critical", **{"0_7": 1}),
+            _remediation("2026-10", "c", "Critical", **{"0_7": 9})]  # another month: not open now
+    assert age_bars(rows, "team", "2026-11") == [("b", {"0_7": 1, "8_14": 1, "15_30": 0, "31_90": 0, "over_90": 2}),
+                                                 ("a", {"0_7": 1, "8_14": 0, "15_30": 0, "31_90": 0, "over_90": 0})]
+    assert [label for label, _ in age_bars(rows, "severity", "2026-11")] == ["Critical", "Important"]
+
+
+def test_age_histogram_draws_one_segment_per_nonzero_bin_and_escapes_labels() -> None:
+    svg = str(age_histogram_svg([("<b>ops</b>", {"0_7": 2, "over_90": 1}), ("web", {"8_14": 3})]))
+    segments = re.findall(r"<title>(.+?): (\d+) open critical item\(s\) aged (.+?)</title>", svg)
+    assert segments == [("&lt;b&gt;ops&lt;/b&gt;", "2", "0-7 d"), ("&lt;b&gt;ops&lt;/b&gt;", "1", "&gt; 90 d"),
+                        ("web", "3", "8-14 d")]
+    assert "<b>" not in svg and "<script" not in svg
+    assert "No open critical item" in str(age_histogram_svg([("ops", {})]))
+
+
+def test_month_over_month_puts_the_previous_calendar_month_beside_each_row() -> None:
+    rows = [_remediation("2026-01", "a", "Critical", 2), _remediation("2025-12", "a", "Critical", 5),
+            _remediation("2025-11", "b", "Critical", 7), _remediation("2026-01", "b", "Critical", 1)]
+    current = month_over_month(rows, "2026-01")
+    assert [(r["team"], r["previous"]["remediated"] if r["previous"] else None) for r in current] == [
+        ("a", 5), ("b", None)]  # b's November is two months back

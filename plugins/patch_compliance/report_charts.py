@@ -98,7 +98,7 @@ def age_histogram_svg(bars: list[tuple[str, dict[str, int]]], width: int = 920) 
     legend_x, legend_y = left, height - 14
     for bin_name, colour in AGE_COLOURS.items():
         parts.append(f'<rect x="{legend_x}" y="{legend_y - 9}" width="10" height="10" fill="{colour}"/>')
-        parts.append(f'<text x="{legend_x + 14}" y="{legend_y}" class="axis">{AGE_LABELS[bin_name]}</text>')
+        parts.append(f'<text x="{legend_x + 14}" y="{legend_y}" class="axis">{escape(AGE_LABELS[bin_name])}</text>')
         legend_x += 80
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - numbers, fixed labels and escaped names only
