@@ -92,7 +92,7 @@ def age_histogram_svg(bars: list[tuple[str, dict[str, int]]], width: int = 920) 
             w = plot_w * count / peak
             parts.append(f'<rect x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" '
                          f'fill="{AGE_COLOURS[bin_name]}"><title>{escape(label)}: {count} open critical item(s) aged '
-                         f'{AGE_LABELS[bin_name]}</title></rect>')
+                         f'{escape(AGE_LABELS[bin_name])}</title></rect>')
             x += w
         parts.append(f'<text x="{x + 4:.1f}" y="{y + 15}" class="axis">{sum(counts.values())}</text>')
     legend_x, legend_y = left, height - 14
