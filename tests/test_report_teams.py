@@ -23,7 +23,7 @@ TEAMS = ["payments", "Payments", "pay ments", "../../etc", "<script>alert(1)</sc
 
 
 def test_directory_names_are_safe_distinct_and_stable() -> None:
-    dirs = team_dirs(TEAMS + ["(untagged)"])
+    dirs = team_dirs([*TEAMS, "(untagged)"])
     assert dirs["payments"] == "payments" and dirs["team-a3f0c2d1"] == "team-a3f0c2d1"  # clean names stay bare
     for team, directory in dirs.items():
         assert re.fullmatch(r"[a-z0-9][a-z0-9-]*", directory), (team, directory)
