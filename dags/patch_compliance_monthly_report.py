@@ -10,8 +10,10 @@ latest daily snapshot in the lake:
 * all of it broken down by the `Team` and `Environment` tags (untagged instances under `(untagged)`).
 
 The report (CSV files, a self-contained HTML page and an audit manifest listing every input file with
-its checksum) is written to `storage.reports_uri/<YYYY-MM>/` in the reports bucket, and a Slack
-summary gives the headline figures, the worst Team x Environment cells and the link.
+its checksum, and a page with its CSVs per team under `teams/<team>/`) is written to
+`storage.reports_uri/<YYYY-MM>/` in the reports bucket. Slack: each team mapped in
+`notifications.teams` gets its headline in its own channel; the default channel gets one summary
+(headline figures, the worst Team x Environment cells, every other team's headline, the link).
 
 **Trigger manually** (e.g. to re-issue a month): set `month` to `YYYY-MM` in the trigger form; empty
 means the month the run falls in. Docs: `docs/airflow.md`, `docs/report.md`.
@@ -56,7 +58,19 @@ with DAG(
 
     @task
     def post_summary(report: dict) -> None:
-        """Headline figures, worst Team x Environment cells and the link, to Slack."""
+        """Headline figures, worst cells, the headlines of teams without a channel and the link, to Slack."""
         monthly_report.post_report_summary(report)
 
-    post_summary(build_report())
+    @task
+    def teams_with_channels(report: dict) -> list:
+        """The report's teams that notifications.teams maps to a Slack connection."""
+        return monthly_report.team_channels(report)
+
+    @task
+    def post_team_headline(report: dict, team: str) -> None:
+        """One team's headline to its own channel (one task instance per team)."""
+        monthly_report.post_team_headline(report, team)
+
+    report = build_report()
+    post_summary(report)
+    post_team_headline.partial(report=report).expand(team=teams_with_channels(report))

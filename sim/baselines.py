@@ -102,6 +102,12 @@ def default_baseline(environment_kind: str, family: str) -> Baseline:
     return Baseline(_default_id(name), name, (rule,))
 
 
+def widened(baseline: Baseline) -> Baseline:
+    """The baseline as someone edited it in the console: same id, every update approved at release."""
+    return Baseline(baseline.baseline_id, baseline.name, (Rule(None, None, 0),), baseline.approved_patches,
+                    baseline.rejected_patches, baseline.rejected_action, "drifted")
+
+
 def environment_kind(patch_group: str) -> str:
     return "prod" if patch_group.lower().startswith("prod") else "nonprod"
 
@@ -154,13 +160,18 @@ _CRON_RE = re.compile(r"^cron\(\s*(\d{1,2})\s+(\d{1,2})\s+\?\s+\*\s+([A-Z]{3})\s
 
 @dataclass(frozen=True)
 class Window:
-    """A weekly install window: weekday (Monday=0), UTC time, and the Environment tag values it targets."""
+    """A weekly install window: weekday (Monday=0), UTC time, the Environment tag values it targets, its length."""
 
     name: str
     weekday: int
     hour: int
     minute: int
     environments: frozenset[str]
+    duration_hours: int = 3
+
+    def last_start_at_or_before(self, moment: datetime) -> datetime:
+        start = self.first_at_or_after(moment)
+        return start if start == moment else start - timedelta(days=7)
 
     def first_at_or_after(self, moment: datetime) -> datetime:
         start = datetime(moment.year, moment.month, moment.day, self.hour, self.minute, tzinfo=UTC)
@@ -171,8 +182,8 @@ class Window:
 
 
 DEFAULT_WINDOWS = (
-    Window("prod-install", 5, 2, 0, frozenset(PROD_ENVIRONMENTS)),
-    Window("nonprod-install", 1, 12, 0, frozenset(NON_PROD_ENVIRONMENTS)),
+    Window("prod-install", 5, 2, 0, frozenset(PROD_ENVIRONMENTS), 4),
+    Window("nonprod-install", 1, 12, 0, frozenset(NON_PROD_ENVIRONMENTS), 3),
 )
 
 
@@ -203,5 +214,6 @@ def windows_from_ssm(ssm_client: Any) -> tuple[Window, ...] | None:
                 if selector.get("Key") == "tag:Environment":
                     environments.update(selector.get("Values", []))
         if environments:
-            windows.append(Window(identity.get("Name", window_id), *when, frozenset(environments)))
+            windows.append(Window(identity.get("Name", window_id), *when, frozenset(environments),
+                                  int(identity.get("Duration") or 3)))
     return tuple(windows) or None

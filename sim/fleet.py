@@ -56,6 +56,13 @@ class FleetSpec:
     terminated: int = 10
     connection_lost: int = 14
     summary_only: int = 4
+    # The three moving parts of patching, broken on purpose (the report's causes), drawn after the
+    # defects above so those stay the nodes they were:
+    unknown_patch_group: int = 4  # a PatchGroup tag value the policy does not declare (never scanned)
+    failed_installs: int = 4  # every install attempt fails: items stay Failed
+    deferred_reboots: int = 4  # Windows nodes that never reboot after an install: InstalledPendingReboot
+    missed_windows: int = 4  # nodes their windows target but never patch (the window's task does not run there)
+    drifted_baselines: int = 1  # (account, baseline) pairs whose scan baseline was edited outside the policy
 
     def with_overrides(self, overrides: dict[str, float]) -> FleetSpec:
         """The spec with some fields replaced (validated: known fields, non-negative numbers)."""
@@ -75,16 +82,23 @@ class FleetSpec:
         factor = size / self.size
         def count(n: int) -> int:
             return max(1, round(n * factor))
+        def rare(n: int) -> int:  # later defects: none on a small fleet, so older fleets keep their shape
+            return round(n * factor)
         return replace(self, size=size, hybrid=count(self.hybrid), unmanaged=count(self.unmanaged),
                        wrong_case=count(self.wrong_case), missing_patch_group=count(self.missing_patch_group),
                        stopped=count(self.stopped), terminated=count(self.terminated),
-                       connection_lost=count(self.connection_lost), summary_only=count(self.summary_only))
+                       connection_lost=count(self.connection_lost), summary_only=count(self.summary_only),
+                       unknown_patch_group=rare(self.unknown_patch_group), failed_installs=rare(self.failed_installs),
+                       deferred_reboots=rare(self.deferred_reboots), missed_windows=rare(self.missed_windows),
+                       drifted_baselines=rare(self.drifted_baselines))
 
 
 # Overrides for a fleet whose data passes every data-quality gate: no tag defects, no stale agents
 # (unmanaged, terminated and hybrid nodes stay). ``SimState(fleet=CLEAN_FLEET)`` or ``seed --clean``.
 CLEAN_FLEET: dict[str, float] = {"missing_team_share": 0, "missing_environment_share": 0, "wrong_case": 0,
-                                 "missing_patch_group": 0, "stopped": 0, "connection_lost": 0}
+                                 "missing_patch_group": 0, "stopped": 0, "connection_lost": 0,
+                                 "unknown_patch_group": 0, "failed_installs": 0, "deferred_reboots": 0,
+                                 "missed_windows": 0, "drifted_baselines": 0}
 
 
 @dataclass(frozen=True)
@@ -107,6 +121,9 @@ class Node:
     lost_date: date | None = None  # agent ConnectionLost from this date on
     private_ip: str = ""
     summary_only: bool = False  # its AWS:ComplianceItem object never reaches the sync (the summary does)
+    fails_installs: bool = False  # every install attempt fails (the item stays Failed)
+    defers_reboot: bool = False  # never reboots after an install (installed items stay InstalledPendingReboot)
+    misses_windows: bool = False  # its windows target it, but no install ever runs on it
 
     @property
     def is_hybrid(self) -> bool:
@@ -216,8 +233,17 @@ def build_fleet(spec: FleetSpec, catalog: Catalog, settings: Settings | None = N
         nodes[i] = replace(nodes[i], lost_date=spec.anchor + timedelta(days=rng.randint(-25, 40)))
     for i in no_group:
         nodes[i] = _without_tag(nodes[i], "PatchGroup")
-    for i in take(spec.summary_only):  # drawn last, so the picks above stay those of earlier versions
+    for i in take(spec.summary_only):  # drawn after the others, so the picks above stay those of earlier versions
         nodes[i] = replace(nodes[i], summary_only=True)
+    for i in take(spec.unknown_patch_group):
+        nodes[i] = replace(nodes[i], tags=tuple((k, f"{v}-legacy" if k == "PatchGroup" else v)
+                                                for k, v in nodes[i].tags))
+    for i in take(spec.failed_installs):
+        nodes[i] = replace(nodes[i], fails_installs=True)
+    for i in take(spec.missed_windows):
+        nodes[i] = replace(nodes[i], misses_windows=True)
+    for i in [i for i in picks if nodes[i].is_windows][:spec.deferred_reboots]:
+        nodes[i] = replace(nodes[i], defers_reboot=True)
     # Tag defects are drawn over every EC2 instance, independently of the lifecycle picks.
     for i in rng.sample(range(spec.size), round(spec.size * spec.missing_team_share)):
         nodes[i] = _without_tag(nodes[i], "Team")

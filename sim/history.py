@@ -2,7 +2,10 @@
 
 RDS overwrites a node's objects on every scan, so one working tree is updated in place day by day
 (nodes that stopped reporting keep their old files) and only the lake keeps the past. Each day also
-publishes an ``ec2_inventory`` snapshot (every EC2 instance, managed or not). The ``patch_catalog``
+publishes an ``ec2_inventory`` snapshot (every EC2 instance, managed or not), and the first day the
+``baselines`` the simulated scans use, as the daily DAG's ``record_baselines`` would (the simulator's
+baselines do not change over time, so once is enough): in sync with the policy, except the drifted
+ones (``FleetSpec.drifted_baselines``). The ``patch_catalog``
 is never written here: it comes from the product's own catalog task (the daily DAG's
 ``fill_patch_catalog``, or ``ingest_day`` calling it) against the stand-in, as in a deployment.
 """
@@ -23,6 +26,7 @@ import pyarrow as pa
 
 from patch_compliance.aws import storage_access
 from patch_compliance.lake import SPECS, Lake
+from sim.catalog import OPERATING_SYSTEMS
 from sim.model import Scan
 from sim.rds_writer import PROBE_BODY, LocalSink, Renderer, execution_id, probe_key
 from sim.state import World
@@ -57,6 +61,28 @@ def ec2_inventory_table(world: World, on: date) -> pa.Table:
         rows["account_id"].append(node.account_id)
         rows["region"].append(node.region)
     return pa.table(rows, schema=_with_partitions("ec2_inventory"))
+
+
+def baselines_table(world: World, on: date) -> pa.Table:
+    """One row per baseline the account's scanned nodes use, drifted where the model drifted it."""
+    captured = datetime(on.year, on.month, on.day, 3, 0, tzinfo=UTC)
+    used: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for node in world.fleet.nodes:
+        if not node.has_agent or not world.model.is_scanned(node):
+            continue
+        baseline = world.model.scan_baseline(node)
+        drifted = (node.account_id, baseline.baseline_id) in world.model.drifted
+        row = used.setdefault((node.account_id, node.region, baseline.baseline_id), {
+            "account_id": node.account_id, "region": node.region, "baseline_id": baseline.baseline_id,
+            "name": baseline.name, "operating_system": OPERATING_SYSTEMS[node.family], "patch_groups": set(),
+            "is_default": False, "approval_rules": "", "approved_patches": [], "rejected_patches": [],
+            "rejected_patches_action": baseline.rejected_action, "declared_name": baseline.name,
+            "drift": "drifted" if drifted else "in_sync",
+            "drift_details": "approval rules edited outside the policy: every update approved at release"
+            if drifted else "", "captured_at": captured})
+        row["patch_groups"].add(node.patch_group)
+    rows = [{**row, "patch_groups": sorted(row["patch_groups"])} for _, row in sorted(used.items())]
+    return pa.Table.from_pylist(rows, schema=_with_partitions("baselines"))
 
 
 def _with_partitions(table: str) -> pa.Schema:
@@ -140,6 +166,8 @@ def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: s
             shutil.copytree(tree, source, copy_function=os.link)
         t1 = time.perf_counter()
         lake.write_table_snapshot("ec2_inventory", day, ec2_inventory_table(world, day), {"source": "simulator"})
+        if day == dates[0]:
+            lake.write_table_snapshot("baselines", day, baselines_table(world, day), {"source": "simulator"})
         timings["write"] += t1 - t0
         timings["inventory"] += time.perf_counter() - t1
         return written, source

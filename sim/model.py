@@ -6,6 +6,8 @@ Closed form, so any date can be evaluated without replaying the days before it:
   after its approval under the *install* baseline (DESIGN defaults: installs that already happened do
   not change when SSM's baseline is edited later); a deterministic share of installs fails once and
   succeeds at the next window; a share of windows leaves the node pending a reboot until the next one.
+  Nodes with ``fails_installs`` never succeed (Failed), nodes with ``defers_reboot`` never reboot,
+  nodes with ``misses_windows`` are never patched by the windows that target them.
   Updates released before the node's ``base_date`` came with its image.
 - A scan reports each installed package / KB and each update approved by the *scan* baseline (SSM's,
   when registered) but not installed, per reference §2.
@@ -25,6 +27,7 @@ from sim.baselines import (
     Window,
     default_baseline,
     environment_kind,
+    widened,
 )
 from sim.catalog import Catalog, Update
 from sim.fleet import Node, unit
@@ -112,6 +115,9 @@ class Model:
     resolvers: dict[str, BaselineResolver] = field(default_factory=dict)
     fail_rate: float = 0.02
     reboot_rate: float = 0.03
+    # (account id, baseline id) whose baseline in force was edited outside the policy; only baselines the
+    # simulator supplies itself (DESIGN's defaults): a baseline registered in the stand-in's SSM is SSM's.
+    drifted: frozenset[tuple[str, str]] = frozenset()
     _plans: dict[str, dict[str, tuple]] = field(default_factory=dict, repr=False)
     _approval: dict[tuple[tuple, str, int], tuple[date | None, str]] = field(default_factory=dict, repr=False)
     _reboots: dict[tuple[str, datetime], bool] = field(default_factory=dict, repr=False)
@@ -162,7 +168,10 @@ class Model:
         resolver = self.resolvers.get(node.account_id)
         if resolver is None:
             resolver = self.resolvers[node.account_id] = BaselineResolver()
-        return resolver.for_group(group, node.family)
+        baseline = resolver.for_group(group, node.family)
+        if baseline.source == "default" and (node.account_id, baseline.baseline_id) in self.drifted:
+            return widened(baseline)
+        return baseline
 
     def view(self, node: Node, on: date) -> Scan | None:
         """The node's RDS content on ``on`` (None if it never reported)."""
@@ -214,7 +223,7 @@ class Model:
         if plan is not None:
             return plan
         plan = {}
-        windows = self.node_windows(node)
+        windows = () if node.misses_windows else self.node_windows(node)
         install = self._install_baseline(node)
         base_moment = _midnight(node.base_date) + timedelta(hours=9, minutes=int(unit(self.seed, "b", node.key) * 300))
         base_time = (base_moment, iso(base_moment))
@@ -233,8 +242,10 @@ class Model:
                 failed = False
                 if approved is not None and windows:
                     attempt = self._next_window(windows, max(_midnight(approved), base_moment))
-                    failed = unit(self.seed, "fail", node.key, patch_id, update.version, attempt) < self.fail_rate
-                    moment = self._next_window(windows, attempt + timedelta(minutes=1)) if failed else attempt
+                    failed = node.fails_installs or unit(
+                        self.seed, "fail", node.key, patch_id, update.version, attempt) < self.fail_rate
+                    moment = (None if node.fails_installs else
+                              self._next_window(windows, attempt + timedelta(minutes=1)) if failed else attempt)
                     installed_at = (moment, iso(moment)) if moment else None
                 later.append((update, attempt, failed, installed_at))
             plan[patch_id] = (base_index, base_time, later)
@@ -242,6 +253,8 @@ class Model:
         return plan
 
     def _pending_reboot(self, node: Node, installed_at: datetime, scan_time: datetime) -> bool:
+        if node.defers_reboot:
+            return True
         key = (node.key, installed_at)
         needs = self._reboots.get(key)
         if needs is None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from patch_compliance.config import Settings, load_settings, project_home
 from patch_compliance.inputs import InputError, validate_instance_id
-from sim.baselines import DEFAULT_WINDOWS, BaselineResolver, Window
+from sim.baselines import DEFAULT_WINDOWS, BaselineResolver, Window, default_baseline, environment_kind
 from sim.catalog import Catalog, build_catalog
 from sim.fleet import DEFAULT_ANCHOR, Fleet, FleetSpec, build_fleet, unit
 from sim.model import Faults, Model
@@ -109,6 +109,16 @@ def apply_tag_faults(fleet: Fleet, faults: Faults, seed: int) -> Fleet:
     return Fleet(fleet.spec, nodes)
 
 
+def pick_drifted(fleet: Fleet, scan_targets: tuple[str, ...], count: int, seed: int) -> frozenset[tuple[str, str]]:
+    """``count`` (account, baseline) pairs to drift, among the baselines the simulator gives scanned nodes:
+    prod ones first (an edit there shows: their soak and filters are what widening changes), then by seed."""
+    used = {(n.account_id, default_baseline(environment_kind(n.patch_group), n.family).baseline_id,
+             environment_kind(n.patch_group)) for n in fleet.nodes
+            if n.has_agent and n.patch_group is not None and n.patch_group in scan_targets}
+    ranked = sorted(used, key=lambda u: (u[2] != "prod", unit(seed, "drift", u[0], u[1])))
+    return frozenset((account, baseline) for account, baseline, _ in ranked[:count])
+
+
 def build_world(state: SimState, settings: Settings | None = None,
                 resolvers: dict[str, BaselineResolver] | None = None,
                 windows: tuple[Window, ...] | None = None) -> World:
@@ -119,8 +129,10 @@ def build_world(state: SimState, settings: Settings | None = None,
     fleet = apply_tag_faults(build_fleet(state.spec(), catalog, settings), faults, state.seed)
     if state.id_map:
         fleet = fleet.with_ids(state.id_map)
-    model = Model(catalog, state.seed, settings.scan.target_tag_values, windows=windows or DEFAULT_WINDOWS,
-                  faults=faults, resolvers=dict(resolvers or {}))
+    targets = settings.scan.target_tag_values
+    model = Model(catalog, state.seed, targets, windows=windows or DEFAULT_WINDOWS, faults=faults,
+                  resolvers=dict(resolvers or {}),
+                  drifted=pick_drifted(fleet, targets, fleet.spec.drifted_baselines, state.seed))
     return World(state, settings, catalog, fleet, model)
 
 
@@ -135,6 +147,12 @@ def describe(world: World) -> dict[str, Any]:
         "missing_team": sum(n.tag("Team") is None for n in nodes),
         "missing_environment": sum(n.tag("Environment") is None for n in nodes),
         "missing_patch_group": sum(n.patch_group is None for n in nodes),
+        "unknown_patch_group": sum(n.patch_group is not None and n.patch_group not in world.model.scan_targets
+                                   for n in nodes),
+        "failed_installs": sum(n.fails_installs for n in nodes),
+        "deferred_reboots": sum(n.defers_reboot for n in nodes),
+        "missed_windows": sum(n.misses_windows for n in nodes),
+        "drifted_baselines": sorted(f"{account}/{baseline}" for account, baseline in world.model.drifted),
         "stopped": sum(n.ec2_state(on) == "stopped" for n in nodes),
         "terminated": sum(n.ec2_state(on) == "terminated" for n in nodes),
         "connection_lost": sum(bool(n.lost_date and n.lost_date <= on) for n in nodes),

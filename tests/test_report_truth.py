@@ -1,6 +1,6 @@
 """The report and CVE evidence against the fleet simulator's ground truth (sim/truth.py).
 
-The simulator writes RDS JSON for 16 days, the real ingest lands it, and the report's CSVs must
+The simulator writes RDS JSON for 20 days, the real ingest lands it, and the report's CSVs must
 agree with the truth the simulator computes from its own model.
 """
 
@@ -15,21 +15,25 @@ import pytest
 from patch_compliance.evidence import collect_evidence
 from patch_compliance.lake import Lake
 from patch_compliance.report import build_report
+from patch_compliance.report_model import CAUSES
 from sim.history import build_history
 from sim.state import SimState, build_world
 
 pytestmark = pytest.mark.xdist_group("report_truth")
 
 END = date(2026, 11, 16)
-DAYS = 16
+DAYS = 20  # from 2026-10-28: remediations in October too (month over month)
 
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory) -> tuple[Path, dict, Path]:
     tmp = tmp_path_factory.mktemp("truth")
-    # More lifecycle cases than 100 nodes would get by scaling, so each one is present on END.
+    # More lifecycle cases and defects than 100 nodes would get by scaling, so each one (and every
+    # cause) is present on END.
     world = build_world(SimState(seed=11, size=100, sim_date=END,
-                                 fleet={"stopped": 8, "connection_lost": 6, "summary_only": 3}))
+                                 fleet={"stopped": 8, "connection_lost": 6, "summary_only": 3, "unknown_patch_group": 3,
+                                        "failed_installs": 3, "deferred_reboots": 3, "missed_windows": 3,
+                                        "drifted_baselines": 1}))
     result = build_history(world, DAYS, END, str(tmp / "lake"), tmp / "work",
                            progress=lambda _message: None)
     build_report(str(tmp / "lake"), "2026-11", None, str(tmp / "out"))
@@ -59,7 +63,7 @@ def test_instance_status_matches_truth(simulated):
     for instance_id, want in population.items():
         got = rows[instance_id]
         statuses.add(want["status"])
-        for column in ("account_id", "region", "team", "environment", "status", "instance_status"):
+        for column in ("account_id", "region", "team", "environment", "status", "instance_status", "cause"):
             assert got[column] == want[column], (instance_id, column)
         if want["non_compliant_items"] is not None:  # managed (UNMANAGED and EC2-stopped rows have none)
             assert got["non_compliant_items"] == str(want["non_compliant_items"]), instance_id
@@ -67,6 +71,23 @@ def test_instance_status_matches_truth(simulated):
             assert got["last_capture_time"] == want["last_capture_time"], instance_id
     assert {"COMPLIANT", "NON_COMPLIANT", "UNMANAGED", "STOPPED"} <= statuses
     assert any(r["instance_status"] == "ConnectionLost" for r in population.values())
+
+
+def test_every_cause_is_produced_and_matches_truth(simulated):
+    _, truth, out = simulated
+    got = {r["instance_id"]: r["cause"] for r in read(out / "instance_status.csv")}
+    want = {r["instance_id"]: r["cause"] for r in truth["instances"] if r["in_population"]}
+    assert got == want
+    assert set(want.values()) == {"", *CAUSES}  # the simulator makes every cause happen
+
+
+def test_remediation_matches_truth(simulated):
+    _, truth, out = simulated
+    expected = [{k: "" if v is None else str(v) for k, v in row.items()} for row in truth["remediation"]]
+    assert read(out / "remediation.csv") == expected
+    assert any(r["remediated"] != "0" and r["month"] == "2026-10" for r in expected)  # month over month
+    assert any(r["remediated_late"] != "0" for r in expected) and any(r["open_critical_breaching"] not in ("", "0")
+                                                                      for r in expected)
 
 
 def test_status_basis_matches_truth(simulated):

@@ -79,6 +79,17 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _chunked_sections(title: str, lines: list[str]) -> list[dict[str, Any]]:
+    """Sections of at most ~2,900 characters (Slack's limit is 3,000 per text)."""
+    chunks = [title]
+    for line in lines:
+        if len(chunks[-1]) + len(line) + 1 > 2900:
+            chunks.append(line)
+        else:
+            chunks[-1] += "\n" + line
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in chunks]
+
+
 def quality_alert_blocks(result: QualityResult, run_url: str | None = None,
                          data_docs_url: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """A Slack Block Kit message: failed checks (observed vs expected), offending instances, links.
@@ -116,13 +127,7 @@ def quality_alert_blocks(result: QualityResult, run_url: str | None = None,
             detail = f" ({slack_escape(o['detail'])})" if o["detail"] else ""
             lines.append(_truncate(f"• `{slack_escape(o['instance_id'])}` team {team} — {where}: "
                                    f"{slack_escape('; '.join(o['problems']))}{detail}", 700))
-        chunks = [f"*Top offending instances* ({len(top)} of {len(result.offenders)}):"]
-        for line in lines:  # a section holds 3,000 characters: continue in the next one
-            if len(chunks[-1]) + len(line) + 1 > 2900:
-                chunks.append(line)
-            else:
-                chunks[-1] += "\n" + line
-        blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in chunks]
+        blocks += _chunked_sections(f"*Top offending instances* ({len(top)} of {len(result.offenders)}):", lines)
     if result.skipped:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _truncate(
             "Skipped: " + slack_escape("; ".join(f"{k}: {v}" for k, v in result.skipped.items())), 2900)}]})
@@ -148,11 +153,30 @@ def quality_run_text(result: QualityResult, status: str, snapshot_date: date) ->
 # --- monthly report ----------------------------------------------------------------------------------
 
 
+def _top_causes(causes: list[tuple[str, int]], limit: int = 3) -> str:
+    return ", ".join(f"{cause} {count}" for cause, count in causes[:limit]) or "none"
+
+
+def _team_line(team: dict[str, Any], missing_critical_age_days: int) -> str:
+    """One team's headline in one line: compliance, missing critical, top causes, its page."""
+    head = team["head"]
+    judged = head["instances"] - head["stopped"]
+    return _truncate(f"• *{slack_escape(team['team'])}*: {head['compliance_pct']}% of {judged} compliant, "
+                     f"{head['instances_missing_critical_14d']} missing critical ≥ {missing_critical_age_days} d; "
+                     f"causes: {_top_causes(team['causes'])}", 600) + f" · <{team['link']}|team page>"
+
+
+TEAM_LINES_MAX = 40  # teams listed in the summary message (Slack allows 50 blocks); the report lists them all
+
+
 def report_summary_message(report: dict[str, Any], head: dict[str, Any], link: str,
-                           missing_critical_age_days: int) -> tuple[str, list[dict[str, Any]]]:
+                           missing_critical_age_days: int,
+                           other_teams: list[dict[str, Any]] | None = None) -> tuple[str, list[dict[str, Any]]]:
     """Fallback text and blocks: headline figures, the worst Team x Environment cells and the report link.
 
-    ``head`` is ``tasks.monthly_report.report_headline`` of the report's summary cells.
+    ``head`` is ``tasks.monthly_report.report_headline`` of the report's summary cells. ``other_teams``
+    (``{team, head, causes, link}``) are the teams without a channel of their own: their headlines
+    are in this message, so the default channel gets one message for all of them.
     """
     judged = head["instances"] - head["stopped"]
     stopped = f" ({head['stopped']} stopped, counted neither way)" if head["stopped"] else ""
@@ -177,6 +201,44 @@ def report_summary_message(report: dict[str, Any], head: dict[str, Any], link: s
             {"type": "mrkdwn", "text": f"*Snapshot*\n{report['report_snapshot_date']}"},
         ]},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*Worst Team x Environment cells*\n{worst}"}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"<{link}|Open the report> · `{report['uri']}/`"}},
+    ]
+    if other_teams:
+        lines = [_team_line(t, missing_critical_age_days) for t in other_teams[:TEAM_LINES_MAX]]
+        if len(other_teams) > TEAM_LINES_MAX:
+            lines.append(f"… and {len(other_teams) - TEAM_LINES_MAX} more teams: see the report")
+        blocks += _chunked_sections(f"*Teams* ({len(other_teams)}; each has its page in the report)", lines)
+    blocks.append({"type": "section", "text": {"type": "mrkdwn",
+                                               "text": f"<{link}|Open the report> · `{report['uri']}/`"}})
+    return text, blocks
+
+
+def team_headline_message(report: dict[str, Any], team: dict[str, Any],
+                          missing_critical_age_days: int) -> tuple[str, list[dict[str, Any]]]:
+    """One team's headline for its own channel: its figures, environments, top causes and its page."""
+    head = team["head"]
+    name = slack_escape(team["team"])
+    judged = head["instances"] - head["stopped"]
+    text = (f"Patch compliance {report['month']}, team {name}: {head['compliance_pct']}% of {judged} "
+            f"instances compliant; {head['instances_missing_critical_14d']} with critical patches missing "
+            f">= {missing_critical_age_days} days. Team report: {team['link']}")
+    environments = "\n".join(
+        f"• *{slack_escape(c['environment'])}*: {c['compliance_pct']}% compliant of {c['instances']}, "
+        f"{c['instances_missing_critical_14d']} missing critical, {c['stale']} stale, {c['unmanaged']} unmanaged"
+        for c in team["cells"]) or "none"
+    header = _truncate(f"Patch compliance {report['month']}: team {team['team']}", 150)  # plain text: inert
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header}},
+        {"type": "section", "fields": [
+            {"type": "mrkdwn", "text": f"*Compliant*\n{head['compliance_pct']}% ({head['compliant']}/{judged})"},
+            {"type": "mrkdwn", "text": f"*Non-compliant*\n{head['non_compliant']}"},
+            {"type": "mrkdwn", "text": f"*Stale / no data*\n{head['stale']} / {head['no_data']}"},
+            {"type": "mrkdwn", "text": f"*Unmanaged / stopped*\n{head['unmanaged']} / {head['stopped']}"},
+            {"type": "mrkdwn", "text": f"*Missing critical ≥ {missing_critical_age_days} d*\n"
+                                       f"{head['instances_missing_critical_14d']} instances"},
+            {"type": "mrkdwn", "text": f"*Snapshot*\n{report['report_snapshot_date']}"},
+        ]},
+        {"type": "section", "text": {"type": "mrkdwn", "text": _truncate(
+            f"*Why*: {_top_causes(team['causes'], 5)}\n*Environments of {name}*\n{environments}", 2900)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"<{team['link']}|Open the team report>"}},
     ]
     return text, blocks

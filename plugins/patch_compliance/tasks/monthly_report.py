@@ -1,4 +1,9 @@
-"""The monthly report DAG's task bodies: which month, build the report, the Slack summary."""
+"""The monthly report DAG's task bodies: which month, build the report, the Slack summary and team headlines.
+
+Each team whose Team tag ``notifications.teams`` maps to a Slack connection gets its headline in
+its own channel (one task instance per team, so a failed post is retried alone); every other
+team's headline rides in the one summary message on ``airflow.slack_connection_id``.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +45,7 @@ def monthly_report(month: str, settings: Settings | None = None) -> dict[str, An
     log.info("report for %s (snapshot %s) written to %s\n%s", month, manifest["report_snapshot_date"], out_dir,
              summary_csv)
     return {"month": month, "uri": out_dir, "report_snapshot_date": manifest["report_snapshot_date"],
-            "files": sorted(manifest["outputs"]), "cells": cells}
+            "files": sorted(manifest["outputs"]), "cells": cells, "teams": manifest["teams"]}
 
 
 def _csv_rows(text: str) -> list[dict[str, str]]:
@@ -69,19 +74,65 @@ def report_headline(cells: list[dict[str, str]]) -> dict[str, Any]:
     return {**totals, "compliance_pct": round(100 * share, 1), "worst": ranked[:3]}
 
 
-def report_link(report: dict[str, Any], settings: Settings | None = None) -> str:
+def report_link(report: dict[str, Any], settings: Settings | None = None, page: str = "report.html") -> str:
+    """The link to a page of the report (``page`` relative to the month's folder)."""
     base = (settings or load_settings()).airflow.report_link_base
-    return f"{base.rstrip('/')}/{report['month']}/report.html" if base else f"{report['uri']}/report.html"
+    return f"{base.rstrip('/')}/{report['month']}/{page}" if base else f"{report['uri']}/{page}"
+
+
+def cause_counts(cells: list[dict[str, str]]) -> list[tuple[str, int]]:
+    """The causes of the cells' hosts, most frequent first (ties in the causes' own order)."""
+    from patch_compliance.report_model import CAUSES
+
+    counts = [(cause, sum(int(c.get(f"cause_{cause}") or 0) for c in cells)) for cause in CAUSES]
+    return sorted((pair for pair in counts if pair[1]), key=lambda pair: -pair[1])
+
+
+def team_headlines(report: dict[str, Any], settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Per team of the report: its cells, headline, causes, page link and Slack connection (None: the default)."""
+    from patch_compliance.report_model import neutralise
+
+    settings = settings or load_settings()
+    channels = settings.notifications.teams
+    headlines = []
+    for team, directory in sorted(report["teams"].items()):
+        cells = [c for c in report["cells"] if c["team"] == neutralise(team)]  # the CSV's cells are neutralised
+        headlines.append({"team": team, "cells": cells, "head": report_headline(cells), "causes": cause_counts(cells),
+                          "link": report_link(report, settings, f"teams/{directory}/report.html"),
+                          "conn_id": channels.get(team)})
+    return headlines
+
+
+def team_channels(report: dict[str, Any], settings: Settings | None = None) -> list[str]:
+    """The report's teams that have a Slack connection of their own (``notifications.teams``)."""
+    settings = settings or load_settings()
+    unreported = sorted(set(settings.notifications.teams) - set(report["teams"]))
+    if unreported:
+        log.info("notifications.teams lists teams without a host in this report: %s", unreported)
+    return [h["team"] for h in team_headlines(report, settings) if h["conn_id"]]
 
 
 def post_report_summary(report: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
-    """Slack: headline figures, the worst Team x Environment cells and the report link."""
+    """Slack, the default channel: headline figures, the worst cells, the teams without a channel, the link."""
     from patch_compliance.messages import report_summary_message
     from patch_compliance.notify import send_slack
 
     settings = settings or load_settings()
     head = report_headline(report["cells"])
-    link = report_link(report, settings)
-    text, blocks = report_summary_message(report, head, link, settings.report.missing_critical_age_days)
+    others = [h for h in team_headlines(report, settings) if not h["conn_id"]]
+    text, blocks = report_summary_message(report, head, report_link(report, settings),
+                                          settings.report.missing_critical_age_days, others)
     send_slack(text, blocks, conn_id=settings.airflow.slack_connection_id)
-    return {"text": text, "worst": head["worst"]}
+    return {"text": text, "worst": head["worst"], "teams": [h["team"] for h in others]}
+
+
+def post_team_headline(report: dict[str, Any], team: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Slack, the team's own channel: its headline, environments, causes and the link to its page."""
+    from patch_compliance.messages import team_headline_message
+    from patch_compliance.notify import send_slack
+
+    settings = settings or load_settings()
+    headline = next(h for h in team_headlines(report, settings) if h["team"] == team)
+    text, blocks = team_headline_message(report, headline, settings.report.missing_critical_age_days)
+    send_slack(text, blocks, conn_id=headline["conn_id"])
+    return {"team": team, "conn_id": headline["conn_id"], "text": text}
