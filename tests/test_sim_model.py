@@ -162,6 +162,12 @@ def test_fleet_shape_at_default_size():
     on = date(2026, 11, 26)
     assert sum(n.ec2_state(on) == "terminated" for n in nodes) >= 5
     assert sum(n.ec2_state(on) == "stopped" for n in nodes) >= 5
+    # The report's causes, each on purpose: four nodes of each defect, one drifted baseline (in prod).
+    assert sum((n.patch_group or "").endswith("-legacy") for n in ec2) == 4
+    assert [sum(getattr(n, flag) for n in ec2) for flag in ("fails_installs", "defers_reboot", "misses_windows")] == [
+        4, 4, 4]
+    assert all(n.is_windows for n in ec2 if n.defers_reboot)
+    assert [account for account, _ in world.model.drifted] == ["333333333333"]
 
 
 def _scenario(world, environment: str, windows_node: bool = False):
@@ -351,8 +357,8 @@ def test_ground_truth_statuses_and_summary(big_world):
                                               else "Active")
         elif node.summary_only and node.patch_group is not None:
             assert row["status"] in ("NON_COMPLIANT", "NO_DATA") and row["non_compliant_items"] == 0
-        elif node.patch_group is None:
-            assert row["status"] == "NO_DATA"
+        elif node.patch_group is None or node.patch_group not in big_world.settings.scan.target_tag_values:
+            assert row["status"] == "NO_DATA"  # not scanned: no group, or one the policy does not declare
         else:
             assert row["status"] in ("COMPLIANT", "NON_COMPLIANT")
     summary = truth["team_environment_summary"]
@@ -452,3 +458,47 @@ def test_local_sink_replaces_files_so_hard_linked_copies_keep_their_day(tmp_path
     assert (tmp_path / "rds" / key).read_bytes() == b"day 2\n"
     assert (tmp_path / "kept-day-1" / key).read_bytes() == b"day 1\n"
     assert not list((tmp_path / "rds").rglob("*.partial"))
+
+
+def test_install_defects_show_in_the_items(big_world):
+    """Failed installs stay Failed, deferred reboots stay pending, missed windows leave approved updates Missing."""
+    world = build_world(SimState(seed=3, size=200, fleet={"failed_installs": 6, "deferred_reboots": 6,
+                                                          "missed_windows": 6}))
+    on = date(2026, 11, 26)
+
+    def states(node) -> Counter:
+        scan = world.model.view(node, on)
+        return Counter(i.state for i in scan.items or ()) if scan else Counter()
+
+    scanned = [n for n in world.fleet.nodes if n.has_agent and world.model.is_scanned(n) and world.model.view(n, on)
+               and world.model.node_windows(n)]
+    failing = [n for n in scanned if n.fails_installs]
+    assert failing and all(states(n)["Failed"] and not states(n)["InstalledPendingReboot"] for n in failing)
+    deferring = [n for n in scanned if n.defers_reboot]
+    assert deferring and all(states(n)["InstalledPendingReboot"] and not states(n)["Failed"] for n in deferring)
+    missing = [n for n in scanned if n.misses_windows]
+    assert missing and all(states(n)["Missing"] and not states(n)["Failed"] for n in missing)
+    # Nothing installed by a window on them: every installed item dates from their image.
+    for node in missing:
+        scan = world.model.view(node, on)
+        installed = {i.installed_time for i in scan.items if i.state == "Installed"}
+        assert len(installed) <= 1, installed
+
+
+def test_a_drifted_baseline_approves_at_release_and_history_records_it(big_world):
+    from sim.baselines import default_baseline
+    from sim.history import baselines_table
+
+    world = build_world(SimState(seed=3, size=200, fleet={"drifted_baselines": 1}))
+    ((account, baseline_id),) = world.model.drifted
+    node = next(n for n in world.fleet.nodes if n.account_id == account and n.has_agent and n.patch_group
+                and world.model.is_scanned(n) and world.model.scan_baseline(n).baseline_id == baseline_id)
+    declared = default_baseline("prod", node.family)
+    assert declared.baseline_id == baseline_id and world.model.scan_baseline(node).source == "drifted"
+    update = next(u for chain in world.catalog.updates[node.family].values() for u in chain
+                  if u.classification not in ("Security", "SecurityUpdates", "CriticalUpdates"))
+    assert declared.approval(update, node.family)[0] is None  # prod approves security only ...
+    assert world.model.scan_baseline(node).approval(update, node.family)[0] == update.release_date  # ... not now
+    rows = baselines_table(world, date(2026, 11, 26)).to_pylist()
+    assert {(r["account_id"], r["baseline_id"]) for r in rows if r["drift"] == "drifted"} == {(account, baseline_id)}
+    assert {r["drift"] for r in rows} == {"in_sync", "drifted"}
