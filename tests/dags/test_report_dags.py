@@ -44,7 +44,10 @@ def lake_in_moto(moto_server, tmp_path_factory):
     moto_server.reset()
     world = build_world(SimState(seed=3, size=50, sim_date=END))
     create_buckets(endpoint, world.settings)
-    config = write_test_config(work, endpoint)
+    # Three teams with channels of their own: one alone on its connection, two sharing one.
+    teams = sorted({n.tag("Team") for n in world.fleet.nodes if n.tag("Team") and n.has_agent})
+    channels = {teams[0]: "slack_team_own", teams[1]: "slack_team_shared", teams[2]: "slack_team_shared"}
+    config = write_test_config(work, endpoint, notifications={"teams": channels})
     settings = load_settings(config)
     ssm = boto3.client("ssm", endpoint_url=endpoint, region_name="eu-west-1")
 
@@ -62,7 +65,7 @@ def lake_in_moto(moto_server, tmp_path_factory):
                "conn_type": "aws", "login": "testing", "password": "testing",
                "extra": {"endpoint_url": endpoint, "region_name": "eu-west-1"}}),
            "PATCH_COMPLIANCE_CONFIG": str(config)}
-    return {"truth": truth, "env": env, "endpoint_url": endpoint, "world": world}
+    return {"truth": truth, "env": env, "endpoint_url": endpoint, "world": world, "channels": channels}
 
 
 def s3_text(endpoint_url: str, bucket: str, key: str) -> str:
@@ -72,12 +75,16 @@ def s3_text(endpoint_url: str, bucket: str, key: str) -> str:
 
 def test_monthly_report_dag_uploads_the_report_and_posts_the_summary(airflow_home: AirflowHome,
                                                                        lake_in_moto) -> None:
-    with SlackReceiver() as slack:
-        env = {**lake_in_moto["env"], "AIRFLOW_CONN_SLACK_WEBHOOK": slack.connection_json()}
+    with SlackReceiver() as slack, SlackReceiver() as own, SlackReceiver() as shared:
+        env = {**lake_in_moto["env"], "AIRFLOW_CONN_SLACK_WEBHOOK": slack.connection_json(),
+               "AIRFLOW_CONN_SLACK_TEAM_OWN": own.connection_json(),
+               "AIRFLOW_CONN_SLACK_TEAM_SHARED": shared.connection_json()}
         result = airflow_home.run("dags", "test", "patch_compliance_monthly_report", "2026-11-27T08:00:00+00:00",
                                   "-c", json.dumps({"month": "2026-11"}), extra_env=env, timeout=300, check=False)
-        posts = slack.wait_for(1, timeout=20)
+        posts, own_posts, shared_posts = slack.wait_for(1, 20), own.wait_for(1, 20), shared.wait_for(2, 20)
     assert result.returncode == 0, result.stdout[-6000:]
+    # One message per channel and team: the default channel's summary, one team alone, two teams sharing one.
+    assert (len(posts), len(own_posts), len(shared_posts)) == (1, 1, 2)
     run_id = airflow_home.latest_run_id("patch_compliance_monthly_report")
     assert airflow_home.run_state("patch_compliance_monthly_report", run_id) == "success"
 
@@ -108,7 +115,7 @@ def test_monthly_report_dag_uploads_the_report_and_posts_the_summary(airflow_hom
     assert manifest["report_snapshot_date"] == END.isoformat()
     assert "<html" in s3_text(endpoint, "patch-compliance-reports", "reports/2026-11/report.html").lower()
 
-    (post,) = [p for p in posts if "Patch compliance 2026-11" in p.body.get("text", "")]
+    (post,) = posts
     judged = sum(int(r["instances"]) - int(r["stopped"]) for r in summary)  # stopped hosts count neither way
     compliant = sum(int(r["compliant"]) for r in summary)
     assert f"{round(100 * compliant / judged, 1)}% of {judged} instances" in post.body["text"]
@@ -116,6 +123,31 @@ def test_monthly_report_dag_uploads_the_report_and_posts_the_summary(airflow_hom
     worst = min((r for r in summary if int(r["instances"]) - int(r["stopped"])),
                 key=lambda r: int(r["compliant"]) / (int(r["instances"]) - int(r["stopped"])))
     assert f"{worst['team']} / {worst['environment']}" in json.dumps(post.body)
+
+    # A page per team, and each team's headline where notifications.teams says.
+    channels = lake_in_moto["channels"]
+    teams = manifest["teams"]
+    expected_teams = {r["team"] for r in lake_in_moto["truth"]["instances"] if r["in_population"]}
+    assert set(teams) == expected_teams and set(channels) < expected_teams
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1")
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="patch-compliance-reports", Prefix="reports/2026-11/teams/")[
+        "Contents"] if not o["Key"].endswith("/")}  # pyarrow leaves directory markers
+    assert keys == {f"reports/2026-11/teams/{d}/{name}" for d in teams.values()
+                    for name in ("report.html", "instance_status.csv", "missing_critical_patches.csv")}
+
+    def link(team: str) -> str:
+        return f"s3://patch-compliance-reports/reports/2026-11/teams/{teams[team]}/report.html"
+
+    (alone,) = [t for t, conn in channels.items() if conn == "slack_team_own"]
+    assert own_posts[0].body["text"].startswith(f"Patch compliance 2026-11, team {alone}: ")
+    assert link(alone) in own_posts[0].body["text"]
+    assert sorted(r.body["text"].split(",")[1].split(":")[0].removeprefix(" team ") for r in shared_posts) == sorted(
+        t for t, conn in channels.items() if conn == "slack_team_shared")
+    summary_text = post.text_content()
+    for team in expected_teams - set(channels):  # every other team's headline is in the one summary
+        assert f"*{team}*: " in summary_text and link(team) in summary_text
+    for team in channels:
+        assert f"*{team}*: " not in summary_text
 
 
 def test_evidence_dag_writes_the_csv_for_a_cve(airflow_home: AirflowHome, lake_in_moto) -> None:
@@ -141,3 +173,4 @@ def test_evidence_dag_rejects_a_malformed_cve_id(airflow_home: AirflowHome, bad:
     assert "Invalid input for param cve_id" in result.stdout + result.stderr
     after = airflow_home.query("SELECT count(*) FROM dag_run WHERE dag_id = 'patch_cve_evidence'")[0][0]
     assert after == before, "a malformed CVE id must not even create a run"
+
