@@ -16,6 +16,7 @@ from patch_compliance.messages import (
     run_failure_message,
     slack_escape,
     task_failure_blocks,
+    team_headline_message,
 )
 from patch_compliance.notify import send_slack
 from patch_compliance.quality import CheckResult, QualityResult
@@ -175,3 +176,42 @@ def test_report_summary_without_cells_says_none() -> None:
                                           head, "/tmp/r/report.html", 14)
     assert "(" not in text.split(";")[0]  # no stopped clause
     assert "*Worst Team x Environment cells*\nnone" in mrkdwn_texts(blocks)
+
+
+def _team(name: str, n: int = 0) -> dict:
+    head = {"instances": 5, "compliant": 3, "non_compliant": 1, "stale": 0, "no_data": 0, "unmanaged": 1,
+            "stopped": 1, "instances_missing_critical_14d": 1, "compliance_pct": 75.0, "worst": []}
+    cell = {"team": name, "environment": "prod <!here>", "compliance_pct": "75.0", "instances": "5",
+            "instances_missing_critical_14d": "1", "stale": "0", "unmanaged": "1"}
+    return {"team": name, "head": head, "cells": [cell], "causes": [("not_in_window", 2), ("no_agent", 1)],
+            "link": f"https://reports.example/2026-11/teams/t{n}/report.html"}
+
+
+REPORT = {"month": "2026-11", "uri": "s3://r/reports/2026-11", "report_snapshot_date": "2026-11-27"}
+
+
+def test_a_team_headline_escapes_the_team_and_links_its_page() -> None:
+    text, blocks = team_headline_message(REPORT, _team("<!channel> ops"), 14)
+    assert text == ("Patch compliance 2026-11, team &lt;!channel&gt; ops: 75.0% of 4 instances compliant; 1 with "
+                    "critical patches missing >= 14 days. Team report: https://reports.example/2026-11/teams/t0/report.html")
+    assert_inert(blocks[1:])  # the header is plain_text, which Slack never parses
+    assert blocks[0]["text"] == {"type": "plain_text", "text": "Patch compliance 2026-11: team <!channel> ops"}
+    texts = mrkdwn_texts(blocks)
+    assert ("*Why*: not_in_window 2, no_agent 1\n*Environments of &lt;!channel&gt; ops*\n"
+            "• *prod &lt;!here&gt;*: 75.0% compliant of 5, 1 missing critical, 0 stale, 1 unmanaged") in texts
+    assert texts[-1] == "<https://reports.example/2026-11/teams/t0/report.html|Open the team report>"
+
+
+def test_the_summary_carries_the_other_teams_headlines_in_sections_slack_accepts() -> None:
+    head = {**_team("x")["head"], "worst": []}
+    others = [_team(f"team-{n:02d} <@U1>", n) for n in range(45)]
+    _, blocks = report_summary_message(REPORT, head, "https://reports.example/2026-11/report.html", 14, others)
+    assert_inert(blocks)
+    texts = mrkdwn_texts(blocks)
+    lines = [line for t in texts for line in t.split("\n") if line.startswith("• *team-")]
+    assert len(lines) == 40 and "… and 5 more teams: see the report" in "\n".join(texts)
+    assert lines[0] == ("• *team-00 &lt;@U1&gt;*: 75.0% of 4 compliant, 1 missing critical ≥ 14 d; causes: "
+                        "not_in_window 2, no_agent 1 · "
+                        "<https://reports.example/2026-11/teams/t0/report.html|team page>")
+    assert all(len(t) <= 3000 for t in texts) and len(blocks) <= 50
+    assert texts[-1].startswith("<https://reports.example/2026-11/report.html|Open the report>")
