@@ -12,8 +12,9 @@
 3. runs the most recent ``--live-days`` days *live*: scan commands sent through the SsmHook, the
    simulated agents answering them by writing RDS JSON into moto S3, the sensors, the inventory,
    ingest, validation, baselines, the asset;
-4. runs ``patch_compliance_monthly_report`` for the month, copies the report to ``./out/``, prints
-   the Team x Environment table and the paths, and stops what it started.
+4. runs ``patch_compliance_monthly_report`` for the month, copies the report (team pages included)
+   to ``./out/``, prints the Team x Environment table, the paths and where each team's page is, and
+   stops what it started.
 
 ``python -m sim.demo ui`` (``make ui``) starts Airflow's api-server, scheduler, dag-processor and
 triggerer on 127.0.0.1 only (``sim.airflow_cluster``) over that home, so the month of runs shows in
@@ -308,7 +309,11 @@ def run(args: argparse.Namespace) -> int:
         echo(f"\nTeam x Environment, {month} (from {summary}):\n")
         echo(format_summary(summary.read_text()))
     echo("\nPaths:")
-    echo(f"  report          {report_dir}/ ({', '.join(copied)})")
+    echo(f"  report          {report_dir}/ ({', '.join(n for n in copied if '/' not in n)})")
+    teams = team_pages(report_dir)
+    echo(f"  team pages      {report_dir}/teams/ ({len(teams)} teams, each with its CSVs):")
+    for team, page in teams:
+        echo(f"    {team:<22} {page}")
     echo(f"  Slack messages  {slack_dir}/ ({messages} captured)")
     echo(f"  Airflow home    {home} (SQLite, {len(paths) + 1} DAG runs; `make ui` shows them)")
     echo(f"  logs            {logs}/")
@@ -318,19 +323,28 @@ def run(args: argparse.Namespace) -> int:
 
 
 def copy_report(reports_uri: str, month: str, endpoint: str, target: Path) -> list[str]:
-    """Copy the month's report files from the reports bucket (moto) into ``target``."""
+    """Copy the month's report files (team folders included) from the reports bucket (moto) into ``target``."""
     from patch_compliance.aws import storage_access
     from patch_compliance.storage import list_files, open_location, read_bytes
 
     location, fs = open_location(f"{reports_uri.rstrip('/')}/{month}", storage_access(endpoint), "reports")
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
+    prefix = location.fs_path.rstrip("/") + "/"
     names = []
     for info in list_files(fs, location.fs_path):
-        name = info.path.rsplit("/", 1)[-1]
+        name = info.path.removeprefix(prefix)
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
         (target / name).write_bytes(read_bytes(fs, info.path))
         names.append(name)
     return sorted(names)
+
+
+def team_pages(report_dir: Path) -> list[tuple[str, Path]]:
+    """Each team of the copied report with its page (the manifest maps teams to their folders)."""
+    manifest = report_dir / "manifest.json"
+    teams = json.loads(manifest.read_text()).get("teams", {}) if manifest.exists() else {}
+    return [(team, report_dir / "teams" / folder / "report.html") for team, folder in sorted(teams.items())]
 
 
 def format_summary(text: str) -> str:

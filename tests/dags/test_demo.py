@@ -68,5 +68,10 @@ def test_report_and_summary_are_written_and_printed(demo_root) -> None:
     report = root / "out" / f"report-{END:%Y-%m}"
     assert {p.name for p in report.iterdir()} >= {"report.html", "team_environment_summary.csv", "manifest.json"}
     assert "Team x Environment" in stdout and str(report) in stdout
+    teams = json.loads((report / "manifest.json").read_text())["teams"]
+    assert teams and f"team pages      {report}/teams/ ({len(teams)} teams" in stdout
+    for team, folder in teams.items():  # every team's page is printed and was copied out
+        page = report / "teams" / folder / "report.html"
+        assert page.is_file() and f"{team:<22} {page}" in stdout
     for day in (END - timedelta(days=1), END):
         assert f"{day}: {'live' if day == END else 'archived'} run success" in stdout
