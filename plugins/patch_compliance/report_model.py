@@ -23,7 +23,6 @@ STATUSES = ("COMPLIANT", "NON_COMPLIANT", "STALE", "NO_DATA", "UNMANAGED", "STOP
 # (sql/report/causes.sql decides; docs/report.md explains each).
 CAUSES = ("no_agent", "stale_agent", "no_patch_group", "unknown_patch_group", "baseline_drift", "not_in_window",
           "install_failed", "pending_reboot", "not_patched_since_window", "awaiting_window", "other")
-UNTAGGED = "(untagged)"
 
 SUMMARY_COLUMNS = ("team", "environment", "instances", "compliant", "non_compliant", "stale", "no_data",
                    "unmanaged", "stopped", "compliance_pct", "instances_missing_critical_14d",

@@ -26,7 +26,6 @@ from patch_compliance.report_model import (
 )
 
 TEAMS_DIR = "teams"
-TEAM_FILES = ("report.html", "instance_status.csv", "missing_critical_patches.csv")
 _BARE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 _RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"com{n}" for n in range(10)), *(f"lpt{n}" for n in range(10))})
 
