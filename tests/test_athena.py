@@ -45,6 +45,7 @@ from patch_compliance.query import (
     to_duckdb,
 )
 from patch_compliance.report import build_report
+from patch_compliance.report_causes import policy_facts
 from patch_compliance.storage import list_files, open_location
 from tests.fixtures import report_lakes as sc
 
@@ -307,20 +308,28 @@ def test_report_through_athena_engine_matches_duckdb(athena_engine, aws_env, tmp
     # Queue, in the order the report runs them, what Athena would return: the DuckDB results.
     duck = DuckDBEngine(lake)
     d = date(2026, 11, 15)
+    critical = [",".join(settings.report.critical_classifications), ",".join(settings.report.critical_severities)]
+    history = [x for x in lake.snapshot_dates() if x <= d]
     queue_athena_results(aws_env.endpoint_url, [
         duck.run("report/instance_status.sql", [d], {"instances": [d], "ec2_inventory": [d]}),
-        duck.run("report/missing_critical_patches.sql",
-                 [d, ",".join(settings.report.critical_classifications), ",".join(settings.report.critical_severities)],
-                 {"patch_compliance": lake.snapshot_dates(), "instances": [d], "patch_catalog": [date(2026, 11, 1)]}),
+        duck.run("report/missing_critical_patches.sql", [d, *critical],
+                 {"patch_compliance": history, "instances": [d], "patch_catalog": [date(2026, 11, 1)]}),
         duck.run("report/trend.sql", [date(2026, 11, 1), d], {"instances": [x for x in sc.DAYS if x.month == 11
                                                                           and x <= d],
                                                            "ec2_inventory": list(sc.INVENTORY_DAYS)}),
         duck.run("report/baselines.sql", [d], {"baselines": [date(2026, 11, 1)]}),
+        duck.run("report/causes.sql", [d, *policy_facts(settings, d).sql_params()],
+                 {"patch_compliance": history, "instances": [d], "ec2_inventory": [d],
+                  "baselines": [date(2026, 11, 1)]}),
+        duck.run("report/remediation.sql", [d, *critical],
+                 {"patch_compliance": history, "patch_catalog": [date(2026, 11, 1)]}),
+        duck.run("report/open_items.sql", [d], {"patch_compliance": [d], "instances": [d]}),
     ])
     manifest = build_report(lake.uri, "2026-11", "2026-11-15", str(athena_out), engine="athena", athena={
         "database": "patch_compliance", "output_location": "s3://athena-results/q/", "region_name": "eu-west-1",
         "poll_seconds": 0.05})
-    for name in ("team_environment_summary.csv", "instance_status.csv", "missing_critical_patches.csv"):
+    for name in ("team_environment_summary.csv", "instance_status.csv", "missing_critical_patches.csv",
+                 "remediation.csv", "teams/payments/instance_status.csv"):
         assert (athena_out / name).read_text() == (duck_out / name).read_text(), name
     assert manifest["engine"] == "athena"
     # What Athena received: the SQL file text verbatim, and the parameters as ExecutionParameters.
