@@ -403,6 +403,8 @@ def test_create_tables_and_athena_snapshot_publish_a_lake_snapshot(athena_engine
     assert {r["instance_id"] for r in rows} == {r["instance_id"] for r in embedded.read("instances").to_pylist()
                                                 if r["in_population"]}
     listed = s3.list_objects_v2(Bucket="patch-compliance-lake", Prefix="reports/2026-11/")["Contents"]
-    assert {o["Key"].rsplit("/", 1)[1] for o in listed if not o["Key"].endswith("/")} == {
-        "team_environment_summary.csv", "instance_status.csv", "missing_critical_patches.csv", "report.html",
-        "manifest.json"}
+    assert {o["Key"].removeprefix("reports/2026-11/") for o in listed
+            if not o["Key"].endswith("/") and "/teams/" not in o["Key"]} == {
+        "team_environment_summary.csv", "instance_status.csv", "missing_critical_patches.csv", "remediation.csv",
+        "report.html", "manifest.json"}
+    assert any(o["Key"].endswith("/teams/payments/report.html") for o in listed)
