@@ -262,3 +262,11 @@ def test_before_any_report_the_view_says_so(auth, tmp_path, monkeypatch) -> None
     page = client.get("/patch-compliance/")
     assert page.status_code == 200 and "No monthly report has been published" in page.text
     assert REPORT_DAG_ID in page.text
+
+
+def test_an_unreadable_reports_location_is_a_short_502(auth, tmp_path, monkeypatch) -> None:
+    (tmp_path / "not-a-folder").write_text("a file where the reports location should be")
+    client = web(str(tmp_path / "not-a-folder"), tmp_path, monkeypatch)
+    client.cookies.set("_token", auth["viewer"])
+    answer = client.get("/patch-compliance/")
+    assert answer.status_code == 502 and answer.text == "The reports location cannot be read right now."
