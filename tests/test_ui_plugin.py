@@ -137,10 +137,9 @@ def test_airflow_loads_the_plugin_from_the_plugins_folder_without_the_web_app(tm
 # --- the web app, mounted as the API server mounts it --------------------------------------------------
 
 @pytest.fixture(scope="module")
-def airflow_db(tmp_path_factory) -> str:
-    """The Airflow database this process uses, migrated (the DAG access check reads it)."""
-    os.environ.setdefault("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow_home")))
-    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+def airflow_db() -> str:
+    """The Airflow database this process uses (below the tests' AIRFLOW_HOME), migrated: the DAG access check
+    reads it."""
     from airflow.configuration import conf
 
     database = conf.get("database", "sql_alchemy_conn")
