@@ -410,26 +410,45 @@ def format_summary(text: str) -> str:
                                        in enumerate(zip(r, widths, strict=True))) for r in table)
 
 
+def ui_config(config: Path, out: Path, home: Path) -> Path:
+    """``config`` with its reports location at the demo's copies (``out/report-<YYYY-MM>/``), linked by month.
+
+    The stand-in whose bucket the demo wrote the reports to is stopped; the UI's report view reads these.
+    """
+    reports = home / "ui-reports"
+    shutil.rmtree(reports, ignore_errors=True)
+    reports.mkdir()
+    for copy in sorted(out.glob("report-[0-9][0-9][0-9][0-9]-[0-9][0-9]")):
+        (reports / copy.name.removeprefix("report-")).symlink_to(copy.resolve(), target_is_directory=True)
+    raw = yaml.safe_load(config.read_text())
+    raw.setdefault("storage", {})["reports_uri"] = str(reports)
+    path = home / "fleet-ui.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
 def ui(args: argparse.Namespace) -> int:
     """Airflow's four components on 127.0.0.1 over the demo's Airflow home (DAGs stay paused).
 
     Not ``airflow standalone``: its log servers listen on every interface. Scheduled runs are off
     (the demo's config points at a stand-in that is no longer running); manual triggers still run.
+    The report view shows the reports the demo copied to ``out/``.
     """
     from sim.airflow_cluster import AirflowCluster
 
-    home = Path(args.root).resolve() / "airflow_home"
+    root = Path(args.root).resolve()
+    home = root / "airflow_home"
     if not (home / "airflow.db").exists():
         raise SystemExit(f"no Airflow database in {home}: run `make demo` first")
     config = home / "fleet.yaml"
-    env = airflow_env(home, config if config.exists() else REPO / "config" / "fleet.yaml",
-                      {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"})
+    env = airflow_env(home, ui_config(config if config.exists() else REPO / "config" / "fleet.yaml", root / "out",
+                                      home), {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"})
     cluster = AirflowCluster(home, env, port=args.port)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops the components as Ctrl-C does
     with cluster:
         print(f"Airflow UI on {cluster.base_url}/dags/patch_compliance_daily/runs "
-              f"(no login: every local user is admin); component logs in {home / 'components'}; "
-              "Ctrl-C stops it.", flush=True)
+              f"(no login: every local user is admin), the reports on {cluster.base_url}/plugin/compliance-reports; "
+              f"component logs in {home / 'components'}; Ctrl-C stops it.", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 cluster.check_alive()

@@ -137,6 +137,15 @@ def list_files(fs: pafs.FileSystem, base: str) -> list[pafs.FileInfo]:
     return [info for info in fs.get_file_info(selector) if info.type == pafs.FileType.File]
 
 
+def list_names(fs: pafs.FileSystem, base: str, kind: pafs.FileType = pafs.FileType.File) -> list[str]:
+    """Names of the files (or directories) directly below ``base``, sorted; an absent base is an empty list.
+
+    One listing, not a walk: on S3 the directories are the common prefixes of the keys below ``base``.
+    """
+    selector = pafs.FileSelector(base, recursive=False, allow_not_found=True)
+    return sorted(info.base_name for info in fs.get_file_info(selector) if info.type == kind)
+
+
 def delete_files(fs: pafs.FileSystem, paths: Iterable[str]) -> int:
     count = 0
     for path in paths:

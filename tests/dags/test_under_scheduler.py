@@ -4,24 +4,33 @@ One Airflow for the module (LocalExecutor, SQLite), the moto server with the sim
 real local Slack receiver. Runs are triggered and observed only through the REST API: a live daily
 run whose Resource Data Sync lands late (the waits defer to the triggerer, no worker slot is held),
 a run whose sync never arrives (one alert, with its reason), a monthly report that cannot succeed
-(fails at once, not retried), and the evidence and report DAGs over the day the scheduler wrote.
+(fails at once, not retried), and the evidence and report DAGs over the day the scheduler wrote; the
+month's report then shows in the UI's report view (headless Chromium), where the report task's link
+leads.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
+from urllib.parse import quote
 
 import pytest
 
 from patch_compliance.aws import storage_access
 from patch_compliance.lake import Lake
+from patch_compliance.report_files import ReportFiles
+from patch_compliance.report_model import compliance_pct
+from patch_compliance.ui_link import ui_url
 from sim.agent import Agent, AgentRunner
 from sim.airflow_cluster import AirflowCluster
 from tests.dags.conftest import isolated_airflow_env, write_test_config
+from tests.fixtures.chromium import Chromium
 from tests.fixtures.daily_world import (
     DAILY,
     LAKE_URI,
@@ -186,6 +195,60 @@ def test_evidence_dag_answers_over_the_scheduled_day(live_run, cluster, slack) -
     run = finished_run(cluster, slack, EVIDENCE, None, {"cve_id": "CVE-2026-0001"})
     assert run["state"] == "success", {k: v["state"] for k, v in run["tasks"].items()}
     assert run["posts"] == []
+
+
+# The report view's page as Chromium sees it inside Airflow's UI: Airflow's frame (titled with the
+# view's name) holds the month's page, whose own frame holds the published report.
+REPORT_VIEW = """(() => {
+  const view = document.querySelector('iframe[title="Compliance reports"]');
+  const month = view && view.contentDocument;
+  const frame = month && month.querySelector('iframe[name=report]');
+  const report = frame && frame.contentDocument;
+  if (!report || !report.querySelector('table.summary')) return null;
+  return {
+    page: location.pathname, view: view.contentWindow.location.pathname,
+    month: month.querySelector('nav a[aria-current]').textContent,
+    teams: [...month.querySelectorAll('nav a.team')].map(a => a.textContent),
+    headline: report.querySelector('.card .v').textContent.trim(),
+    rows: [...report.querySelectorAll('table.summary tr')].slice(1)
+      .map(tr => [...tr.cells].map(td => td.textContent.trim())),
+  };
+})()"""
+
+
+@pytest.fixture(scope="module")
+def monthly_run(live_run, cluster, slack) -> dict:
+    """The month of the scheduled day, reported by the monthly DAG under the scheduler."""
+    return finished_run(cluster, slack, MONTHLY, None, {"month": f"{ON:%Y-%m}"})
+
+
+def test_the_report_view_shows_the_month_inside_the_ui_where_the_task_links(monthly_run, cluster, world,
+                                                                             tmp_path) -> None:
+    """Logged in, Chromium follows the report task's link into the view and finds the report's figures
+    there: the fleet's compliance % and every Team x Environment row, as the published CSV files say."""
+    assert monthly_run["state"] == "success", {k: v["state"] for k, v in monthly_run["tasks"].items()}
+    month = f"{ON:%Y-%m}"
+    links = cluster.get(f"/api/v2/dags/{MONTHLY}/dagRuns/{quote(monthly_run['run_id'], safe='')}"
+                        "/taskInstances/build_report/links")["extra_links"]
+    assert links == {"Monthly report": ui_url(month, cluster.base_url)}
+
+    published = ReportFiles.open(world["world"].settings.storage.reports_uri, storage_access(world["endpoint_url"]))
+    statuses = [r["status"] for r in csv.DictReader(io.StringIO(published.read(month, "instance_status.csv").decode()))]
+    summary = list(csv.DictReader(io.StringIO(published.read(month, "team_environment_summary.csv").decode())))
+
+    with Chromium(tmp_path / "profile") as browser:
+        page = browser.open(f"{cluster.base_url}/auth/token/login?next={quote(links['Monthly report'], safe='')}")
+        shown = page.wait_for(REPORT_VIEW, timeout=120)
+        page.screenshot(tmp_path / "report-view.png")
+        refused = [text for text in page.console() if "Content Security Policy" in text]
+    assert shown["page"] == f"/plugin/compliance-reports/patch-compliance/reports/{month}/"
+    assert (shown["view"], shown["month"]) == (f"/patch-compliance/reports/{month}/", month)
+    assert shown["teams"] == published.teams(month)
+    assert shown["headline"] == compliance_pct(statuses.count("COMPLIANT"), len(statuses),
+                                               statuses.count("STOPPED")) + "%"
+    assert [(r[0], r[1], r[2], r[9]) for r in shown["rows"]] == [
+        (r["team"], r["environment"], r["instances"], r["compliance_pct"]) for r in summary]
+    assert len(summary) > 1 and refused == []
 
 
 def test_a_sync_that_never_arrives_fails_once_with_one_alert_naming_the_reason(live_run, cluster, slack,
