@@ -157,7 +157,8 @@ def live_run(cluster, slack, world):
 
 def test_live_run_succeeds_and_the_lake_matches_ground_truth(live_run, world) -> None:
     assert live_run["state"] == "success", {k: v["state"] for k, v in live_run["tasks"].items()}
-    assert {t["state"] for t in live_run["tasks"].values()} == {"success"}
+    assert {task: t["state"] for (task, _), t in live_run["tasks"].items() if t["state"] != "success"} == {
+        "snapshot_kept_inventory": "skipped"}  # the archived runs' inventory
     accounts = {a.id for a in world["world"].settings.accounts}
     assert {r.account_id for r in live_run["reports"]} == accounts and len(live_run["reports"]) == len(accounts)
     assert all(live_run["run_id"] in r.comment for r in live_run["reports"])
