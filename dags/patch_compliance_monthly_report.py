@@ -13,7 +13,8 @@ The report (CSV files, a self-contained HTML page and an audit manifest listing 
 its checksum, and a page with its CSVs per team under `teams/<team>/`) is written to
 `storage.reports_uri/<YYYY-MM>/` in the reports bucket. Slack: each team mapped in
 `notifications.teams` gets its headline in its own channel; the default channel gets one summary
-(headline figures, the worst Team x Environment cells, every other team's headline, the link).
+(headline figures, the worst Team x Environment cells, every other team's headline, the link). The
+`build_report` task's **Monthly report** button opens the month in the UI's *Compliance reports* view.
 
 **Trigger manually** (e.g. to re-issue a month): set `month` to `YYYY-MM` in the trigger form; empty
 means the month the run falls in. Docs: `docs/airflow.md`, `docs/report.md`.
@@ -26,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import DAG, CronTriggerTimetable, Param, task
 
 from patch_compliance.tasks import common, monthly_report
+from patch_compliance.ui_link import MonthlyReportLink
 
 # "L5": the last Friday of the month. With catchup=False a missed Friday (scheduler down) still runs
 # once when the scheduler returns, so a month is never silently left unreported.
@@ -72,5 +74,7 @@ with DAG(
         monthly_report.post_team_headline(report, team)
 
     report = build_report()
+    # The task's "Monthly report" button: the month's page in the UI's report view.
+    report.operator.operator_extra_links = [MonthlyReportLink()]
     post_summary(report)
     post_team_headline.partial(report=report).expand(team=teams_with_channels(report))

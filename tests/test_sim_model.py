@@ -487,7 +487,7 @@ def test_install_defects_show_in_the_items(big_world):
 
 def test_a_drifted_baseline_approves_at_release_and_history_records_it(big_world):
     from sim.baselines import default_baseline
-    from sim.history import baselines_table
+    from sim.baselines_in_force import baselines_table
 
     world = build_world(SimState(seed=3, size=200, fleet={"drifted_baselines": 1}))
     ((account, baseline_id),) = world.model.drifted
