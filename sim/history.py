@@ -129,7 +129,6 @@ def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: s
     elif ingest_day is None:
         from patch_compliance.ingest import ingest_snapshot
         from patch_compliance.inventory import snapshot_kept_inventory
-
         from sim.baselines_in_force import record_baselines_in_force
 
         def ingest_day(day: date, rds_tree: Path) -> object:
