@@ -88,9 +88,9 @@ TOKENS: dict[tuple[str, str, str], str] = {}  # (account, Region, ClientRequestT
 
 
 def _error(message: str) -> Exception:
-    from moto.athena.exceptions import AthenaClientError
+    from moto.core.exceptions import JsonRESTError
 
-    return AthenaClientError("InvalidRequestException", message)
+    return JsonRESTError("InvalidRequestException", message)
 
 
 def _executions(response: Any) -> dict[str, Execution]:

@@ -66,6 +66,7 @@ def _select(tree: exp.Expression, caller: tables.Caller, database: str | None) -
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     con = duckdb.connect()
     scanned = 0
+    read: dict[tuple[str, str, int | None], tuple[pa.Table, int]] = {}  # each table read once per statement
     try:
         con.execute("SET TimeZone = 'UTC'")
         for macro in MACROS:
@@ -75,9 +76,11 @@ def _select(tree: exp.Expression, caller: tables.Caller, database: str | None) -
                 continue
             schema = _schema(table, database)
             version = table.args.get("version")
-            data, size = tables.read(caller, tables.describe(caller, schema, table.name),
-                                     int(version.expression.name) if version else None)
-            scanned += size
+            key = (schema, table.name, int(version.expression.name) if version else None)
+            if key not in read:
+                read[key] = tables.read(caller, tables.describe(caller, schema, table.name), key[2])
+            data, size = read[key]
+            scanned += size  # as Trino scans a table once per reference
             private = f"__athena_table_{number}"
             con.register(private, data)
             alias = table.alias or table.name

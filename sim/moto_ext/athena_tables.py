@@ -26,6 +26,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from itertools import product
 from typing import Any
 
@@ -49,26 +50,36 @@ class Caller:
     endpoint: str
 
     def client(self, service: str) -> Any:
-        import boto3
-
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=self.region,
-                            aws_access_key_id=self.access_key, aws_secret_access_key="local-stand-in")  # noqa: S106
+        return _client(self, service)
 
     def io_properties(self) -> dict[str, str]:
         return {"s3.endpoint": self.endpoint, "s3.region": self.region, "s3.access-key-id": self.access_key,
                 "s3.secret-access-key": "local-stand-in"}
 
     def catalog(self) -> Any:
-        from pyiceberg.catalog.glue import GlueCatalog
-
-        return GlueCatalog("athena", **{"glue.endpoint": self.endpoint, "glue.region": self.region,
-                                        "glue.access-key-id": self.access_key,
-                                        "glue.secret-access-key": "local-stand-in", **self.io_properties()})
+        return _catalog(self)
 
     def glue(self) -> Any:
         from moto.glue.models import glue_backends
 
         return glue_backends[self.account_id][self.region]
+
+
+@cache  # one client per caller and service (botocore clients are thread-safe)
+def _client(caller: Caller, service: str) -> Any:
+    import boto3
+
+    return boto3.client(service, endpoint_url=caller.endpoint, region_name=caller.region,
+                        aws_access_key_id=caller.access_key, aws_secret_access_key="local-stand-in")  # noqa: S106
+
+
+@cache
+def _catalog(caller: Caller) -> Any:
+    from pyiceberg.catalog.glue import GlueCatalog
+
+    return GlueCatalog("athena", **{"glue.endpoint": caller.endpoint, "glue.region": caller.region,
+                                    "glue.access-key-id": caller.access_key,
+                                    "glue.secret-access-key": "local-stand-in", **caller.io_properties()})
 
 
 def describe(caller: Caller, database: str, name: str) -> dict[str, Any]:
