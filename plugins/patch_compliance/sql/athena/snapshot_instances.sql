@@ -161,14 +161,14 @@ assembled AS (
             AS resource_type,
         n.computer_name, n.ip_address, n.platform_type, n.platform_name, n.platform_version,
         n.agent_type, n.agent_version, n.agent_status, n.instance_status,
-        ELEMENT_AT(FILTER(TRANSFORM(p.team_keys, k -> TRIM(ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
+        ELEMENT_AT(FILTER(TRANSFORM(p.team_keys, k -> TRIM(BOTH ' ' FROM ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
             AS team,
-        ELEMENT_AT(FILTER(TRANSFORM(p.environment_keys, k -> TRIM(ELEMENT_AT(t.tags, k))),
+        ELEMENT_AT(FILTER(TRANSFORM(p.environment_keys, k -> TRIM(BOTH ' ' FROM ELEMENT_AT(t.tags, k))),
                           v -> COALESCE(v, '') <> ''), 1) AS environment,
-        ELEMENT_AT(FILTER(TRANSFORM(p.patch_group_keys, k -> TRIM(ELEMENT_AT(t.tags, k))),
+        ELEMENT_AT(FILTER(TRANSFORM(p.patch_group_keys, k -> TRIM(BOTH ' ' FROM ELEMENT_AT(t.tags, k))),
                           v -> COALESCE(v, '') <> ''), 1) AS patch_group,
         COALESCE(t.tags, MAP()) AS tags,
-        ELEMENT_AT(FILTER(TRANSFORM(p.name_keys, k -> TRIM(ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
+        ELEMENT_AT(FILTER(TRANSFORM(p.name_keys, k -> TRIM(BOTH ' ' FROM ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
             AS name,
         COALESCE(CASE
             WHEN s.items_capture_time IS NULL THEN m.summary_capture_time

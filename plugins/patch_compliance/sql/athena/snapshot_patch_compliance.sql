@@ -80,13 +80,13 @@ SELECT
     NULLIF(i.patchgroup, '') AS scan_patch_group,
     NULLIF(i.documentname, '') AS document_name,
     NULLIF(i.documentversion, '') AS document_version,
-    ARRAY_SORT(ARRAY_DISTINCT(FILTER(REGEXP_SPLIT(UPPER(TRIM(COALESCE(i.cveids, ''))), '[\s,;"\[\]'']+'),
+    ARRAY_SORT(ARRAY_DISTINCT(FILTER(REGEXP_SPLIT(UPPER(TRIM(BOTH ' ' FROM COALESCE(i.cveids, ''))), '[\s,;"\[\]'']+'),
                                      c -> c <> ''))) AS cve_ids,
-    ELEMENT_AT(FILTER(TRANSFORM(p.team_keys, k -> TRIM(ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
+    ELEMENT_AT(FILTER(TRANSFORM(p.team_keys, k -> TRIM(BOTH ' ' FROM ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
         AS team,
-    ELEMENT_AT(FILTER(TRANSFORM(p.environment_keys, k -> TRIM(ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
+    ELEMENT_AT(FILTER(TRANSFORM(p.environment_keys, k -> TRIM(BOTH ' ' FROM ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
         AS environment,
-    ELEMENT_AT(FILTER(TRANSFORM(p.patch_group_keys, k -> TRIM(ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
+    ELEMENT_AT(FILTER(TRANSFORM(p.patch_group_keys, k -> TRIM(BOTH ' ' FROM ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
         AS patch_group,
     COALESCE(t.tags, MAP()) AS tags,
     n.platform_type,
