@@ -11,7 +11,9 @@ latest daily snapshot in the lake:
 
 The report (CSV files, a self-contained HTML page and an audit manifest listing every input file with
 its checksum) is written to `storage.reports_uri/<YYYY-MM>/` in the reports bucket, and a Slack
-summary gives the headline figures, the worst Team x Environment cells and the link.
+summary gives the headline figures, the worst Team x Environment cells and the link. The SQL runs
+on the worker (DuckDB) or, with `query.engine: athena`, on Athena; each Athena query's id and data
+scanned are in the task log and the manifest (`docs/athena.md`).
 
 **Trigger manually** (e.g. to re-issue a month): set `month` to `YYYY-MM` in the trigger form; empty
 means the month the run falls in. Docs: `docs/airflow.md`, `docs/report.md`.

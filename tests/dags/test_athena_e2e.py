@@ -97,7 +97,7 @@ def test_the_dags_on_athena_give_the_embedded_engines_outputs(airflow_home: Airf
 
     duck, athena = outputs["duckdb"], outputs["athena"]
     for table in ("patch_compliance", "instances"):
-        assert len(athena[table]) == len(duck[table]) > 40
+        assert len(athena[table]) == len(duck[table]) > 30
         assert athena[table] == duck[table], table
     for name in ("team_environment_summary.csv", "instance_status.csv", "missing_critical_patches.csv", "evidence"):
         assert athena[name] == duck[name], name
@@ -110,7 +110,9 @@ def test_the_dags_on_athena_give_the_embedded_engines_outputs(airflow_home: Airf
     assert {q["sql"] for q in day_queries} >= {"athena/snapshot_patch_compliance.sql", "athena/snapshot_instances.sql"}
     report_queries = athena["manifest"]["athena_queries"]
     assert athena["manifest"]["engine"] == "athena" and duck["manifest"]["athena_queries"] == []
-    assert len(report_queries) == 4 and all(q["data_scanned_bytes"] > 0 for q in report_queries)
+    assert {q["sql"] for q in report_queries} == {  # no baselines: an archived run records none
+        "report/instance_status.sql", "report/missing_critical_patches.sql", "report/trend.sql"}
+    assert all(q["data_scanned_bytes"] > 0 for q in report_queries)
     for query in [*day_queries, *report_queries]:
         assert f"Athena query {query['query_execution_id']} ({query['sql']}) SUCCEEDED: " \
                f"{query['data_scanned_bytes']} bytes scanned" in athena["logs"]
