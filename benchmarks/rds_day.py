@@ -1,7 +1,8 @@
 """Generate an RDS-shaped day of JSON Lines for benchmarks: N instances x M compliance items.
 
-Shaped like a real sync prefix (five types per node, every value a string). Deterministic from
-the seed. ``python benchmarks/rds_day.py OUT_DIR --instances 800 --items 300``.
+Shaped like a real sync prefix (five types per node, every value a string), the nodes spread
+round-robin over ``accounts`` x ``regions``. Deterministic from the seed (and independent of how
+many processes write it). ``python benchmarks/rds_day.py OUT_DIR --instances 800 --items 300``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,15 +22,34 @@ STATES = [("Installed", "COMPLIANT")] * 80 + [("InstalledOther", "COMPLIANT")] *
     ("Missing", "NON_COMPLIANT")] * 6 + [("Failed", "NON_COMPLIANT"), ("NotApplicable", ""),
     ("InstalledPendingReboot", "NON_COMPLIANT")]
 ACCOUNTS = ["111111111111", "222222222222", "333333333333"]
+REGIONS = ["eu-west-1"]
+CAPTURE = datetime(2026, 11, 2, 3, 10, tzinfo=UTC)
 
 
-def write_day(out: Path, instances: int, items: int, seed: int = 7,
-              capture: datetime = datetime(2026, 11, 2, 3, 10, tzinfo=UTC)) -> int:
+def scale_accounts(count: int) -> list[str]:
+    """``count`` distinct account ids (a fleet at scale spans many accounts)."""
+    return [f"{n:012d}" for n in range(100000000001, 100000000001 + count)]
+
+
+def write_day(out: Path, instances: int, items: int, seed: int = 7, capture: datetime = CAPTURE,
+              accounts: list[str] | None = None, regions: list[str] | None = None, processes: int = 1) -> int:
     """Write one day's objects (overwriting, as RDS does); each seed gives other states and severities."""
-    rng = random.Random(seed)
+    if processes > 1:
+        chunks = [range(start, instances, processes) for start in range(processes)]
+        with ProcessPoolExecutor(processes) as pool:
+            return sum(pool.map(_write_nodes, [out] * processes, chunks, [items] * processes, [seed] * processes,
+                                [capture] * processes, [accounts or ACCOUNTS] * processes,
+                                [regions or REGIONS] * processes))
+    return _write_nodes(out, range(instances), items, seed, capture, accounts or ACCOUNTS, regions or REGIONS)
+
+
+def _write_nodes(out: Path, nodes: range, items: int, seed: int, capture: datetime, accounts: list[str],
+                 regions: list[str]) -> int:
     files = 0
-    for n in range(instances):
-        account = ACCOUNTS[n % len(ACCOUNTS)]
+    for n in nodes:
+        rng = random.Random(seed * 1_000_003 + n)
+        account = accounts[n % len(accounts)]
+        region = regions[(n // len(accounts)) % len(regions)]
         node = f"i-{n:017x}"
         when = (capture + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
         env = ["dev", "staging", "prod"][n % 3]
@@ -70,7 +91,7 @@ def write_day(out: Path, instances: int, items: int, seed: int = 7,
             "Status": "NON_COMPLIANT" if counts.get("Missing") else "COMPLIANT", "OverallSeverity": "CRITICAL",
             "ExecutionId": f"1c2d3e4f-0000-4000-8000-{n:012d}", "ExecutionType": "Command", "ExecutionTime": when}]
         for rds_type, recs in records.items():
-            path = out / rds.object_key(rds_type, account, "eu-west-1", node)
+            path = out / rds.object_key(rds_type, account, region, node)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(rds.format_lines(node, when, recs))
             files += 1

@@ -29,8 +29,10 @@ day's catalog) without holding back publish.
 
 **Archived run:** trigger with `rds_source` set to a kept copy of Resource Data Sync output
 (`s3://bucket/prefix` or a local directory) and the run ingests that copy for its logical date
-instead of scanning: scan, waits, EC2 inventory and baselines are skipped (they describe the fleet
-today, not that day); ingest, fill_patch_catalog, validate and publish run as usual. This is how saved
+instead of scanning: scan, waits, the EC2 inventory call and baselines are skipped (they describe the
+fleet today, not that day); **snapshot_kept_inventory** takes the day's EC2 inventory from the copy's
+`_ec2_inventory/` DescribeInstances documents when it holds them; ingest, fill_patch_catalog,
+validate and publish run as usual. This is how saved
 sync copies become history, and how `make demo` builds its month of runs.
 
 **Rerun a day:** clear the run; a snapshot is replaced, never duplicated. **Backfill:**
@@ -109,7 +111,13 @@ with DAG(
         """Every EC2 instance (managed or not) into the lake's ec2_inventory."""
         return daily.inventory_day(targets, common.run_snapshot_date(logical_date, dag_run))
 
-    # Runs after the inventory in a live run, straight after the branch in an archived one.
+    @task(multiple_outputs=False)
+    def snapshot_kept_inventory(params=None, logical_date=None, dag_run=None) -> dict:
+        """Archived run: the copy's kept DescribeInstances documents into the day's ec2_inventory (if kept)."""
+        return daily.kept_inventory_day(common.run_snapshot_date(logical_date, dag_run),
+                                        daily.archived_source(params))
+
+    # Runs after the inventory: EC2's in a live run, the copy's in an archived one.
     @task(multiple_outputs=False, trigger_rule="none_failed_min_one_success")
     def ingest(params=None, logical_date=None, dag_run=None) -> dict:
         """Sync bucket (or the archived copy) -> the day's lake snapshot (patch_compliance, instances, quarantine)."""
@@ -151,9 +159,10 @@ with DAG(
     finished = wait_for_command.expand(scan_facts=scans)
     synced = wait_for_rds_output.expand(scan_facts=finished.output)
     inventory = snapshot_ec2_inventory(targets, synced.output)
+    kept_inventory = snapshot_kept_inventory()
     manifest = ingest()
-    source >> [targets, manifest]
-    inventory >> manifest
+    source >> [targets, kept_inventory, manifest]
+    [inventory, kept_inventory] >> manifest
     fill_patch_catalog(manifest)
     quality = validate(manifest)
     baselines = record_baselines()

@@ -11,9 +11,10 @@ latest daily snapshot in the lake:
 
 The report (CSV files, a self-contained HTML page and an audit manifest listing every input file with
 its checksum) is written to `storage.reports_uri/<YYYY-MM>/` in the reports bucket, and a Slack
-summary gives the headline figures, the worst Team x Environment cells and the link. The SQL runs
-on the worker (DuckDB) or, with `query.engine: athena`, on Athena; each Athena query's id and data
-scanned are in the task log and the manifest (`docs/athena.md`).
+summary gives the headline figures, the worst Team x Environment cells and the link. The
+`build_report` task's **Monthly report** button opens the month in the UI's *Compliance reports* view.
+The SQL runs on the worker (DuckDB) or, with `query.engine: athena`, on Athena; each Athena query's
+id and data scanned are in the task log and the manifest (`docs/athena.md`).
 
 **Trigger manually** (e.g. to re-issue a month): set `month` to `YYYY-MM` in the trigger form; empty
 means the month the run falls in. Docs: `docs/airflow.md`, `docs/report.md`.
@@ -26,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import DAG, CronTriggerTimetable, Param, task
 
 from patch_compliance.tasks import common, monthly_report
+from patch_compliance.ui_link import MonthlyReportLink
 
 # "L5": the last Friday of the month. With catchup=False a missed Friday (scheduler down) still runs
 # once when the scheduler returns, so a month is never silently left unreported.
@@ -61,4 +63,7 @@ with DAG(
         """Headline figures, worst Team x Environment cells and the link, to Slack."""
         monthly_report.post_report_summary(report)
 
-    post_summary(build_report())
+    report = build_report()
+    # The task's "Monthly report" button: the month's page in the UI's report view.
+    report.operator.operator_extra_links = [MonthlyReportLink()]
+    post_summary(report)

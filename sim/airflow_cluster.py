@@ -39,11 +39,12 @@ class ApiError(RuntimeError):
 
 @dataclass
 class AirflowCluster:
-    """The four components over one ``AIRFLOW_HOME``; ``env`` holds connections and settings."""
+    """The four components (or those named) over one ``AIRFLOW_HOME``; ``env`` holds connections and settings."""
 
     home: Path
     env: dict[str, str]
     port: int = field(default_factory=free_port)
+    components: tuple[str, ...] = tuple(COMPONENTS)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -64,8 +65,8 @@ class AirflowCluster:
                        timeout=timeout)
         logs = self.home / "components"
         logs.mkdir(parents=True, exist_ok=True)
-        for name, args in COMPONENTS.items():
-            argv = [str(AIRFLOW_BIN), *(a.format(port=self.port) for a in args)]
+        for name in self.components:
+            argv = [str(AIRFLOW_BIN), *(a.format(port=self.port) for a in COMPONENTS[name])]
             with open(logs / f"{name}.log", "ab") as log:
                 self.processes[name] = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
                                                         start_new_session=True)

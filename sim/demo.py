@@ -35,6 +35,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -51,6 +52,53 @@ STARTED = time.monotonic()
 
 DAILY, MONTHLY = "patch_compliance_daily", "patch_compliance_monthly_report"
 CONSOLE: TextIO = sys.stdout  # the terminal, even while a DAG run's output goes to its log file
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """Which days the demo runs and which month it reports."""
+
+    archived: list[date]  # consecutive days, each an archived run
+    live: list[date]  # the most recent days, run live
+    month: str  # YYYY-MM reported by the monthly DAG
+
+
+def plan_days(end: date, live_days: int, days: int | None = None) -> DemoPlan:
+    """By default the last complete month (``end``'s month when ``end`` is its last day): every day of it
+    is a run, so the report has a whole month of trend; then ``end`` itself, live. The days between
+    the month's end and ``end`` are not simulated. With ``days``: that many consecutive days ending
+    ``end``, and ``end``'s month reported (quick runs)."""
+    if live_days < 1:
+        raise ValueError("--live-days must be at least 1")
+    live = [end - timedelta(days=n) for n in range(live_days - 1, -1, -1)]
+    if days is not None:
+        if not live_days <= days:
+            raise ValueError("--live-days must be between 1 and --days")
+        first = end - timedelta(days=days - 1)
+        return DemoPlan([first + timedelta(days=n) for n in range(days - live_days)], live, f"{end:%Y-%m}")
+    month_end = end if (end + timedelta(days=1)).day == 1 else end.replace(day=1) - timedelta(days=1)
+    first = month_end.replace(day=1)
+    last_archived = min(month_end, live[0] - timedelta(days=1))
+    archived = [first + timedelta(days=n) for n in range((last_archived - first).days + 1)]
+    return DemoPlan(archived, live, f"{month_end:%Y-%m}")
+
+
+@dataclass
+class PhaseClock:
+    """Wall time per demo phase, printed at the end (docs/performance.md has the budget)."""
+
+    phases: dict[str, float] = field(default_factory=dict)
+    _mark: float = field(default_factory=time.monotonic)
+
+    def lap(self, phase: str) -> None:
+        now = time.monotonic()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - self._mark
+        self._mark = now
+
+    def lines(self) -> list[str]:
+        total = sum(self.phases.values())
+        return [f"  {name:<34} {seconds:7.1f} s" for name, seconds in self.phases.items()] + [
+            f"  {'total (after the install)':<34} {total:7.1f} s"]
 
 
 def say(message: str) -> None:
@@ -197,10 +245,11 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.root).resolve()
     home, out, work = (root / "airflow_home"), (root / "out"), (root / ".demo")
     end = parse_date(args.end, "--end") if args.end else datetime.now(UTC).date()
-    if not 1 <= args.live_days <= args.days:
-        raise SystemExit("--live-days must be between 1 and --days")
-    archived_end = end - timedelta(days=args.live_days)
-    live_days = [end - timedelta(days=n) for n in range(args.live_days - 1, -1, -1)]
+    try:
+        plan = plan_days(end, args.live_days, args.days)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    clock = PhaseClock()
     for directory in (home, work):
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
@@ -210,10 +259,14 @@ def run(args: argparse.Namespace) -> int:
     CONSOLE = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)  # stays on the terminal during runs
     os.environ.update(LOCAL_CREDENTIALS)
 
-    archived_days = args.days - args.live_days
-    say(f"{args.days} simulated days ending {end} ({args.fleet} fleet of {args.size}), every one a run of the "
-        f"real patch_compliance_daily DAG: {archived_days} archived runs (the simulator's RDS tree of the day "
-        f"-> ingest -> validate), the last {args.live_days} live (SSM scan, sync into moto S3, sensors)")
+    archived_days = len(plan.archived)
+    gap = (plan.live[0] - plan.archived[-1]).days - 1 if plan.archived else 0
+    say(f"{archived_days + len(plan.live)} simulated days ({args.fleet} fleet of {args.size}), every one a run of the "
+        f"real patch_compliance_daily DAG: {archived_days} archived runs "
+        + (f"{plan.archived[0]} .. {plan.archived[-1]} " if plan.archived else "")
+        + f"(the simulator's RDS tree of the day -> ingest -> validate), then {len(plan.live)} live "
+        f"({', '.join(map(str, plan.live))}: SSM scan, sync into moto S3, sensors); report {plan.month}"
+        + (f"; the {gap} day(s) between are not simulated" if gap > 0 else ""))
     with MotoServer() as moto, SlackReceiver() as slack:
         endpoint = moto.endpoint_url
         say(f"moto server on {endpoint}; Slack receiver on {slack.base_url}")
@@ -230,6 +283,7 @@ def run(args: argparse.Namespace) -> int:
         migrate = subprocess.Popen([str(AIRFLOW_BIN), "db", "migrate"], cwd=REPO,
                                    stdout=migrate_log, stderr=subprocess.STDOUT)
 
+        archived_end = plan.archived[-1] if plan.archived else plan.live[0] - timedelta(days=1)
         state = SimState(seed=args.seed, size=args.size, sim_date=archived_end, endpoint_url=endpoint,
                          fleet=dict(CLEAN_FLEET) if args.fleet == "clean" else {})
         state.save(work / "sim-state.json")
@@ -247,6 +301,7 @@ def run(args: argparse.Namespace) -> int:
         airflow = InProcessAirflow(logs)
         airflow.dag(DAILY)
         say("Airflow metadata database migrated (SQLite); DAGs loaded")
+        clock.lap("set-up (stand-in, fleet, Airflow DB)")
 
         lake_uri = world.settings.storage.lake_uri
         paths: dict[date, str] = {}
@@ -273,24 +328,28 @@ def run(args: argparse.Namespace) -> int:
                 keep_copies=work / "sync-archive",
                 ingest_day=lambda day, kept: daily_run(day, {"rds_source": str(kept)}, "archived"))
             say(f"archived runs done in {result['seconds']:.0f} s ({result['objects']} RDS objects written)")
+            clock.lap(f"{archived_days} archived daily runs")
 
         with AgentRunner(Agent(endpoint, state.path), interval=0.5) as agent:
-            for day in live_days:
+            for day in plan.live:
                 state.sim_date = day
                 state.save()  # the agent re-reads the state file: it answers scans as of this day
                 say(f"live run for {day}: scan -> wait -> RDS sync -> inventory -> ingest -> validate")
                 daily_run(day, {"rds_source": None}, "live")  # explicit: in-process runs share the DAG's params
                 say(f"  agent answered {len(agent.agent.reports)} scan commands so far")
+        clock.lap(f"{len(plan.live)} live daily run(s)")
 
-        month = f"{end.year:04d}-{end.month:02d}"
+        month = plan.month
         say(f"monthly report DAG for {month}")
         verdict = airflow.test(MONTHLY, datetime(end.year, end.month, end.day, 8, tzinfo=UTC), {"month": month},
                                f"{MONTHLY}.log")
         if verdict != "success":
             failed.append(f"{MONTHLY} (see {logs}/{MONTHLY}.log)")
         report_dir = out / f"report-{month}"
+        clock.lap("monthly report run")
         copied = copy_report(world.settings.storage.reports_uri, month, endpoint, report_dir)
         snapshots = Lake(lake_uri, storage_access(endpoint)).snapshot_dates()
+        in_month = [d for d in snapshots if f"{d:%Y-%m}" == month]
         slack_dir = out / "slack"
         shutil.rmtree(slack_dir, ignore_errors=True)
         slack_dir.mkdir()
@@ -305,13 +364,19 @@ def run(args: argparse.Namespace) -> int:
     echo(f"\nLake snapshots: {len(snapshots)} ({snapshots[0]} .. {snapshots[-1]})" if snapshots else "no snapshots")
     summary = report_dir / "team_environment_summary.csv"
     if summary.exists():
-        echo(f"\nTeam x Environment, {month} (from {summary}):\n")
+        echo(f"\nTeam x Environment, {month}: {len(in_month)} daily snapshots "
+             f"{in_month[0]} .. {in_month[-1]} (from {summary}):\n" if in_month else
+             f"\nTeam x Environment, {month} (from {summary}):\n")
         echo(format_summary(summary.read_text()))
     echo("\nPaths:")
     echo(f"  report          {report_dir}/ ({', '.join(copied)})")
     echo(f"  Slack messages  {slack_dir}/ ({messages} captured)")
     echo(f"  Airflow home    {home} (SQLite, {len(paths) + 1} DAG runs; `make ui` shows them)")
     echo(f"  logs            {logs}/")
+    clock.lap("report copy, summary")
+    echo("\nPhase timings (wall):")
+    for line in clock.lines():
+        echo(line)
     say("done; moto server and Slack receiver stopped"
         + (f"; {len(failed)} run(s) FAILED: {'; '.join(failed)}" if failed else ""))
     return 1 if failed else 0
@@ -345,26 +410,45 @@ def format_summary(text: str) -> str:
                                        in enumerate(zip(r, widths, strict=True))) for r in table)
 
 
+def ui_config(config: Path, out: Path, home: Path) -> Path:
+    """``config`` with its reports location at the demo's copies (``out/report-<YYYY-MM>/``), linked by month.
+
+    The stand-in whose bucket the demo wrote the reports to is stopped; the UI's report view reads these.
+    """
+    reports = home / "ui-reports"
+    shutil.rmtree(reports, ignore_errors=True)
+    reports.mkdir()
+    for copy in sorted(out.glob("report-[0-9][0-9][0-9][0-9]-[0-9][0-9]")):
+        (reports / copy.name.removeprefix("report-")).symlink_to(copy.resolve(), target_is_directory=True)
+    raw = yaml.safe_load(config.read_text())
+    raw.setdefault("storage", {})["reports_uri"] = str(reports)
+    path = home / "fleet-ui.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
 def ui(args: argparse.Namespace) -> int:
     """Airflow's four components on 127.0.0.1 over the demo's Airflow home (DAGs stay paused).
 
     Not ``airflow standalone``: its log servers listen on every interface. Scheduled runs are off
     (the demo's config points at a stand-in that is no longer running); manual triggers still run.
+    The report view shows the reports the demo copied to ``out/``.
     """
     from sim.airflow_cluster import AirflowCluster
 
-    home = Path(args.root).resolve() / "airflow_home"
+    root = Path(args.root).resolve()
+    home = root / "airflow_home"
     if not (home / "airflow.db").exists():
         raise SystemExit(f"no Airflow database in {home}: run `make demo` first")
     config = home / "fleet.yaml"
-    env = airflow_env(home, config if config.exists() else REPO / "config" / "fleet.yaml",
-                      {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"})
+    env = airflow_env(home, ui_config(config if config.exists() else REPO / "config" / "fleet.yaml", root / "out",
+                                      home), {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"})
     cluster = AirflowCluster(home, env, port=args.port)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops the components as Ctrl-C does
     with cluster:
         print(f"Airflow UI on {cluster.base_url}/dags/patch_compliance_daily/runs "
-              f"(no login: every local user is admin); component logs in {home / 'components'}; "
-              "Ctrl-C stops it.", flush=True)
+              f"(no login: every local user is admin), the reports on {cluster.base_url}/plugin/compliance-reports; "
+              f"component logs in {home / 'components'}; Ctrl-C stops it.", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 cluster.check_alive()
@@ -377,7 +461,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("run", help="build the history, run the DAGs, copy the report to ./out")
-    demo.add_argument("--days", type=int, default=35, help="simulated days in all (default 35)")
+    demo.add_argument("--days", type=int,
+                      help="simulated days in all, ending --end, reporting --end's month (default: every day of "
+                           "the last complete month, then --end live, reporting that month)")
     demo.add_argument("--live-days", type=int, default=1,
                       help="most recent days run live: SSM scans answered by the simulated agents, RDS output "
                            "into moto S3, the sensors (default 1; the days before run as archived runs)")

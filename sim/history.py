@@ -1,14 +1,17 @@
 """Build N days of history into a lake: simulate a day, update the local RDS tree, ingest it, move on.
 
 RDS overwrites a node's objects on every scan, so one working tree is updated in place day by day
-(nodes that stopped reporting keep their old files) and only the lake keeps the past. Each day also
-publishes an ``ec2_inventory`` snapshot (every EC2 instance, managed or not). The ``patch_catalog``
-is never written here: it comes from the product's own catalog task (the daily DAG's
-``fill_patch_catalog``, or ``ingest_day`` calling it) against the stand-in, as in a deployment.
+(nodes that stopped reporting keep their old files) and only the lake keeps the past. Each day's
+tree also holds what EC2's ``DescribeInstances`` answered that day (every EC2 instance, managed or
+not) under ``_ec2_inventory/``, as a deployment keeping copies of its sync would keep it. Nothing
+here writes the lake: the product's own tasks turn each day into its snapshot (the daily DAG's
+archived run, or ``ingest_day`` calling the same functions), and the ``patch_catalog`` comes from
+the product's catalog task against the stand-in, as in a deployment.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -19,48 +22,51 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from patch_compliance.aws import storage_access
-from patch_compliance.lake import SPECS, Lake
+from patch_compliance.rds import KEPT_INVENTORY_DIR
 from sim.model import Scan
 from sim.rds_writer import PROBE_BODY, LocalSink, Renderer, execution_id, probe_key
 from sim.state import World
 from sim.truth import HistoryTracker, ground_truth, views_on
 
 
-def ec2_inventory_table(world: World, on: date) -> pa.Table:
-    """Every EC2 instance launched by ``on`` with its state and tags (hybrid nodes are not EC2)."""
-    keys = world.settings.tags
-    captured = datetime(on.year, on.month, on.day, 3, 0, tzinfo=UTC)
-    rows: dict[str, list[Any]] = {name: [] for name in (
-        "instance_id", "state", "platform", "launch_time", "team", "environment", "patch_group", "tags", "name",
-        "captured_at", "account_id", "region")}
-
-    def first(node_tags: dict[str, str], names: tuple[str, ...]) -> str | None:
-        return next((node_tags[n] for n in names if n in node_tags), None)
-
+def describe_instances_documents(world: World, on: date) -> dict[tuple[str, str], dict[str, Any]]:
+    """What ``aws ec2 describe-instances --output json`` answered on ``on``, per account and Region: every
+    EC2 instance launched by then, with its state and tags (hybrid nodes are not EC2)."""
+    documents: dict[tuple[str, str], dict[str, Any]] = {}
     for node in world.fleet.nodes:
         if node.is_hybrid or node.launch_time.date() > on:
             continue
-        tags = dict(node.tags)
-        rows["instance_id"].append(node.node_id)
-        rows["state"].append(node.ec2_state(on))
-        rows["platform"].append("windows" if node.is_windows else "linux")
-        rows["launch_time"].append(node.launch_time)
-        rows["team"].append(first(tags, keys.team))
-        rows["environment"].append(first(tags, keys.environment))
-        rows["patch_group"].append(first(tags, keys.patch_group))
-        rows["tags"].append(list(tags.items()))
-        rows["name"].append(first(tags, keys.name))
-        rows["captured_at"].append(captured)
-        rows["account_id"].append(node.account_id)
-        rows["region"].append(node.region)
-    return pa.table(rows, schema=_with_partitions("ec2_inventory"))
+        state = node.ec2_state(on)
+        instance = {
+            "InstanceId": node.node_id, "State": {"Code": EC2_STATE_CODES[state], "Name": state},
+            "LaunchTime": node.launch_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "PlatformDetails": "Windows" if node.is_windows else "Linux/UNIX",
+            "Tags": [{"Key": k, "Value": v} for k, v in dict(node.tags).items()]}
+        document = documents.setdefault((node.account_id, node.region), {"Reservations": []})
+        document["Reservations"].append({"OwnerId": node.account_id, "Instances": [instance]})
+    return documents
 
 
-def _with_partitions(table: str) -> pa.Schema:
-    return SPECS[table].undated_schema
+EC2_STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48, "stopping": 64, "stopped": 80}
+
+
+def write_kept_inventory(world: World, on: date, tree: Path) -> int:
+    """The day's DescribeInstances documents under the tree's ``_ec2_inventory/``, captured at 03:00 UTC.
+
+    Each file is replaced (written aside, then renamed), never rewritten: a kept copy of an earlier
+    day holds hard links to the earlier files.
+    """
+    captured = datetime(on.year, on.month, on.day, 3, 0, tzinfo=UTC).timestamp()
+    documents = describe_instances_documents(world, on)
+    for (account_id, region), document in sorted(documents.items()):
+        path = tree / KEPT_INVENTORY_DIR / f"accountid={account_id}" / f"region={region}" / "describe-instances.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_suffix(".tmp")
+        scratch.write_text(json.dumps(document))
+        os.utime(scratch, (captured, captured))
+        os.replace(scratch, path)
+    return len(documents)
 
 
 @dataclass
@@ -99,9 +105,9 @@ def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: s
                   keep_copies: Path | None = None) -> dict[str, Any]:
     """Simulate ``days`` days ending ``end``; returns timings and the ground truth of ``end``.
 
-    Each day's RDS tree becomes the day's snapshot through ``ingest_day(day, tree)`` when given (the
-    demo runs the daily DAG on it), else through ``ingest_snapshot`` directly; the day's EC2 inventory
-    is in the lake before that, as the daily DAG's own inventory task would have put it.
+    Each day's tree becomes the day's snapshot through ``ingest_day(day, tree)`` when given (the demo
+    runs the daily DAG on it), else through the product's ``snapshot_kept_inventory`` and
+    ``ingest_snapshot`` directly, in the order the daily DAG runs them.
 
     Day N+1 is simulated and rendered in a worker thread while day N is ingested (DuckDB and pyarrow
     release the GIL), so ``simulate`` overlaps ``ingest``; ``waiting`` is the part that did not. With
@@ -116,14 +122,15 @@ def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: s
     if tree.exists() and any(tree.iterdir()):
         raise ValueError(f"work directory {tree} is not empty; history starts from an empty RDS tree")
     access = storage_access(endpoint_url) if lake_uri.startswith("s3://") else None
-    lake = Lake(lake_uri, access)
     if not ingest:
         ingest_day = None
     elif ingest_day is None:
         from patch_compliance.ingest import ingest_snapshot
+        from patch_compliance.inventory import snapshot_kept_inventory
 
         def ingest_day(day: date, rds_tree: Path) -> object:
-            return ingest_snapshot(str(rds_tree), lake.uri, day, access=access)
+            snapshot_kept_inventory(world.settings, str(rds_tree), day, access, lake_uri)
+            return ingest_snapshot(str(rds_tree), lake_uri, day, access=access)
     writer = DayWriter(world, LocalSink(tree), Renderer(world.state.seed, world.faults.malformed_share))
     tracker = HistoryTracker()
     timings = {"simulate": 0.0, "write": 0.0, "ingest": 0.0, "inventory": 0.0, "waiting": 0.0}
@@ -131,17 +138,18 @@ def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: s
     dates = [end - timedelta(days=days - 1 - n) for n in range(days)]
 
     def publish_inputs(day: date, rendered: dict[str, bytes]) -> tuple[int, Path]:
-        """Write the day's RDS tree (and kept copy) and its inventory; returns objects written, tree to ingest."""
+        """Write the day's RDS tree and inventory documents (and kept copy); returns objects written, tree to ingest."""
         t0 = time.perf_counter()
         written = writer.sink.put_many(rendered)
+        t1 = time.perf_counter()
+        write_kept_inventory(world, day, tree)
+        t2 = time.perf_counter()
         source = tree
         if keep_copies is not None:
             source = keep_copies / day.isoformat()
             shutil.copytree(tree, source, copy_function=os.link)
-        t1 = time.perf_counter()
-        lake.write_table_snapshot("ec2_inventory", day, ec2_inventory_table(world, day), {"source": "simulator"})
-        timings["write"] += t1 - t0
-        timings["inventory"] += time.perf_counter() - t1
+        timings["write"] += t1 - t0 + time.perf_counter() - t2
+        timings["inventory"] += t2 - t1
         return written, source
 
     def prepare(day: date) -> tuple[dict[str, Scan | None], dict[str, bytes], tuple[int, Path] | None]:

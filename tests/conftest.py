@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from sim.moto_server import LOCAL_CREDENTIALS, MotoServer
+
+# No test may touch a user's ~/airflow: Airflow reads AIRFLOW_HOME once, when a test first imports it.
+os.environ.setdefault("AIRFLOW_HOME", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "airflow_parse_home"))
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import pytest
 
 from patch_compliance.aws import storage_access
 from patch_compliance.inputs import InputError
-from patch_compliance.storage import delete_files, list_files, open_location, read_many, write_bytes
+from patch_compliance.storage import BulkReader, delete_files, list_files, open_location, write_bytes
 
 
 def _paths(fs_path: str, count: int) -> list[str]:
@@ -21,7 +21,7 @@ def test_local_reads_keep_order_and_writes_leave_no_temporary_file(tmp_path: Pat
     for n, path in enumerate(paths):
         write_bytes(fs, path, f"object {n}".encode())
     write_bytes(fs, paths[0], b"replaced")  # an overwrite is a rename: readers see old or new
-    assert read_many(fs, paths, threads=8) == [b"replaced", *(f"object {n}".encode() for n in range(1, 50))]
+    assert BulkReader(fs, threads=8).read(paths) == [b"replaced", *(f"object {n}".encode() for n in range(1, 50))]
     listed = sorted(info.path for info in list_files(fs, location.fs_path))
     assert listed == sorted(paths)  # no .tmp- leftovers
     assert list_files(fs, location.fs_path + "/absent") == []
@@ -37,7 +37,11 @@ def test_s3_through_the_endpoint(aws_env) -> None:
     paths = _paths(location.fs_path, 20)
     for n, path in enumerate(paths):
         write_bytes(fs, path, bytes([n]) * n)
-    assert read_many(fs, paths, threads=4) == [bytes([n]) * n for n in range(20)]
+    reader = BulkReader(fs, 4, storage_access(aws_env.endpoint_url))
+    calls: list[str] = []
+    reader._s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    assert reader.read(paths) == [bytes([n]) * n for n in range(20)]
+    assert calls == ["GetObject"] * 20  # one request per object: the listing found them, no HeadObject
     assert sorted(i.path for i in list_files(fs, location.fs_path)) == sorted(paths)
 
 

@@ -29,7 +29,7 @@ from patch_compliance.aws import StorageAccess
 from patch_compliance.config import Settings, load_settings, load_sql
 from patch_compliance.inputs import DataCheckError, InputError
 from patch_compliance.lake import SPECS, Lake, sha256
-from patch_compliance.storage import open_location, read_many
+from patch_compliance.storage import BulkReader, open_location
 
 Progress = Callable[[str], None]
 STATUSES = ("COMPLIANT", "NON_COMPLIANT", "STALE", "NO_DATA", "STOPPED")
@@ -212,9 +212,9 @@ def parse_type(rds_type: str, batch: TypeBatch, max_line_bytes: int) -> ParsedTy
     return parsed
 
 
-def read_group(fs, objects: list[rds.RdsObject], threads: int) -> tuple[dict[str, TypeBatch], list[str]]:
+def read_group(reader: BulkReader, objects: list[rds.RdsObject]) -> tuple[dict[str, TypeBatch], list[str]]:
     """Read, checksum and batch one account/Region (runs in the background, ahead of parsing)."""
-    contents = read_many(fs, [o.path for o in objects], threads)
+    contents = reader.read([o.path for o in objects])
     digests = [hashlib.sha256(data).hexdigest() for data in contents]
     batches = {}
     for rds_type in rds.INGESTED_TYPES:
@@ -370,13 +370,14 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
         # Three stages overlap: the next group is read while this one is parsed, and Parquet files
         # are encoded and written in the background (one writer thread keeps the writer's order).
         with ThreadPoolExecutor(1, "rds-read") as reader, ThreadPoolExecutor(1, "lake-write") as background:
-            pending = reader.submit(read_group, source_fs, groups[0][1], settings.ingest.read_threads)
+            objects_reader = BulkReader(source_fs, settings.ingest.read_threads, access)
+            pending = reader.submit(read_group, objects_reader, groups[0][1])
             writes: list[Future] = []
             for number, ((account_id, region), objects) in enumerate(groups, start=1):
                 t0 = time.perf_counter()
                 batches, group_digests = pending.result()
                 if number < len(groups):
-                    pending = reader.submit(read_group, source_fs, groups[number][1], settings.ingest.read_threads)
+                    pending = reader.submit(read_group, objects_reader, groups[number][1])
                 digests.update(zip((o.path for o in objects), group_digests, strict=True))
                 result = process_group(con, account_id, region, objects, batches, settings.ingest.max_line_bytes)
                 del batches

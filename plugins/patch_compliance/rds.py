@@ -73,6 +73,10 @@ SKIP_PROBE = "probe"  # RDS's test.json
 SKIP_SYMLINK = "symlink"  # local sources never follow links
 SKIP_RESOURCE_TYPE = "other_resource_type"  # resourcetype other than ManagedInstanceInventory
 SKIP_NOT_RDS = "not_rds_layout"
+SKIP_KEPT_INVENTORY = "kept_ec2_inventory"  # a kept copy's DescribeInstances documents (inventory.py reads them)
+
+# In a kept copy of a day's sync output: what DescribeInstances answered that day (inventory.py).
+KEPT_INVENTORY_DIR = "_ec2_inventory"
 
 @dataclass(frozen=True)
 class RdsObject:
@@ -195,6 +199,8 @@ def list_source(fs, base: str) -> SourceListing:
                 listing.skip(SKIP_PROBE, path)
             elif KEY_RE.match(relative):
                 listing.skip(SKIP_RESOURCE_TYPE, path)
+            elif relative.startswith(KEPT_INVENTORY_DIR + "/"):
+                listing.skip(SKIP_KEPT_INVENTORY, path)
             else:
                 listing.skip(SKIP_NOT_RDS, path)
             continue

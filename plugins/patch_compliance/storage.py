@@ -1,7 +1,8 @@
 """One way to reach local directories and S3 for every module: pyarrow filesystems.
 
-DuckDB's httpfs extension cannot be installed offline, so all object I/O goes through
-``pyarrow.fs``; DuckDB only ever sees Arrow data. S3 is reached with an ``aws.StorageAccess``:
+DuckDB's httpfs extension cannot be installed offline, so object I/O goes through ``pyarrow.fs``
+(and, for the many small GETs of an RDS day, a botocore client: ``BulkReader``); DuckDB only ever
+sees Arrow data. S3 is reached with an ``aws.StorageAccess``:
 the credentials, Region and endpoint are handed to ``pyarrow.fs.S3FileSystem`` explicitly, so every
 byte goes through the identity ``aws`` resolved (the Airflow connection, or boto3's default chain
 when none is given), never through credentials pyarrow would look up on its own.
@@ -64,20 +65,53 @@ def read_bytes(fs: pafs.FileSystem, path: str) -> bytes:
         return stream.read()
 
 
-def read_many(fs: pafs.FileSystem, paths: list[str], threads: int = 16) -> list[bytes]:
-    """Read many small objects concurrently, in input order.
+class BulkReader:
+    """Reads many small objects concurrently, in input order (an RDS day is thousands of them).
 
-    Each worker reads a contiguous slice, so thousands of objects cost a handful of task
-    hand-offs, not one per object (which dominates on a fast local disk).
+    Each worker reads a contiguous slice, so thousands of objects cost a handful of task hand-offs,
+    not one per object (which dominates on a fast local disk). On S3 each object is one
+    ``GetObject`` through a botocore client whose connection pool is sized to the workers: pyarrow's
+    input streams send a ``HeadObject`` before every GET, doubling the round trips for objects the
+    listing has already found.
     """
-    if not paths:
-        return []
-    workers = max(1, min(threads, len(paths), 4 if isinstance(fs, pafs.LocalFileSystem) else threads))
-    size = -(-len(paths) // workers)
-    slices = [paths[i:i + size] for i in range(0, len(paths), size)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [data for chunk in pool.map(lambda part: [read_bytes(fs, p) for p in part], slices)
-                for data in chunk]
+
+    def __init__(self, fs: pafs.FileSystem, threads: int = 16, access: StorageAccess | None = None) -> None:
+        self.fs = fs
+        self.local = isinstance(fs, pafs.LocalFileSystem)
+        self.threads = max(1, min(threads, 4) if self.local else threads)
+        self._s3 = None if self.local else _s3_client(s3_access(access), self.threads)
+
+    def read(self, paths: list[str]) -> list[bytes]:
+        if not paths:
+            return []
+        workers = min(self.threads, len(paths))
+        size = -(-len(paths) // workers)
+        slices = [paths[i:i + size] for i in range(0, len(paths), size)]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return [data for chunk in pool.map(lambda part: [self._read(p) for p in part], slices)
+                    for data in chunk]
+
+    def _read(self, path: str) -> bytes:
+        if self._s3 is None:
+            return read_bytes(self.fs, path)
+        bucket, _, key = path.partition("/")
+        return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def _s3_client(access: StorageAccess, pool: int):
+    """A botocore S3 client for ``access`` (anonymous without credentials, as the pyarrow filesystem)."""
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    from patch_compliance.aws import client_config
+
+    config = client_config().merge(Config(max_pool_connections=pool, connect_timeout=5, read_timeout=30))
+    if not (access.access_key and access.secret_key):
+        config = config.merge(Config(signature_version=UNSIGNED))
+    session = boto3.session.Session(aws_access_key_id=access.access_key, aws_secret_access_key=access.secret_key,
+                                    aws_session_token=access.session_token, region_name=access.region)
+    return session.client("s3", endpoint_url=access.s3_endpoint, config=config)
 
 
 def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
@@ -101,6 +135,15 @@ def list_files(fs: pafs.FileSystem, base: str) -> list[pafs.FileInfo]:
     """Every file below ``base`` (recursive); an absent base is an empty list."""
     selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
     return [info for info in fs.get_file_info(selector) if info.type == pafs.FileType.File]
+
+
+def list_names(fs: pafs.FileSystem, base: str, kind: pafs.FileType = pafs.FileType.File) -> list[str]:
+    """Names of the files (or directories) directly below ``base``, sorted; an absent base is an empty list.
+
+    One listing, not a walk: on S3 the directories are the common prefixes of the keys below ``base``.
+    """
+    selector = pafs.FileSelector(base, recursive=False, allow_not_found=True)
+    return sorted(info.base_name for info in fs.get_file_info(selector) if info.type == kind)
 
 
 def delete_files(fs: pafs.FileSystem, paths: Iterable[str]) -> int:

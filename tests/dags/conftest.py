@@ -25,8 +25,7 @@ from sim.demo import local_airflow_settings
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW_BIN = Path(sys.executable).with_name("airflow")
 
-# DagBag parsing in this process (integrity tests) must not touch a user's ~/airflow.
-os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".pytest_cache" / "airflow_parse_home"))
+# DagBag parsing in this process (integrity tests) sees only this repository (AIRFLOW_HOME: tests/conftest.py).
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(REPO / "plugins"))

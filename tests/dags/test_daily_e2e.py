@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
 from patch_compliance.aws import storage_access
 from patch_compliance.lake import Lake
 from sim.demo import local_airflow_settings
-from sim.history import DayWriter
+from sim.history import DayWriter, describe_instances_documents, write_kept_inventory
 from sim.rds_writer import Renderer, sink_for
 from sim.truth import views_on
 from tests.dags.conftest import AIRFLOW_BIN, AirflowHome
@@ -37,12 +37,15 @@ LIVE_ONLY_TASKS = {"resolve_targets", "send_scan", "wait_for_command", "wait_for
 
 def test_archived_run_ingests_a_kept_sync_copy_without_scanning(airflow_home: AirflowHome, aws_env,
                                                                  airflow_run_env, tmp_path) -> None:
-    """``rds_source`` set: the branch skips scan, waits, inventory and baselines; the snapshot is the day's truth."""
+    """``rds_source`` set: the branch skips scan, waits, EC2 calls and baselines; the snapshot is the day's truth,
+    and the EC2 inventory is the one kept with the copy."""
     state, world = seed_world(aws_env.endpoint_url, tmp_path)
     kept = tmp_path / "kept-sync"
     written = DayWriter(world, sink_for(str(kept)), Renderer(state.seed)).write(ARCHIVED_ON,
                                                                                  views_on(world, ARCHIVED_ON))
     assert written > FLEET_SIZE
+    kept_documents = describe_instances_documents(world, ARCHIVED_ON)
+    assert write_kept_inventory(world, ARCHIVED_ON, kept) == len(kept_documents) > 1
     env = dict(airflow_run_env)
     with SlackReceiver() as slack:
         env["AIRFLOW_CONN_SLACK_WEBHOOK"] = slack.connection_json()
@@ -53,7 +56,7 @@ def test_archived_run_ingests_a_kept_sync_copy_without_scanning(airflow_home: Ai
     states = airflow_home.task_states(DAILY, run_id)
     assert {task for (task, _), s in states.items() if s == "skipped"} == LIVE_ONLY_TASKS, sorted(states.items())
     assert {task for (task, _), s in states.items() if s == "success"} == {
-        "choose_sync_source", "ingest", "fill_patch_catalog", "validate", "publish"}, states
+        "choose_sync_source", "snapshot_kept_inventory", "ingest", "fill_patch_catalog", "validate", "publish"}, states
 
     lake = Lake(LAKE_URI, storage_access(aws_env.endpoint_url))
     assert lake.snapshot_dates() == [ARCHIVED_ON]
@@ -61,7 +64,14 @@ def test_archived_run_ingests_a_kept_sync_copy_without_scanning(airflow_home: Ai
     assert lake.manifest(ARCHIVED_ON)["source"]["uri"] == str(kept)
     # send_scan was skipped unexpanded (nothing sent); nothing describing today was filed under that date.
     assert ("send_scan", -1) in states
-    assert lake.snapshot_dates("ec2_inventory") == [] and lake.snapshot_dates("baselines") == []
+    assert lake.snapshot_dates("baselines") == []
+    # The day's EC2 inventory is the copy's DescribeInstances documents, captured that day at 03:00 UTC.
+    assert lake.snapshot_dates("ec2_inventory") == [ARCHIVED_ON]
+    inventory = lake.read("ec2_inventory", [ARCHIVED_ON]).to_pylist()
+    expected = {(account, i["InstanceId"], i["State"]["Name"]) for (account, _), document in kept_documents.items()
+                for r in document["Reservations"] for i in r["Instances"]}
+    assert {(r["account_id"], r["instance_id"], r["state"]) for r in inventory} == expected
+    assert {r["captured_at"] for r in inventory} == {datetime(2026, 11, 20, 3, tzinfo=UTC)}
     assert lake.snapshot_dates("patch_catalog") == [ARCHIVED_ON]  # archived runs fill the catalog too
 
 

@@ -17,6 +17,7 @@ import pytest
 from patch_compliance.aws import storage_access
 from patch_compliance.config import load_settings
 from patch_compliance.ingest import ingest_snapshot
+from patch_compliance.inventory import snapshot_kept_inventory
 from patch_compliance.lake import Lake
 from patch_compliance.patch_catalog import catalog_sources, fill_patch_catalog
 from sim.catalog_service import CATALOGUED_FAMILIES, publish_catalog
@@ -49,6 +50,7 @@ def lake_in_moto(moto_server, tmp_path_factory):
     ssm = boto3.client("ssm", endpoint_url=endpoint, region_name="eu-west-1")
 
     def ingest_and_catalogue(day: date, tree) -> None:
+        snapshot_kept_inventory(settings, str(tree), day, storage_access(endpoint), LAKE_URI)
         ingest_snapshot(str(tree), LAKE_URI, day, settings=settings, access=storage_access(endpoint))
         publish_catalog(endpoint, world.catalog, day)
         fill_patch_catalog(Lake(LAKE_URI, storage_access(endpoint), settings), day,

@@ -4,24 +4,34 @@ One Airflow for the module (LocalExecutor, SQLite), the moto server with the sim
 real local Slack receiver. Runs are triggered and observed only through the REST API: a live daily
 run whose Resource Data Sync lands late (the waits defer to the triggerer, no worker slot is held),
 a run whose sync never arrives (one alert, with its reason), a monthly report that cannot succeed
-(fails at once, not retried), and the evidence and report DAGs over the day the scheduler wrote.
+(fails at once, not retried), and the evidence and report DAGs over the day the scheduler wrote; the
+month's report then shows in the UI's report view (headless Chromium), where the report task's link
+leads.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from urllib.parse import quote
 
 import pytest
 
 from patch_compliance.aws import storage_access
 from patch_compliance.lake import Lake
+from patch_compliance.report_files import ReportFiles
+from patch_compliance.report_model import compliance_pct
+from patch_compliance.ui_link import ui_url
 from sim.agent import Agent, AgentRunner
 from sim.airflow_cluster import AirflowCluster
 from tests.dags.conftest import isolated_airflow_env, write_test_config
+from tests.fixtures.chromium import Chromium
 from tests.fixtures.daily_world import (
     DAILY,
     LAKE_URI,
@@ -37,23 +47,27 @@ pytestmark = [pytest.mark.xdist_group("airflow"), pytest.mark.e2e]
 
 MONTHLY, EVIDENCE = "patch_compliance_monthly_report", "patch_cve_evidence"
 WAITS = ("wait_for_command", "wait_for_rds_output")
-SYNC_DELAY_SECONDS = 15
+SYNC_HELD_SECONDS = 3600  # the simulated sync waits for the test's release (below), not for a clock
 QUIET_SECONDS = 8  # after a run ends, long enough for any late (e.g. DAG-level) alert to arrive
 
 
 class StateWatcher:
     """Polls a run's task instances over REST while it runs and remembers every state each task showed."""
 
-    def __init__(self, cluster: AirflowCluster, dag_id: str, run_id: str) -> None:
-        self.cluster, self.dag_id, self.run_id = cluster, dag_id, run_id
+    def __init__(self, cluster: AirflowCluster, dag_id: str, run_id: str,
+                 on_poll: Callable[[list[dict]], None] | None = None) -> None:
+        self.cluster, self.dag_id, self.run_id, self.on_poll = cluster, dag_id, run_id, on_poll
         self.seen: dict[str, set[str]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
     def _poll(self) -> None:
         while not self._stop.is_set():
-            for ti in self.cluster.task_instances(self.dag_id, self.run_id):
+            instances = self.cluster.task_instances(self.dag_id, self.run_id)
+            for ti in instances:
                 self.seen.setdefault(ti["task_id"], set()).add(ti["state"])
+            if self.on_poll:
+                self.on_poll(instances)
             self._stop.wait(0.5)
 
     def __enter__(self) -> StateWatcher:
@@ -69,7 +83,7 @@ class StateWatcher:
 def world(moto_server, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("scheduler-world")
     moto_server.reset()
-    state, world = seed_world(moto_server.endpoint_url, workdir, sync_delay=SYNC_DELAY_SECONDS)
+    state, world = seed_world(moto_server.endpoint_url, workdir, sync_delay=SYNC_HELD_SECONDS)
     return {"state": state, "world": world, "workdir": workdir, "endpoint_url": moto_server.endpoint_url}
 
 
@@ -105,11 +119,12 @@ def cluster(world, slack, tmp_path_factory):
 
 
 def finished_run(cluster: AirflowCluster, slack: SlackReceiver, dag_id: str, logical_date: str | None,
-                 conf: dict | None = None, timeout: float = 600) -> dict:
+                 conf: dict | None = None, timeout: float = 600,
+                 on_poll: Callable[[list[dict]], None] | None = None) -> dict:
     """Trigger a run over REST, watch its task states until it ends, and collect what Slack received."""
     slack.requests.clear()
     run_id = cluster.trigger(dag_id, logical_date, conf)
-    with StateWatcher(cluster, dag_id, run_id) as watcher:
+    with StateWatcher(cluster, dag_id, run_id, on_poll) as watcher:
         state = cluster.wait_for_run(dag_id, run_id, timeout)
     time.sleep(QUIET_SECONDS)
     tasks = cluster.task_instances(dag_id, run_id)
@@ -119,16 +134,31 @@ def finished_run(cluster: AirflowCluster, slack: SlackReceiver, dag_id: str, log
 
 @pytest.fixture(scope="module")
 def live_run(cluster, slack, world):
-    """A live daily run for ON whose RDS output lands SYNC_DELAY_SECONDS after each scan."""
-    agent = Agent(world["endpoint_url"], world["state"].path)
+    """A live daily run for ON whose RDS output lands only once every wait_for_rds_output is deferred.
+
+    The simulated agents hold the sync until the test releases it, so the waits must be found
+    waiting (in the triggerer) however long the scheduler takes to reach them on a loaded machine.
+    """
+    state = world["state"]
+    targets = sum(len(a.regions) for a in world["world"].settings.accounts)
+
+    def release_when_deferred(instances: list[dict]) -> None:
+        # A wait that never defers is not released: it times out (scan.sync_wait_minutes) and the test fails.
+        waiting = [t for t in instances if t["task_id"] == "wait_for_rds_output" and t["state"] == "deferred"]
+        if state.faults.get("sync_delay_seconds") and len(waiting) == targets:
+            state.faults = {**state.faults, "sync_delay_seconds": 0}
+            state.save()  # the agents re-read their state: the held sync lands now
+
+    agent = Agent(world["endpoint_url"], state.path)
     with AgentRunner(agent, interval=0.5):
-        run = finished_run(cluster, slack, DAILY, f"{ON}T00:00:00+00:00")
+        run = finished_run(cluster, slack, DAILY, f"{ON}T00:00:00+00:00", on_poll=release_when_deferred)
     return {**run, "reports": list(agent.reports)}
 
 
 def test_live_run_succeeds_and_the_lake_matches_ground_truth(live_run, world) -> None:
     assert live_run["state"] == "success", {k: v["state"] for k, v in live_run["tasks"].items()}
-    assert {t["state"] for t in live_run["tasks"].values()} == {"success"}
+    assert {task: t["state"] for (task, _), t in live_run["tasks"].items() if t["state"] != "success"} == {
+        "snapshot_kept_inventory": "skipped"}  # the archived runs' inventory
     accounts = {a.id for a in world["world"].settings.accounts}
     assert {r.account_id for r in live_run["reports"]} == accounts and len(live_run["reports"]) == len(accounts)
     assert all(live_run["run_id"] in r.comment for r in live_run["reports"])
@@ -144,7 +174,7 @@ def test_live_run_succeeds_and_the_lake_matches_ground_truth(live_run, world) ->
 
 
 def test_the_waits_deferred_to_the_triggerer_and_never_failed(live_run, cluster, world) -> None:
-    """The late sync kept wait_for_rds_output waiting: in the triggerer (deferred), on its first try."""
+    """The held sync kept wait_for_rds_output waiting: in the triggerer (deferred), on its first try."""
     targets = sum(len(a.regions) for a in world["world"].settings.accounts)
     for wait in WAITS:
         tries = [t for (task, _), t in live_run["tasks"].items() if task == wait]
@@ -186,6 +216,60 @@ def test_evidence_dag_answers_over_the_scheduled_day(live_run, cluster, slack) -
     run = finished_run(cluster, slack, EVIDENCE, None, {"cve_id": "CVE-2026-0001"})
     assert run["state"] == "success", {k: v["state"] for k, v in run["tasks"].items()}
     assert run["posts"] == []
+
+
+# The report view's page as Chromium sees it inside Airflow's UI: Airflow's frame (titled with the
+# view's name) holds the month's page, whose own frame holds the published report.
+REPORT_VIEW = """(() => {
+  const view = document.querySelector('iframe[title="Compliance reports"]');
+  const month = view && view.contentDocument;
+  const frame = month && month.querySelector('iframe[name=report]');
+  const report = frame && frame.contentDocument;
+  if (!report || !report.querySelector('table.summary')) return null;
+  return {
+    page: location.pathname, view: view.contentWindow.location.pathname,
+    month: month.querySelector('nav a[aria-current]').textContent,
+    teams: [...month.querySelectorAll('nav a.team')].map(a => a.textContent),
+    headline: report.querySelector('.card .v').textContent.trim(),
+    rows: [...report.querySelectorAll('table.summary tr')].slice(1)
+      .map(tr => [...tr.cells].map(td => td.textContent.trim())),
+  };
+})()"""
+
+
+@pytest.fixture(scope="module")
+def monthly_run(live_run, cluster, slack) -> dict:
+    """The month of the scheduled day, reported by the monthly DAG under the scheduler."""
+    return finished_run(cluster, slack, MONTHLY, None, {"month": f"{ON:%Y-%m}"})
+
+
+def test_the_report_view_shows_the_month_inside_the_ui_where_the_task_links(monthly_run, cluster, world,
+                                                                             tmp_path) -> None:
+    """Logged in, Chromium follows the report task's link into the view and finds the report's figures
+    there: the fleet's compliance % and every Team x Environment row, as the published CSV files say."""
+    assert monthly_run["state"] == "success", {k: v["state"] for k, v in monthly_run["tasks"].items()}
+    month = f"{ON:%Y-%m}"
+    links = cluster.get(f"/api/v2/dags/{MONTHLY}/dagRuns/{quote(monthly_run['run_id'], safe='')}"
+                        "/taskInstances/build_report/links")["extra_links"]
+    assert links == {"Monthly report": ui_url(month, cluster.base_url)}
+
+    published = ReportFiles.open(world["world"].settings.storage.reports_uri, storage_access(world["endpoint_url"]))
+    statuses = [r["status"] for r in csv.DictReader(io.StringIO(published.read(month, "instance_status.csv").decode()))]
+    summary = list(csv.DictReader(io.StringIO(published.read(month, "team_environment_summary.csv").decode())))
+
+    with Chromium(tmp_path / "profile") as browser:
+        page = browser.open(f"{cluster.base_url}/auth/token/login?next={quote(links['Monthly report'], safe='')}")
+        shown = page.wait_for(REPORT_VIEW, timeout=120)
+        page.screenshot(tmp_path / "report-view.png")
+        refused = [text for text in page.console() if "Content Security Policy" in text]
+    assert shown["page"] == f"/plugin/compliance-reports/patch-compliance/reports/{month}/"
+    assert (shown["view"], shown["month"]) == (f"/patch-compliance/reports/{month}/", month)
+    assert shown["teams"] == published.teams(month)
+    assert shown["headline"] == compliance_pct(statuses.count("COMPLIANT"), len(statuses),
+                                               statuses.count("STOPPED")) + "%"
+    assert [(r[0], r[1], r[2], r[9]) for r in shown["rows"]] == [
+        (r["team"], r["environment"], r["instances"], r["compliance_pct"]) for r in summary]
+    assert len(summary) > 1 and refused == []
 
 
 def test_a_sync_that_never_arrives_fails_once_with_one_alert_naming_the_reason(live_run, cluster, slack,

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 # The daily DAG's branch: which tasks follow ``choose_sync_source`` directly in each kind of run.
 LIVE_RUN_TASKS = ["resolve_targets", "ingest"]
-ARCHIVED_RUN_TASKS = ["ingest"]
+ARCHIVED_RUN_TASKS = ["snapshot_kept_inventory", "ingest"]
 
 
 def archived_source(params: dict[str, Any] | None) -> str | None:
@@ -43,16 +43,16 @@ def archived_source(params: dict[str, Any] | None) -> str | None:
 def choose_sync_source(params: dict[str, Any] | None, snapshot_date: date) -> list[str]:
     """Branch: a live run scans and waits for the sync; an archived run ingests the given copy only.
 
-    An archived run takes no EC2 inventory and records no baselines: both would describe the fleet
-    as it is now, not as it was on the snapshot date.
+    An archived run asks EC2 nothing and records no baselines: both would describe the fleet as it
+    is now, not as it was on the snapshot date; its EC2 inventory is the copy's own, when kept.
     """
     source = archived_source(params)
     if source is None:
         log.info("live run for %s: scan every target, wait for Resource Data Sync, ingest %s", snapshot_date,
                  load_settings().storage.sync_uri)
         return LIVE_RUN_TASKS
-    log.info("archived run for %s: ingest the kept sync copy %s; no scan, no EC2 inventory, no baselines",
-             snapshot_date, source)
+    log.info("archived run for %s: ingest the kept sync copy %s (and its kept EC2 inventory, if any); no scan, "
+             "no baselines", snapshot_date, source)
     return ARCHIVED_RUN_TASKS
 
 
@@ -115,6 +115,22 @@ def patch_catalog_day(snapshot_date: date, settings: Settings | None = None) -> 
     manifest = fill_patch_catalog(Lake(settings.storage.lake_uri, aws.storage(), settings), snapshot_date, sources,
                                   settings, progress=log.info)
     return {**_manifest_summary(manifest), "counts": manifest["counts"]}
+
+
+@fail_fast
+def kept_inventory_day(snapshot_date: date, source_uri: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Archived run: the day's ``ec2_inventory`` from the copy's kept DescribeInstances documents, if any."""
+    from patch_compliance.aws import Aws
+    from patch_compliance.inventory import snapshot_kept_inventory
+    from patch_compliance.rds import KEPT_INVENTORY_DIR
+
+    settings = settings or load_settings()
+    manifest = snapshot_kept_inventory(settings, source_uri, snapshot_date, Aws.from_settings(settings).storage())
+    if manifest is None:
+        log.info("%s holds no %s/: no ec2_inventory for %s (validation skips coverage, the report has no "
+                 "UNMANAGED hosts that day)", source_uri, KEPT_INVENTORY_DIR, snapshot_date)
+        return {"snapshot_date": snapshot_date.isoformat(), "rows": {"ec2_inventory": 0}, "kept": False}
+    return {**_manifest_summary(manifest), "kept": True}
 
 
 def inventory_day(targets: list[dict[str, str]], snapshot_date: date,
