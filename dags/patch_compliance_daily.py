@@ -13,7 +13,9 @@ in `config/fleet.yaml`:
    `scan.sync_wait_minutes` it fails with an alert saying how many nodes synced.
 
 Then, once for the run: **snapshot_ec2_inventory** (coverage: instances without the SSM Agent),
-**ingest** (RDS JSON -> the Iceberg lake for the run's logical date), **validate** (Great Expectations;
+**ingest** (RDS JSON -> the Iceberg lake for the run's logical date; with `query.engine: athena`,
+as Athena DML from the raw RDS tables, every query's id and data scanned in the log and the day
+record), **validate** (Great Expectations;
 a critical failure fails the run and posts to Slack), **record_baselines** (patch baselines in force)
 and **publish** (updates the `patch_compliance` lake asset, which downstream DAGs can be scheduled on),
 then **lake_housekeeping** (expires Iceberg snapshots older than `storage.retention_days`, removes

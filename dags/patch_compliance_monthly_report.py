@@ -15,6 +15,8 @@ its checksum, and a page with its CSVs per team under `teams/<team>/`) is writte
 `notifications.teams` gets its headline in its own channel; the default channel gets one summary
 (headline figures, the worst Team x Environment cells, every other team's headline, the link). The
 `build_report` task's **Monthly report** button opens the month in the UI's *Compliance reports* view.
+The SQL runs on the worker (DuckDB) or, with `query.engine: athena`, on Athena; each Athena query's
+id and data scanned are in the task log and the manifest (`docs/athena.md`).
 
 **Trigger manually** (e.g. to re-issue a month): set `month` to `YYYY-MM` in the trigger form; empty
 means the month the run falls in. Docs: `docs/airflow.md`, `docs/report.md`.

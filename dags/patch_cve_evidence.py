@@ -8,7 +8,8 @@ carrying that CVE: when it was first seen missing, when it was installed (and by
 and its state in the latest snapshot, with its Team and Environment tags. The evidence CSV (plus a
 manifest of the snapshots read) is written to `storage.reports_uri/evidence/<CVE id>/`, and the
 table is printed in the task log. The lake is the only history: Resource Data Sync overwrites
-every scan, so evidence starts at the first daily snapshot. Docs: `docs/airflow.md`.
+every scan, so evidence starts at the first daily snapshot. With `query.engine: athena` the query
+runs on Athena (its id and data scanned in the task log). Docs: `docs/airflow.md`, `docs/athena.md`.
 """
 
 from __future__ import annotations

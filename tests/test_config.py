@@ -198,6 +198,12 @@ def test_changed_copies_are_validated_too() -> None:
     ({"notifications": {"teams": {" payments": "slack_payments"}}},
      "notifications.teams. payments: expected a Team tag value (no leading or trailing space)"),
     ({"notifications": {"teams": ["payments"]}}, "notifications.teams: expected a mapping"),
+    ({"query": {"engine": "athena", "athena_database": "patch_compliance", "athena_output_location": "s3://results/q"},
+      "storage": {"catalog": "sql", "catalog_uri": "sqlite:////tmp/c.db"}},
+     "query.engine athena needs storage.catalog: glue"),
+    ({"query": {"engine": "athena", "athena_database": "elsewhere", "athena_output_location": "s3://results/q"},
+      "storage": {"catalog": "glue"}},
+     "query.athena_database (elsewhere) must be storage.catalog_database (patch_compliance)"),
 ])
 def test_a_bad_value_is_explained_with_its_path(config: dict[str, Any], message: str) -> None:
     rejects(config, message)

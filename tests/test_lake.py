@@ -18,7 +18,7 @@ import pyarrow as pa
 import pytest
 
 from patch_compliance.inputs import InputError
-from patch_compliance.lake import GROUPS, SPECS, TABLES, TAGS, Lake, housekeeping
+from patch_compliance.lake import GROUPS, SPECS, TABLES, TAGS, ConcurrentWriteError, Lake, housekeeping
 from patch_compliance.report import build_report
 from tests.fixtures import report_lakes as sc
 
@@ -69,6 +69,48 @@ def test_a_day_is_replaced_by_a_rerun_and_the_old_version_stays_readable(tmp_pat
     assert lake.snapshot_dates("ec2_inventory") == [DAY]
     assert lake.snapshot_dates("patch_compliance") == []
     assert lake.read("patch_compliance").num_rows == 0
+
+
+def _append(lake: Lake, table: str, rows: pa.Table) -> None:
+    """Another engine's commit (Athena DML), here made with pyiceberg directly."""
+    lake.table(table, refresh=True).append(rows.cast(lake.table(table).schema().as_arrow()))
+
+
+def _dated(rows: list[tuple[str, str, str]]) -> pa.Table:
+    table = inventory(rows)
+    return table.append_column("snapshot_date", pa.array([DAY] * table.num_rows, pa.date32())).select(
+        SPECS["ec2_inventory"].schema.names)
+
+
+def test_a_day_another_engine_wrote_is_recorded_with_its_snapshot_and_files(tmp_path) -> None:
+    lake = Lake(str(tmp_path))
+    lake.write_table_snapshot("ec2_inventory", DAY, inventory(ROWS))  # an earlier run of the date
+    day = lake.external_day(DAY, "ec2_inventory", run_id="20261102T040000-external")
+    lake.table("ec2_inventory", refresh=True).delete(f"snapshot_date = '{DAY}'")
+    _append(lake, "ec2_inventory", _dated(ROWS[:1]))
+    written = lake.table("ec2_inventory", refresh=True).current_snapshot().snapshot_id
+    assert day.read("ec2_inventory", ["instance_id"]).column("instance_id").to_pylist() == ["i-0000000a"]
+    record = day.commit({"engine": "athena"})
+    assert record.run_id == "20261102T040000-external" and lake.record(DAY, "ec2_inventory") == record
+    version = record.tables["ec2_inventory"]
+    assert version["iceberg_snapshot_id"] == written and version["rows"] == 1
+    assert [f["sha256"] for f in version["files"]] == [None]
+    assert lake.read("ec2_inventory", [DAY]).column("instance_id").to_pylist() == ["i-0000000a"]
+
+
+def test_an_external_day_with_a_second_writer_or_foreign_files_is_refused(tmp_path) -> None:
+    lake = Lake(str(tmp_path))
+    lake.ensure_tables()
+    two = lake.external_day(DAY, "ec2_inventory")
+    _append(lake, "ec2_inventory", _dated(ROWS[:1]))
+    _append(lake, "ec2_inventory", _dated(ROWS[1:]))  # another run's INSERT of the same date
+    with pytest.raises(ConcurrentWriteError, match="2 commits added ec2_inventory rows for this date"):
+        two.locate()
+    kept = lake.external_day(DAY, "ec2_inventory")  # no DELETE first: the earlier files stay live
+    _append(lake, "ec2_inventory", _dated(ROWS[:1]))
+    with pytest.raises(ConcurrentWriteError, match=r"files of this date that run .* did not write"):
+        kept.locate()
+    assert lake.record(DAY, "ec2_inventory") is None  # nothing was recorded
 
 
 def test_same_rows_in_any_order_write_the_same_bytes(tmp_path) -> None:

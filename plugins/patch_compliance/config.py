@@ -489,6 +489,18 @@ class Settings:
             raise ValueError("an account id is listed twice")
         return accounts
 
+    @model_validator(mode="after")
+    def _athena_sees_the_lake(self) -> Settings:
+        """Athena finds the lake's Iceberg tables in Glue, in the database its queries name."""
+        if self.query.engine != "athena":
+            return self
+        if self.storage.catalog != "glue":
+            raise ValueError("query.engine athena needs storage.catalog: glue (Athena reads the lake's tables there)")
+        if self.query.athena_database != self.storage.catalog_database:
+            raise ValueError(f"query.athena_database ({self.query.athena_database}) must be storage.catalog_database "
+                             f"({self.storage.catalog_database}): Athena's SQL names the lake's tables unqualified")
+        return self
+
 
 _SETTINGS = TypeAdapter(Settings)
 

@@ -35,6 +35,7 @@ class Evidence:
     snapshot_dates: list[date]
     sql_sha256: dict[str, str]
     seconds: float
+    queries: list[dict[str, Any]]  # the engine's remote executions (Athena: id, data scanned)
 
 
 def collect_evidence(lake_uri: str, cve_id: str, *, engine: str = "duckdb", access: StorageAccess | None = None,
@@ -61,7 +62,7 @@ def collect_evidence(lake_uri: str, cve_id: str, *, engine: str = "duckdb", acce
                    f"no instance is on record as affected (the CSV has the header only). Check the id if "
                    f"you expected a match.")
     return Evidence(cve, rows, csv_bytes(EVIDENCE_COLUMNS, rows), message, dates, dict(query_engine.used),
-                    time.perf_counter() - started)
+                    time.perf_counter() - started, list(query_engine.executions))
 
 
 def write_evidence(evidence: Evidence, out: str, access: StorageAccess | None = None) -> str:

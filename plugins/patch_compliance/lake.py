@@ -13,6 +13,10 @@ Iceberg commits one table at a time, so a day is published in two steps (``DayWr
    snapshot id and data files of every table written, and the run's facts (source digest,
    quarantine counts, reference time, code version).
 
+A day written into the tables by Athena DML instead (the fleet-scale ingest) is recorded the
+same way, by ``ExternalDay``: it finds the snapshot each table's INSERT made and checks that the
+date's files there are that run's only.
+
 Readers resolve a date through ``snapshots`` (the newest row of the date and group) and read the
 files that row lists, i.e. each table at the recorded snapshot id: never a half-written day, never
 a mix of two runs. A rerun adds a newer row; the older version stays readable by time travel until
@@ -520,6 +524,12 @@ class Lake:
             raise ValueError(f"unknown table group {group!r}; known: {sorted(GROUPS)}")
         return DayWriter(self, snapshot_date, group, run_id or new_run_id())
 
+    def external_day(self, snapshot_date: date, group: str = "ingest", run_id: str | None = None) -> ExternalDay:
+        """Before another engine writes a date of ``group`` into the tables itself (Athena DML)."""
+        if group not in GROUPS:
+            raise ValueError(f"unknown table group {group!r}; known: {sorted(GROUPS)}")
+        return ExternalDay(self, snapshot_date, group, run_id or new_run_id())
+
     def write_table_snapshot(self, table_name: str, snapshot_date: date, table: pa.Table,
                              details: dict[str, Any] | None = None) -> dict[str, Any]:
         """Publish one table's day on its own (inventory, catalog, baselines, quality)."""
@@ -671,6 +681,91 @@ class DayWriter:
         delete_files(self.lake.fs, [self.lake.fs_path(f.uri) for name, files in self.files.items()
                                     if name not in self.committed for f in files])
         self.files = {name: files for name, files in self.files.items() if name in self.committed}
+
+
+@dataclass
+class ExternalDay:
+    """A date of a group written into its Iceberg tables by another engine (Athena DML), then recorded.
+
+    Made before the engine's first statement, it notes each table's current snapshot. ``locate``
+    then finds, per table, the one snapshot since then that added data files for the date (the
+    engine's INSERT; none when it inserted no rows) and checks that at that snapshot every live file
+    of the date is one it added, with no delete files: the day is exactly what this run wrote, and
+    the record lists those files as a ``DayWriter``'s record does (without SHA-256: that would read
+    the day back). A second writer of the date since then (another INSERT, files not this run's) is
+    a ``ConcurrentWriteError``, as is a record committed for the date meanwhile (``commit``).
+    """
+
+    lake: Lake
+    snapshot_date: date
+    group: str
+    run_id: str
+    versions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        tables = {name: self.lake.table(name, refresh=True) for name in GROUPS[self.group]}
+        self.before = {name: table.metadata.current_snapshot_id for name, table in tables.items()}
+        self.lake.records(refresh=True)
+        self.base: DayRecord | None = self.lake.latest_records(self.group).get(self.snapshot_date)
+
+    def locate(self) -> dict[str, dict[str, Any]]:
+        """Each table's snapshot and files for the date, as written since this object was made."""
+        if not self.versions:
+            self.versions = {name: self._version(name) for name in GROUPS[self.group]}
+        return self.versions
+
+    def read(self, table_name: str, columns: list[str]) -> pa.Table:
+        """The date's rows of a table at the located snapshot (for the record's counts)."""
+        from pyiceberg.expressions import EqualTo
+
+        snapshot_id = self.locate()[table_name]["iceberg_snapshot_id"]
+        if snapshot_id is None:
+            return pa.schema([SPECS[table_name].schema.field(c) for c in columns]).empty_table()
+        return self.lake.table(table_name).scan(row_filter=EqualTo(term="snapshot_date", value=self.snapshot_date),
+                                                snapshot_id=snapshot_id, selected_fields=tuple(columns)).to_arrow()
+
+    def commit(self, details: dict[str, Any]) -> DayRecord:
+        """Record the day (compare-and-swap against the record in force when this object was made)."""
+        reference = details.get("reference_time")
+        record = DayRecord(self.snapshot_date, self.group, self.run_id, datetime.now(UTC), __version__,
+                           self.locate(), details, datetime.fromisoformat(reference.replace("Z", "+00:00"))
+                           if isinstance(reference, str) else None)
+        return self.lake._append_record(record, self.base)
+
+    def _version(self, name: str) -> dict[str, Any]:
+        table = self.lake.table(name, refresh=True)
+        since = []  # the snapshots committed since this run began, newest first
+        snapshot = table.current_snapshot()
+        while snapshot is not None and snapshot.snapshot_id != self.before[name]:
+            since.append(snapshot)
+            snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id else None
+        if snapshot is None and self.before[name] is not None:
+            raise ConcurrentWriteError(f"{name}: snapshot {self.before[name]} is no longer in the table's history; "
+                                       f"snapshot {self.snapshot_date} of run {self.run_id} is not recorded. Rerun.")
+        writers = [s.snapshot_id for s in since if self._entries(table, s.snapshot_id, added_by=s.snapshot_id)]
+        if len(writers) > 1:
+            raise ConcurrentWriteError(
+                f"snapshot {self.snapshot_date}: {len(writers)} commits added {name} rows for this date while run "
+                f"{self.run_id} was writing (Iceberg snapshots {writers}); another run wrote it too, so this run "
+                "recorded nothing. Rerun to replace it.")
+        chosen = writers[0] if writers else table.metadata.current_snapshot_id
+        live = self._entries(table, chosen) if chosen is not None else []
+        foreign = [e["data_file"]["file_path"] for e in live if e["snapshot_id"] != chosen or e["data_file"]["content"]]
+        if foreign:
+            raise ConcurrentWriteError(
+                f"snapshot {self.snapshot_date}: at Iceberg snapshot {chosen} {name} holds files of this date that run "
+                f"{self.run_id} did not write, or delete files ({foreign[:3]}); the day cannot be recorded exactly. "
+                "Rerun to replace it.")
+        files = [e["data_file"] for e in live]
+        return {"iceberg_snapshot_id": chosen, "rows": sum(f["record_count"] for f in files),
+                "files": [{"path": f["file_path"], "rows": f["record_count"], "bytes": f["file_size_in_bytes"],
+                           "sha256": None} for f in files]}
+
+    def _entries(self, table: Table, snapshot_id: int, added_by: int | None = None) -> list[dict[str, Any]]:
+        """The date's live manifest entries at a snapshot (only those it added, with ``added_by``)."""
+        entries = table.inspect.entries(snapshot_id).select(["status", "snapshot_id", "data_file"]).to_pylist()
+        return [e for e in entries if e["status"] != 2 and e["data_file"]["partition"]["snapshot_date"] ==
+                self.snapshot_date and (added_by is None or (e["status"] == 1 and e["snapshot_id"] == added_by))]
 
 
 def _conform_read(part: pa.Table, schema: pa.Schema) -> pa.Table:

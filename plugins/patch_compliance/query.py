@@ -11,21 +11,22 @@ the engine (DuckDB prepared statement, Athena ``ExecutionParameters``), never pa
 from __future__ import annotations
 
 import hashlib
-import re
+import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cache
+from functools import cache, cached_property
 from typing import Any, Protocol
 
 import pyarrow as pa
 
 from patch_compliance.config import QUERY_ENGINES, Settings, load_sql
-from patch_compliance.inputs import InputError, parse_location
+from patch_compliance.inputs import InputError
 from patch_compliance.lake import DayRecord, Lake
 
+log = logging.getLogger(__name__)
 QUERY_TABLES = ("patch_compliance", "instances", "ec2_inventory", "patch_catalog", "baselines")
 LAKE_FS_PROTOCOL = "pclake"  # the fsspec protocol under which an S3 lake is registered in DuckDB
 
@@ -68,6 +69,7 @@ class QueryEngine(Protocol):
 
     name: str
     used: dict[str, str]  # relative SQL path -> SHA-256 of the text that ran
+    executions: list[dict[str, Any]]  # the remote query executions (id, data scanned); none for DuckDB
 
     def run(self, relative: str, params: Sequence[object], scope: Scope | None = None) -> pa.Table: ...
 
@@ -89,6 +91,7 @@ class DuckDBEngine:
     lake: Lake
     name: str = "duckdb"
     used: dict[str, str] = field(default_factory=dict)
+    executions: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         import duckdb
@@ -238,7 +241,7 @@ def athena_rows_to_arrow(pages: Sequence[Mapping[str, Any]]) -> pa.Table:
 
 
 class AthenaQueryError(RuntimeError):
-    """An Athena query ended FAILED or CANCELLED (the message carries Athena's reason)."""
+    """An Athena query ended FAILED or CANCELLED, or ran past the timeout: the SQL file, id and reason."""
 
 
 @dataclass
@@ -247,7 +250,9 @@ class AthenaEngine:
 
     The lake tables are the Iceberg tables of the Glue catalog (``storage.catalog: glue``), which
     Athena queries as they are, so ``scope`` is ignored: the SQL's own ``snapshot_date``
-    predicates prune partitions.
+    predicates prune partitions. Every execution (SQL file, id, state, data scanned, engine time) is
+    logged and kept in ``executions`` for the run's manifest. A failed or timed-out query raises
+    ``AthenaQueryError``, which a task retries like any transient failure.
     Airflow is imported here only, so the library stays usable without it.
     """
 
@@ -260,8 +265,9 @@ class AthenaEngine:
     timeout_seconds: float = 1800.0
     name: str = "athena"
     used: dict[str, str] = field(default_factory=dict)
-    query_ids: list[str] = field(default_factory=list)
+    executions: list[dict[str, Any]] = field(default_factory=list)
 
+    @cached_property
     def _hook(self):
         from airflow.providers.amazon.aws.hooks.athena import AthenaHook
 
@@ -269,6 +275,10 @@ class AthenaEngine:
 
         return AthenaHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, log_query=False,
                           config=client_config())
+
+    @cached_property
+    def _client(self):
+        return self._hook.get_conn()
 
     def submit(self, text: str, params: Sequence[object]) -> str:
         """Start a query with bound parameters and return its execution id."""
@@ -281,42 +291,74 @@ class AthenaEngine:
         }
         if params:
             request["ExecutionParameters"] = [athena_literal(p) for p in params]
-        query_id = self._hook().get_conn().start_query_execution(**request)["QueryExecutionId"]
-        self.query_ids.append(query_id)
-        return query_id
+        return self._client.start_query_execution(**request)["QueryExecutionId"]
 
-    def wait(self, query_id: str) -> None:
-        """Poll until the query finishes; raise with Athena's reason unless it SUCCEEDED."""
-        hook = self._hook()
+    def wait(self, relative: str, query_id: str) -> dict[str, Any]:
+        """Poll until the query finishes; record and log it; raise with Athena's reason unless it SUCCEEDED."""
+        client = self._client
         deadline = time.monotonic() + self.timeout_seconds
         while True:
-            state = hook.check_query_status(query_id)
-            if state == "SUCCEEDED":
-                return
-            if state in ("FAILED", "CANCELLED"):
-                reason = hook.get_state_change_reason(query_id) or "no reason given"
-                raise AthenaQueryError(f"Athena query {query_id} {state}: {reason}")
+            execution = client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+            state = execution["Status"]["State"]
+            if state in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                break
             if time.monotonic() > deadline:
-                hook.stop_query(query_id)
-                raise AthenaQueryError(f"Athena query {query_id} still {state} after "
+                client.stop_query_execution(QueryExecutionId=query_id)
+                self._record(relative, query_id, "TIMED_OUT", execution)
+                raise AthenaQueryError(f"{relative}: Athena query {query_id} still {state} after "
                                        f"{self.timeout_seconds:.0f} s; stopped it")
             time.sleep(self.poll_seconds)
+        record = self._record(relative, query_id, state, execution)
+        if state != "SUCCEEDED":
+            reason = execution["Status"].get("StateChangeReason") or "no reason given"
+            raise AthenaQueryError(f"{relative}: Athena query {query_id} {state}: {reason}")
+        return record
+
+    def _record(self, relative: str, query_id: str, state: str, execution: dict[str, Any]) -> dict[str, Any]:
+        statistics = execution.get("Statistics") or {}
+        record = {"sql": relative, "query_execution_id": query_id, "state": state,
+                  "data_scanned_bytes": int(statistics.get("DataScannedInBytes") or 0),
+                  "engine_execution_ms": int(statistics.get("EngineExecutionTimeInMillis") or 0)}
+        self.executions.append(record)
+        log.info("Athena query %s (%s) %s: %d bytes scanned, %d ms", query_id, relative, state,
+                 record["data_scanned_bytes"], record["engine_execution_ms"])
+        return record
+
+    def _text(self, relative: str, text: str | None) -> str:
+        self.used[relative] = sql_file(relative).sha256
+        return sql_file(relative).text if text is None else text
 
     def run(self, relative: str, params: Sequence[object], scope: Scope | None = None) -> pa.Table:
-        query = sql_file(relative)
-        self.used[relative] = query.sha256
-        query_id = self.submit(query.text, params)
-        self.wait(query_id)
-        paginator = self._hook().get_query_results_paginator(query_id)
+        query_id = self.submit(self._text(relative, None), params)
+        self.wait(relative, query_id)
+        paginator = self._hook.get_query_results_paginator(query_id)
         return athena_rows_to_arrow(list(paginator or []))
 
-    def execute(self, relative: str, params: Sequence[object]) -> str:
-        """Run a statement without a result set (DDL, INSERT INTO); returns the execution id."""
-        query = sql_file(relative)
-        self.used[relative] = query.sha256
-        query_id = self.submit(query.text, params)
-        self.wait(query_id)
+    def execute(self, relative: str, params: Sequence[object], text: str | None = None) -> str:
+        """Run a statement without a result set (DDL, DML); ``text``: the file rendered (DDL placeholders).
+
+        Returns the execution id.
+        """
+        query_id = self.submit(self._text(relative, text), params)
+        self.wait(relative, query_id)
         return query_id
+
+    @cached_property
+    def _glue(self):
+        from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
+
+        from patch_compliance.aws import client_config
+
+        return GlueCatalogHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name,
+                               config=client_config()).get_conn()
+
+    def table_parameters(self, table: str) -> dict[str, str] | None:
+        """A table's Glue parameters in the engine's database (None when there is no such table)."""
+        glue = self._glue
+        try:
+            return glue.get_table(DatabaseName=self.database, Name=table)["Table"].get("Parameters", {})
+        except glue.exceptions.EntityNotFoundException:
+            return None
 
 
 def make_engine(kind: str, lake: Lake | None = None, **athena: Any) -> QueryEngine:
@@ -342,54 +384,3 @@ def engine_options(settings: Settings, engine_override: str | None = None) -> tu
     return engine, {"database": query.athena_database, "output_location": query.athena_output_location,
                     "workgroup": query.athena_workgroup, "aws_conn_id": settings.aws.connection_id,
                     "region_name": query.athena_region or settings.aws.region}
-
-
-ATHENA_DDL_ORDER = (
-    "athena/rds_compliance_item.sql", "athena/rds_compliance_summary.sql", "athena/rds_patch_summary.sql",
-    "athena/rds_instance_information.sql", "athena/rds_tag.sql",
-    "athena/staging_patch_compliance.sql", "athena/staging_instances.sql",
-)
-_DDL_PLACEHOLDER_RE = re.compile(r"\{\{(\w+)\}\}")
-
-
-def render_athena_ddl(relative: str, settings: Settings, first_snapshot_date: date) -> str:
-    """Fill a DDL file's ``{{…}}`` placeholders from validated config (DDL takes no bound parameters).
-
-    Only locations (validated S3 URIs), account ids and Regions (validated by config) and a date are
-    substituted; an unknown placeholder is an error, so a DDL file cannot pull in anything else.
-    """
-    lake = parse_location(settings.storage.lake_uri, "config storage.lake_uri")
-    sync = parse_location(settings.storage.sync_uri, "config storage.sync_uri")
-    if lake.scheme != "s3" or sync.scheme != "s3":
-        raise InputError("the Athena tables need s3:// lake_uri and sync_uri in config storage")
-    if not settings.accounts:
-        raise InputError("the Athena tables need config accounts (their ids and Regions drive partition projection)")
-    values = {
-        "lake_uri": lake.uri,
-        "sync_uri": sync.uri,
-        "account_ids": ",".join(a.id for a in settings.accounts),
-        "regions": ",".join(sorted({r for a in settings.accounts for r in a.regions})),
-        "first_snapshot_date": first_snapshot_date.isoformat(),
-    }
-
-    def substitute(match: re.Match[str]) -> str:
-        if match[1] not in values:
-            raise InputError(f"{relative}: unknown placeholder {{{{{match[1]}}}}}")
-        return values[match[1]]
-
-    return _DDL_PLACEHOLDER_RE.sub(substitute, sql_file(relative).text)
-
-
-def create_athena_tables(engine: AthenaEngine, settings: Settings, first_snapshot_date: date) -> list[str]:
-    """Create (if absent) the raw RDS and staging tables in the engine's database.
-
-    The lake tables themselves are Iceberg tables created through the catalog (``Lake.ensure_tables``).
-    """
-    ids = []
-    for relative in ATHENA_DDL_ORDER:
-        text = render_athena_ddl(relative, settings, first_snapshot_date)
-        engine.used[relative] = sql_file(relative).sha256
-        query_id = engine.submit(text, [])
-        engine.wait(query_id)
-        ids.append(query_id)
-    return ids

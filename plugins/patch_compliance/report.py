@@ -133,6 +133,7 @@ def audit_manifest(lake: Lake, data: ReportData, engine: QueryEngine, parameters
                          "database": lake.config.database},
         "inputs": {table: _table_reads(table, records) for table, records in scope.inputs().items()},
         "sql": {path: {"sha256": digest} for path, digest in sorted(engine.used.items())},
+        "athena_queries": engine.executions,  # every query's execution id and data scanned (none on DuckDB)
         "outputs": {name: {"bytes": len(body), "sha256": sha256(body)} for name, body in sorted(outputs.items())},
         "teams": teams,  # team -> its folder under teams/
         "timings_seconds": {k: round(v, 4) for k, v in timings.items()},

@@ -37,6 +37,7 @@ EXTENSIONS = (
     "sim.moto_ext.maintenance_windows",
     "sim.moto_ext.resource_data_sync",
     "sim.moto_ext.glue_tables",
+    "sim.moto_ext.athena",
 )
 
 RouteHandler = Callable[[str, Any], tuple[int, Any]]  # (HTTP method, JSON body or None) -> (status, JSON)

@@ -17,13 +17,16 @@ def cve_evidence(cve_id: str, settings: Settings | None = None) -> dict[str, Any
     from patch_compliance.aws import Aws
     from patch_compliance.evidence import EVIDENCE_COLUMNS, collect_evidence, write_evidence
     from patch_compliance.inputs import validate_cve_id
+    from patch_compliance.query import engine_options
 
     settings = settings or load_settings()
     cve = validate_cve_id(cve_id)
     out = f"{settings.storage.reports_uri.rstrip('/')}/evidence/{cve}/{cve}.csv"
     access = Aws.from_settings(settings).storage()
-    evidence = collect_evidence(settings.storage.lake_uri, cve, access=access)
+    engine, athena = engine_options(settings)
+    evidence = collect_evidence(settings.storage.lake_uri, cve, engine=engine, access=access, athena=athena)
     written = write_evidence(evidence, out, access=access)
     log.info("%s\n%s", evidence.message, format_table(EVIDENCE_COLUMNS, evidence.rows))
     log.info("evidence CSV written to %s", written)
-    return {"cve_id": cve, "uri": written, "rows": len(evidence.rows), "message": evidence.message}
+    return {"cve_id": cve, "uri": written, "rows": len(evidence.rows), "message": evidence.message,
+            "engine": engine, "queries": evidence.queries}

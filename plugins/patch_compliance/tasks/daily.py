@@ -58,14 +58,34 @@ def choose_sync_source(params: dict[str, Any] | None, snapshot_date: date) -> li
 
 @fail_fast
 def ingest_day(snapshot_date: date, source_uri: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
-    """RDS JSON (the sync bucket, or an archived copy) -> the day's lake snapshot, on the connection's identity."""
+    """RDS JSON (the sync bucket, or an archived copy) -> the day's lake snapshot, on the connection's identity.
+
+    ``query.engine: athena``: Athena DML writes the day into the lake's tables (``ingest_athena``);
+    otherwise the embedded ingest does, on this worker.
+    """
     from patch_compliance.aws import Aws
-    from patch_compliance.ingest import ingest_snapshot
+    from patch_compliance.query import engine_options
 
     settings = settings or load_settings()
     access = Aws.from_settings(settings).storage()
-    manifest = ingest_snapshot(source_uri or settings.storage.sync_uri, settings.storage.lake_uri,
-                               snapshot_date, settings=settings, access=access, progress=log.info)
+    source = source_uri or settings.storage.sync_uri
+    engine, options = engine_options(settings)
+    if engine == "athena":
+        from patch_compliance.ingest_athena import athena_snapshot
+        from patch_compliance.lake import Lake
+        from patch_compliance.query import AthenaEngine
+
+        athena = AthenaEngine(**options)
+        manifest = athena_snapshot(athena, Lake(settings.storage.lake_uri, access, settings), snapshot_date,
+                                   settings, source)
+        log.info("committed snapshot %s by Athena (run %s): %s instances; %d queries, %d bytes scanned",
+                 snapshot_date, manifest["run_id"], manifest["instances"], len(manifest["athena_queries"]),
+                 manifest["athena_data_scanned_bytes"])
+    else:
+        from patch_compliance.ingest import ingest_snapshot
+
+        manifest = ingest_snapshot(source, settings.storage.lake_uri, snapshot_date, settings=settings,
+                                   access=access, progress=log.info)
     return _manifest_summary(manifest)
 
 

@@ -32,20 +32,24 @@ def report_month(requested: str | None, moment: datetime) -> str:
 def monthly_report(month: str, settings: Settings | None = None) -> dict[str, Any]:
     """Build the month's report straight into the reports bucket; return what the Slack summary needs."""
     from patch_compliance.aws import Aws
+    from patch_compliance.query import engine_options
     from patch_compliance.report import build_report
     from patch_compliance.storage import open_location, read_bytes
 
     settings = settings or load_settings()
     out_dir = f"{settings.storage.reports_uri.rstrip('/')}/{month}"
     access = Aws.from_settings(settings).storage()
-    manifest = build_report(settings.storage.lake_uri, month, None, out_dir, settings=settings, access=access)
+    engine, athena = engine_options(settings)
+    manifest = build_report(settings.storage.lake_uri, month, None, out_dir, settings=settings, access=access,
+                            engine=engine, athena=athena)
     location, fs = open_location(out_dir, access, "reports")
     summary_csv = read_bytes(fs, location.join("team_environment_summary.csv")).decode()
     cells = _csv_rows(summary_csv)
     log.info("report for %s (snapshot %s) written to %s\n%s", month, manifest["report_snapshot_date"], out_dir,
              summary_csv)
     return {"month": month, "uri": out_dir, "report_snapshot_date": manifest["report_snapshot_date"],
-            "files": sorted(manifest["outputs"]), "cells": cells, "teams": manifest["teams"]}
+            "files": sorted(manifest["outputs"]), "cells": cells, "teams": manifest["teams"], "engine": engine,
+            "athena_queries": [q["query_execution_id"] for q in manifest["athena_queries"]]}
 
 
 def _csv_rows(text: str) -> list[dict[str, str]]:

@@ -2,8 +2,9 @@
 -- (one object per line, every value a string). Partition projection on the key layout
 -- <Type>/accountid=<id>/region=<r>/resourcetype=ManagedInstanceInventory/<node>.json, so no Glue
 -- crawler runs (crawlers add a duplicate resourcetype column that breaks queries) and no MSCK REPAIR.
--- {{sync_uri}}, {{account_ids}} and {{regions}} are filled from validated config by
--- patch_compliance.query.render_athena_ddl.
+-- {{sync_uri}} (the run's source), {{account_ids}} and {{regions}} are filled from validated config by
+-- patch_compliance.ingest_athena.render_raw_ddl, {{ddl_sha256}} with the SHA-256 of the text before it
+-- is filled: the daily ingest recreates the table when that fingerprint differs from Glue's.
 -- Columns: every attribute of AWS:ComplianceSummary in AWS's inventory schema ("Metadata collected by inventory"),
 -- lower-case as a Glue crawler names them, then the RDS envelope, so queries written for crawler-made
 -- tables run unchanged (docs/athena.md).
@@ -40,6 +41,7 @@ WITH SERDEPROPERTIES (
 )
 LOCATION '{{sync_uri}}/AWS:ComplianceSummary/'
 TBLPROPERTIES (
+    'patch_compliance.ddl_sha256' = '{{ddl_sha256}}',
     'projection.enabled' = 'true',
     'projection.accountid.type' = 'enum',
     'projection.accountid.values' = '{{account_ids}}',

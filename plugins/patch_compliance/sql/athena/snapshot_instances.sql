@@ -1,23 +1,38 @@
--- Daily snapshot on Athena: one row per node seen in any RDS type -> staging_instances (Parquet),
--- the same rules as the embedded ingest (sql/ingest/instances.sql and instance_status.sql), first
--- match wins:
+-- Daily snapshot on Athena: one row per node seen in any RDS type -> the lake's Iceberg table instances
+-- (INSERT INTO, one Iceberg commit; the date's earlier rows are deleted first by
+-- athena/delete_day_instances.sql), the same rules as the embedded ingest (sql/ingest/instances.sql
+-- and instance_status.sql), first match wins:
 --   STOPPED       InstanceStatus Stopped (patch_status keeps what the patch data says)
 --   NO_DATA       no patch items (NotApplicable ignored) and no summary counting non-compliant patches
 --   STALE         last patch-data capture older than reference_time - freshness_hours: never compliant
 --   NON_COMPLIANT any item NON_COMPLIANT, or no item line but the summary counts non-compliant patches
 --   COMPLIANT     items, none NON_COMPLIANT
 -- Terminated nodes keep their status but leave the population (in_population = false).
--- The JSON SerDe skips malformed lines, so this path quarantines nothing (quarantined_* = 0).
+-- reference_time: the day's robust reference, as the embedded ingest takes it
+-- (patch_compliance.ingest.robust_reference_time): the 95th percentile of the nodes' last capture
+-- times, the lower neighbour (position floor(0.95 * (n - 1)) in ascending order), so a few nodes
+-- with clocks ahead do not make every other node STALE.
+-- The JSON SerDe reads a malformed line as a row of NULLs instead of failing; such rows have no
+-- resourceId and are no node's, so this path quarantines nothing (quarantined_* = 0).
 -- Dialect: Athena engine v3 (Trino). Bound parameters, in order:
---   run_id (VARCHAR), snapshot_date (DATE), reference_time (TIMESTAMP, UTC), freshness_hours (DOUBLE),
---   future_tolerance_hours (DOUBLE),
+--   snapshot_date (DATE), freshness_hours (DOUBLE), future_tolerance_hours (DOUBLE),
 --   team_keys, environment_keys, patch_group_keys, name_keys (comma-separated tag keys).
-INSERT INTO staging_instances
+INSERT INTO instances (
+    instance_id, resource_type, computer_name, ip_address, platform_type, platform_name, platform_version,
+    agent_type, agent_version, agent_status, instance_status, team, environment, patch_group, tags, name,
+    last_capture_time, info_capture_time, operation_type, operation_start_time, operation_end_time,
+    baseline_id, scan_patch_group, ssm_snapshot_id, execution_id,
+    installed_count, installed_other_count, installed_pending_reboot_count, installed_rejected_count,
+    not_applicable_count, unreported_not_applicable_count, missing_count, failed_count,
+    critical_non_compliant_count, security_non_compliant_count, other_non_compliant_count,
+    patch_items, non_compliant_items, summary_status, compliance_status, is_stale, in_population,
+    reference_time, quarantined_lines, quarantined_item_lines, capture_in_future, capture_basis, status_basis,
+    patch_status, summary_non_compliant_count, summary_items_mismatch, invalid_timestamps,
+    snapshot_date, account_id, region
+)
 WITH params AS (
     SELECT
-        CAST(? AS VARCHAR) AS run_id,
         CAST(? AS DATE) AS snapshot_date,
-        CAST(? AS TIMESTAMP) AS reference_time,
         CAST(? AS DOUBLE) AS freshness_hours,
         CAST(? AS DOUBLE) AS future_tolerance_hours,
         SPLIT(CAST(? AS VARCHAR), ',') AS team_keys,
@@ -26,15 +41,15 @@ WITH params AS (
         SPLIT(CAST(? AS VARCHAR), ',') AS name_keys
 ),
 nodes AS (
-    SELECT accountid, region, resourceid FROM rds_compliance_item
+    SELECT accountid, region, resourceid FROM rds_compliance_item WHERE resourceid IS NOT NULL
     UNION
-    SELECT accountid, region, resourceid FROM rds_patch_summary
+    SELECT accountid, region, resourceid FROM rds_patch_summary WHERE resourceid IS NOT NULL
     UNION
-    SELECT accountid, region, resourceid FROM rds_instance_information
+    SELECT accountid, region, resourceid FROM rds_instance_information WHERE resourceid IS NOT NULL
     UNION
-    SELECT accountid, region, resourceid FROM rds_tag
+    SELECT accountid, region, resourceid FROM rds_tag WHERE resourceid IS NOT NULL
     UNION
-    SELECT accountid, region, resourceid FROM rds_compliance_summary
+    SELECT accountid, region, resourceid FROM rds_compliance_summary WHERE resourceid IS NOT NULL
 ),
 tag_values AS (
     SELECT accountid, region, resourceid, "key" AS tag_key, MAX_BY("value", capturetime) AS tag_value
@@ -146,14 +161,14 @@ assembled AS (
             AS resource_type,
         n.computer_name, n.ip_address, n.platform_type, n.platform_name, n.platform_version,
         n.agent_type, n.agent_version, n.agent_status, n.instance_status,
-        ELEMENT_AT(FILTER(TRANSFORM(p.team_keys, k -> TRIM(ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
+        ELEMENT_AT(FILTER(TRANSFORM(p.team_keys, k -> TRIM(BOTH ' ' FROM ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
             AS team,
-        ELEMENT_AT(FILTER(TRANSFORM(p.environment_keys, k -> TRIM(ELEMENT_AT(t.tags, k))),
+        ELEMENT_AT(FILTER(TRANSFORM(p.environment_keys, k -> TRIM(BOTH ' ' FROM ELEMENT_AT(t.tags, k))),
                           v -> COALESCE(v, '') <> ''), 1) AS environment,
-        ELEMENT_AT(FILTER(TRANSFORM(p.patch_group_keys, k -> TRIM(ELEMENT_AT(t.tags, k))),
+        ELEMENT_AT(FILTER(TRANSFORM(p.patch_group_keys, k -> TRIM(BOTH ' ' FROM ELEMENT_AT(t.tags, k))),
                           v -> COALESCE(v, '') <> ''), 1) AS patch_group,
         COALESCE(t.tags, MAP()) AS tags,
-        ELEMENT_AT(FILTER(TRANSFORM(p.name_keys, k -> TRIM(ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
+        ELEMENT_AT(FILTER(TRANSFORM(p.name_keys, k -> TRIM(BOTH ' ' FROM ELEMENT_AT(t.tags, k))), v -> COALESCE(v, '') <> ''), 1)
             AS name,
         COALESCE(CASE
             WHEN s.items_capture_time IS NULL THEN m.summary_capture_time
@@ -188,10 +203,8 @@ assembled AS (
         COALESCE(s.patch_items, 0) AS patch_items,
         COALESCE(s.non_compliant_items, 0) AS non_compliant_items,
         c.summary_status,
-        p.reference_time,
         p.freshness_hours,
         p.future_tolerance_hours,
-        p.run_id,
         p.snapshot_date
     FROM nodes AS nd
     CROSS JOIN params AS p
@@ -208,13 +221,27 @@ assembled AS (
     LEFT JOIN invalid_times AS v
       ON v.accountid = nd.accountid AND v.region = nd.region AND v.resourceid = nd.resourceid
 ),
+captures AS (
+    SELECT
+        last_capture_time,
+        ROW_NUMBER() OVER (ORDER BY last_capture_time) - 1 AS position,
+        COUNT(*) OVER () AS captured
+    FROM assembled
+    WHERE last_capture_time IS NOT NULL
+),
+reference AS (
+    SELECT MIN(last_capture_time) AS reference_time
+    FROM captures
+    WHERE position = CAST(FLOOR(CAST(0.95 AS DOUBLE) * (captured - 1)) AS BIGINT)
+),
 classified AS (
     SELECT
         a.*,
+        r.reference_time,
         a.last_capture_time IS NULL
-            OR CAST(a.last_capture_time AT TIME ZONE 'UTC' AS TIMESTAMP)
-               < a.reference_time - a.freshness_hours * INTERVAL '1' HOUR AS stale
+            OR a.last_capture_time < r.reference_time - a.freshness_hours * INTERVAL '1' HOUR AS stale
     FROM assembled AS a
+    CROSS JOIN reference AS r
 ),
 judged AS (
     SELECT
@@ -230,11 +257,11 @@ judged AS (
 SELECT
     instance_id, resource_type, computer_name, ip_address, platform_type, platform_name, platform_version,
     agent_type, agent_version, agent_status, instance_status, team, environment, patch_group, tags, name,
-    CAST(last_capture_time AT TIME ZONE 'UTC' AS TIMESTAMP) AS last_capture_time,
-    CAST(info_capture_time AT TIME ZONE 'UTC' AS TIMESTAMP) AS info_capture_time,
+    CAST(last_capture_time AS TIMESTAMP(6) WITH TIME ZONE) AS last_capture_time,
+    CAST(info_capture_time AS TIMESTAMP(6) WITH TIME ZONE) AS info_capture_time,
     operation_type,
-    CAST(operation_start_time AT TIME ZONE 'UTC' AS TIMESTAMP) AS operation_start_time,
-    CAST(operation_end_time AT TIME ZONE 'UTC' AS TIMESTAMP) AS operation_end_time,
+    CAST(operation_start_time AS TIMESTAMP(6) WITH TIME ZONE) AS operation_start_time,
+    CAST(operation_end_time AS TIMESTAMP(6) WITH TIME ZONE) AS operation_end_time,
     baseline_id, scan_patch_group, ssm_snapshot_id, execution_id,
     installed_count, installed_other_count, installed_pending_reboot_count, installed_rejected_count,
     not_applicable_count, unreported_not_applicable_count, missing_count, failed_count,
@@ -244,18 +271,17 @@ SELECT
         AS compliance_status,
     stale AS is_stale,
     LOWER(COALESCE(instance_status, '')) <> 'terminated' AS in_population,
-    reference_time,
+    CAST(reference_time AS TIMESTAMP(6) WITH TIME ZONE) AS reference_time,
     CAST(0 AS BIGINT) AS quarantined_lines,
     CAST(0 AS BIGINT) AS quarantined_item_lines,
-    COALESCE(CAST(last_capture_time AT TIME ZONE 'UTC' AS TIMESTAMP)
-             > reference_time + future_tolerance_hours * INTERVAL '1' HOUR, FALSE) AS capture_in_future,
+    COALESCE(last_capture_time > reference_time + future_tolerance_hours * INTERVAL '1' HOUR, FALSE)
+        AS capture_in_future,
     capture_basis,
     CASE WHEN patch_items > 0 THEN 'items' WHEN summary_only THEN 'summary' END AS status_basis,
     patch_status,
     summary_non_compliant_count,
     summary_items_mismatch,
     invalid_timestamps,
-    run_id,
     snapshot_date,
     account_id,
     region

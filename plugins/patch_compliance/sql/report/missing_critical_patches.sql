@@ -21,8 +21,8 @@ population AS (
         i.account_id,
         i.region,
         i.instance_id,
-        COALESCE(NULLIF(TRIM(i.team), ''), '(untagged)') AS team,
-        COALESCE(NULLIF(TRIM(i.environment), ''), '(untagged)') AS environment,
+        COALESCE(NULLIF(TRIM(BOTH ' ' FROM i.team), ''), '(untagged)') AS team,
+        COALESCE(NULLIF(TRIM(BOTH ' ' FROM i.environment), ''), '(untagged)') AS environment,
         i.compliance_status AS status
     FROM instances AS i
     CROSS JOIN params AS p
