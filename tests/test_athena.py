@@ -204,12 +204,14 @@ def test_report_and_evidence_on_athena_equal_the_embedded_engine(athena, tmp_pat
     duck_out, athena_out = tmp_path / "duck", tmp_path / "athena"
     build_report(lake.uri, "2026-11", "2026-11-15", str(duck_out))
     manifest = build_report(lake.uri, "2026-11", "2026-11-15", str(athena_out), engine="athena", athena=athena)
-    for name in ("team_environment_summary.csv", "instance_status.csv", "missing_critical_patches.csv"):
+    for name in ("team_environment_summary.csv", "instance_status.csv", "missing_critical_patches.csv",
+                 "remediation.csv"):
         assert (athena_out / name).read_text() == (duck_out / name).read_text(), name
     assert manifest["engine"] == "athena"
     queries = {q["sql"]: q for q in manifest["athena_queries"]}
     assert set(queries) == {"report/instance_status.sql", "report/missing_critical_patches.sql",
-                            "report/trend.sql", "report/baselines.sql"}
+                            "report/trend.sql", "report/baselines.sql", "report/causes.sql",
+                            "report/remediation.sql", "report/open_items.sql"}
     assert all(q["state"] == "SUCCEEDED" and q["data_scanned_bytes"] > 0 for q in queries.values())
 
     # What Athena received: the SQL file text verbatim, and the parameters as ExecutionParameters.

@@ -87,6 +87,9 @@ ONE_LINE = ("RDS writes one line per node of AWS:InstanceInformation, AWS:PatchS
             "and one per tag key (reference §1): each group has one row, so no NULL value is kept or skipped")
 ISO_PATTERN = ("the strict ISO-8601 pattern uses anchors, \\d, {n}, {n,m}, ?, | and character classes only, "
                "which Java and RE2 read alike")
+NULL_SAFE_BY = ("the value is COALESCEd to '' and NULLIF'd back: no NULL for Trino to keep or DuckDB to skip, so "
+                "both give the chosen row's value")
+SPLIT_PARAMETER = "the array is SPLIT from a bound parameter, so it never holds a NULL"
 ALLOWED: dict[tuple[str, str], str] = {
     ("report/missing_critical_patches.sql", "DateDiff"): DATE_ARGUMENTS,
     ("athena/snapshot_patch_compliance.sql", "ArgMax"): f"{ATHENA_RUN}; {ONE_LINE}",
@@ -100,6 +103,13 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("athena/snapshot_patch_compliance.sql", "RegexpSplit"):
         f"{ATHENA_RUN}; the CVE list separators: a vertical tab in CVEIds would only add an empty entry, filtered",
     ("athena/snapshot_instances.sql", "Sum"): f"{ATHENA_RUN}; the sum lands in a BIGINT column",
+    ("report/remediation.sql", "DateDiff"): DATE_ARGUMENTS,
+    ("report/remediation.sql", "ArgMax"): NULL_SAFE_BY,
+    ("report/remediation.sql", "ArgMin"): NULL_SAFE_BY,
+    ("report/remediation.sql", "ArrayContains"):
+        f"{SPLIT_PARAMETER}, and the result is COALESCEd to FALSE, so Trino's NULL and DuckDB's false agree",
+    ("report/causes.sql", "ArrayContains"):
+        f"{SPLIT_PARAMETER}, and a host without a Patch Group tag (the NULL) matched no_patch_group first",
 }
 
 

@@ -41,7 +41,7 @@ hosts AS (
         i.instance_id,
         i.compliance_status AS status,
         COALESCE(i.instance_status, '') AS instance_status,
-        NULLIF(TRIM(COALESCE(i.patch_group, '')), '') AS patch_group_tag,
+        NULLIF(TRIM(BOTH ' ' FROM COALESCE(i.patch_group, '')), '') AS patch_group_tag,
         COALESCE(i.baseline_id, '') AS baseline_id,
         i.tags,
         i.last_capture_time,

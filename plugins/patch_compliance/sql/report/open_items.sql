@@ -6,7 +6,7 @@ WITH params AS (
     SELECT CAST(? AS DATE) AS report_date
 ),
 population AS (
-    SELECT i.account_id, i.region, i.instance_id, COALESCE(NULLIF(TRIM(i.team), ''), '(untagged)') AS team
+    SELECT i.account_id, i.region, i.instance_id, COALESCE(NULLIF(TRIM(BOTH ' ' FROM i.team), ''), '(untagged)') AS team
     FROM instances AS i
     CROSS JOIN params AS p
     WHERE i.snapshot_date = p.report_date

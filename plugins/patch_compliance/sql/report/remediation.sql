@@ -43,8 +43,8 @@ states AS (
         MIN(CASE WHEN h.patch_state IN ('Missing', 'Failed') THEN h.title END) AS missing_title,
         MIN(CASE WHEN h.patch_state IN ('Missing', 'Failed') THEN h.classification END) AS classification,
         MIN(CASE WHEN h.patch_state IN ('Missing', 'Failed') THEN h.patch_severity END) AS patch_severity,
-        MIN(COALESCE(NULLIF(TRIM(h.team), ''), '(untagged)')) AS team,
-        MIN(COALESCE(NULLIF(TRIM(h.environment), ''), '(untagged)')) AS environment
+        MIN(COALESCE(NULLIF(TRIM(BOTH ' ' FROM h.team), ''), '(untagged)')) AS team,
+        MIN(COALESCE(NULLIF(TRIM(BOTH ' ' FROM h.environment), ''), '(untagged)')) AS environment
     FROM patch_compliance AS h
     CROSS JOIN params AS p
     JOIN ever_missing AS k
@@ -58,7 +58,7 @@ states AS (
 ordered AS (
     SELECT
         s.*,
-        SUM(CASE WHEN s.state = 'missing' THEN 0 ELSE 1 END) OVER (
+        COUNT(CASE WHEN s.state = 'missing' THEN NULL ELSE 1 END) OVER (
             PARTITION BY s.account_id, s.region, s.instance_id, s.patch_id ORDER BY s.snapshot_date
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run_number,
         MAX(CASE WHEN s.state = 'missing' THEN s.snapshot_date END) OVER (
@@ -77,9 +77,10 @@ runs AS (
         patch_id,
         MIN(snapshot_date) AS first_seen_missing,
         MAX(snapshot_date) AS last_seen_missing,
-        MIN_BY(missing_title, snapshot_date) AS title,
-        MAX_BY(classification, snapshot_date) AS classification,
-        MAX_BY(patch_severity, snapshot_date) AS patch_severity
+        -- COALESCE/NULLIF: the value of that row even when NULL, on Trino and DuckDB alike.
+        NULLIF(MIN_BY(COALESCE(missing_title, ''), snapshot_date), '') AS title,
+        NULLIF(MAX_BY(COALESCE(classification, ''), snapshot_date), '') AS classification,
+        NULLIF(MAX_BY(COALESCE(patch_severity, ''), snapshot_date), '') AS patch_severity
     FROM ordered
     WHERE state = 'missing'
     GROUP BY account_id, region, instance_id, patch_id, run_number

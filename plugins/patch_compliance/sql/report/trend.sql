@@ -7,13 +7,13 @@ WITH params AS (
     SELECT CAST(? AS DATE) AS month_start, CAST(? AS DATE) AS report_date
 ),
 statuses AS (
-    SELECT i.snapshot_date, COALESCE(NULLIF(TRIM(i.team), ''), '(untagged)') AS team, i.compliance_status AS status
+    SELECT i.snapshot_date, COALESCE(NULLIF(TRIM(BOTH ' ' FROM i.team), ''), '(untagged)') AS team, i.compliance_status AS status
     FROM instances AS i
     CROSS JOIN params AS p
     WHERE i.snapshot_date BETWEEN p.month_start AND p.report_date
       AND i.in_population
     UNION ALL
-    SELECT e.snapshot_date, COALESCE(NULLIF(TRIM(e.team), ''), '(untagged)') AS team,
+    SELECT e.snapshot_date, COALESCE(NULLIF(TRIM(BOTH ' ' FROM e.team), ''), '(untagged)') AS team,
            CASE WHEN LOWER(COALESCE(e.state, '')) IN ('stopped', 'stopping') THEN 'STOPPED' ELSE 'UNMANAGED' END
                AS status
     FROM ec2_inventory AS e
