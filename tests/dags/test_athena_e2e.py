@@ -91,7 +91,8 @@ def test_the_dags_on_athena_give_the_embedded_engines_outputs(airflow_home: Airf
                 "lake": lake, "logs": daily + monthly + evidence,
                 "patch_compliance": rows(lake, "patch_compliance"), "instances": rows(lake, "instances"),
                 **{name: s3_text(f"{engine}/{MONTH}/{name}") for name in (
-                    "team_environment_summary.csv", "instance_status.csv", "missing_critical_patches.csv")},
+                    "team_environment_summary.csv", "instance_status.csv", "missing_critical_patches.csv",
+                    "remediation.csv")},
                 "manifest": json.loads(s3_text(f"{engine}/{MONTH}/manifest.json")),
                 "evidence": s3_text(f"{engine}/evidence/{cve}/{cve}.csv")}
 
@@ -99,7 +100,8 @@ def test_the_dags_on_athena_give_the_embedded_engines_outputs(airflow_home: Airf
     for table in ("patch_compliance", "instances"):
         assert len(athena[table]) == len(duck[table]) > 30
         assert athena[table] == duck[table], table
-    for name in ("team_environment_summary.csv", "instance_status.csv", "missing_critical_patches.csv", "evidence"):
+    for name in ("team_environment_summary.csv", "instance_status.csv", "missing_critical_patches.csv",
+                 "remediation.csv", "evidence"):
         assert athena[name] == duck[name], name
     assert len(duck["evidence"].splitlines()) > 1 and len(duck["instance_status.csv"].splitlines()) > 20
 
@@ -111,7 +113,8 @@ def test_the_dags_on_athena_give_the_embedded_engines_outputs(airflow_home: Airf
     report_queries = athena["manifest"]["athena_queries"]
     assert athena["manifest"]["engine"] == "athena" and duck["manifest"]["athena_queries"] == []
     assert {q["sql"] for q in report_queries} == {  # no baselines: an archived run records none
-        "report/instance_status.sql", "report/missing_critical_patches.sql", "report/trend.sql"}
+        "report/instance_status.sql", "report/missing_critical_patches.sql", "report/trend.sql",
+        "report/causes.sql", "report/remediation.sql", "report/open_items.sql"}
     assert all(q["data_scanned_bytes"] > 0 for q in report_queries)
     for query in [*day_queries, *report_queries]:
         assert f"Athena query {query['query_execution_id']} ({query['sql']}) SUCCEEDED: " \
