@@ -231,8 +231,8 @@ REPORT_VIEW = """(() => {
     month: month.querySelector('nav a[aria-current]').textContent,
     teams: [...month.querySelectorAll('nav a.team')].map(a => a.textContent),
     headline: report.querySelector('.card .v').textContent.trim(),
-    rows: [...report.querySelectorAll('table.summary tr')].slice(1)
-      .map(tr => [...tr.cells].map(td => td.textContent.trim())),
+    tables: [...report.querySelectorAll('table.summary')].map(table =>
+      [...table.rows].map(tr => [...tr.cells].map(cell => cell.textContent.trim()))),
   };
 })()"""
 
@@ -267,7 +267,9 @@ def test_the_report_view_shows_the_month_inside_the_ui_where_the_task_links(mont
     assert shown["teams"] == published.teams(month)
     assert shown["headline"] == compliance_pct(statuses.count("COMPLIANT"), len(statuses),
                                                statuses.count("STOPPED")) + "%"
-    assert [(r[0], r[1], r[2], r[9]) for r in shown["rows"]] == [
+    (header, *rows), = [t for t in shown["tables"] if "Environment" in t[0]]  # the Team x Environment table
+    shown_rows = [dict(zip(header, row, strict=True)) for row in rows]
+    assert [(r["Team"], r["Environment"], r["Instances"], r["Compliance %"]) for r in shown_rows] == [
         (r["team"], r["environment"], r["instances"], r["compliance_pct"]) for r in summary]
     assert len(summary) > 1 and refused == []
 
