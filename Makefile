@@ -28,7 +28,7 @@ lint: venv
 bench: venv
 	$(BIN)/python benchmarks/run.py
 
-# The embedded engine at 10,000 and 50,000 instances (≈11 GB under benchmarks/.data, ≈30 min): where Athena pays.
+# The embedded engine at 10,000 and 50,000 instances (≈11 GB under benchmarks/.data, ≈40 min): where Athena pays.
 bench-scale: venv
 	$(BIN)/python benchmarks/scale.py
 

@@ -1,6 +1,6 @@
 """`make bench-scale`: the embedded engine at fleet scale, measured, to place the switch to Athena.
 
-Not part of `make test` or `make bench` (it writes ≈11 GB and takes ≈30 minutes on 2 cores). Every
+Not part of `make test` or `make bench` (it writes ≈11 GB and takes ≈40 minutes on 2 cores). Every
 figure is a whole process (interpreter start and imports included), run once:
 
 1. one day's ingest from local disk at 10,000 and 50,000 instances (300 items each, spread over
