@@ -43,7 +43,8 @@ from tests.fixtures.daily_world import (
 )
 from tests.fixtures.slack_receiver import SlackReceiver
 
-pytestmark = [pytest.mark.xdist_group("airflow"), pytest.mark.e2e]
+# Its own Airflow (not the shared dags-test home): a group of its own, so it runs beside the other e2e tests.
+pytestmark = [pytest.mark.xdist_group("scheduler"), pytest.mark.e2e]
 
 MONTHLY, EVIDENCE = "patch_compliance_monthly_report", "patch_cve_evidence"
 WAITS = ("wait_for_command", "wait_for_rds_output")
@@ -267,7 +268,8 @@ def test_the_report_view_shows_the_month_inside_the_ui_where_the_task_links(mont
     assert shown["teams"] == published.teams(month)
     assert shown["headline"] == compliance_pct(statuses.count("COMPLIANT"), len(statuses),
                                                statuses.count("STOPPED")) + "%"
-    (header, *rows), = [t for t in shown["tables"] if "Environment" in t[0]]  # the Team x Environment table
+    # The Team x Environment table: the first with those two columns and the compliance figure.
+    header, *rows = next(t for t in shown["tables"] if t[0][:2] == ["Team", "Environment"] and "Compliance %" in t[0])
     shown_rows = [dict(zip(header, row, strict=True)) for row in rows]
     assert [(r["Team"], r["Environment"], r["Instances"], r["Compliance %"]) for r in shown_rows] == [
         (r["team"], r["environment"], r["instances"], r["compliance_pct"]) for r in summary]
