@@ -211,7 +211,7 @@ def test_every_client_has_the_one_retry_policy(monkeypatch) -> None:
         for service in ("ssm", "ec2", "s3", "sts", "glue", "athena"):
             assert aws.client(service).meta.config.retries == RETRIES, (type(aws).__name__, service)
     athena = AthenaEngine("db", "s3://results/", aws_conn_id="aws_default", region_name=REGION)
-    assert athena._hook().get_conn().meta.config.retries == RETRIES
+    assert athena._hook.get_conn().meta.config.retries == RETRIES
     glue = StorageAccess(REGION).glue_properties(REGION)
     assert (glue["glue.retry-mode"], glue["glue.max-retries"] + 1) == (RETRIES["mode"], RETRIES["total_max_attempts"])
 
