@@ -190,16 +190,7 @@ def report_summary_message(report: dict[str, Any], head: dict[str, Any], link: s
         for c in head["worst"]) or "none"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"Patch compliance report {report['month']}"}},
-        {"type": "section", "fields": [
-            {"type": "mrkdwn",
-             "text": f"*Compliant*\n{head['compliance_pct']}% ({head['compliant']}/{judged})"},
-            {"type": "mrkdwn", "text": f"*Non-compliant*\n{head['non_compliant']}"},
-            {"type": "mrkdwn", "text": f"*Stale / no data*\n{head['stale']} / {head['no_data']}"},
-            {"type": "mrkdwn", "text": f"*Unmanaged / stopped*\n{head['unmanaged']} / {head['stopped']}"},
-            {"type": "mrkdwn", "text": f"*Missing critical > {missing_critical_age_days} d*\n"
-                                       f"{head['instances_missing_critical_14d']} instances"},
-            {"type": "mrkdwn", "text": f"*Snapshot*\n{report['report_snapshot_date']}"},
-        ]},
+        _headline_fields(head, judged, f"> {missing_critical_age_days}", report["report_snapshot_date"]),
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*Worst Team x Environment cells*\n{worst}"}},
     ]
     if other_teams:
@@ -210,6 +201,18 @@ def report_summary_message(report: dict[str, Any], head: dict[str, Any], link: s
     blocks.append({"type": "section", "text": {"type": "mrkdwn",
                                                "text": f"<{link}|Open the report> · `{report['uri']}/`"}})
     return text, blocks
+
+
+def _headline_fields(head: dict[str, Any], judged: int, age: str, snapshot: str) -> dict[str, Any]:
+    """The headline figures of the fleet summary and of a team's message (``age``: "> 14", "≥ 14")."""
+    return {"type": "section", "fields": [
+        {"type": "mrkdwn", "text": f"*Compliant*\n{head['compliance_pct']}% ({head['compliant']}/{judged})"},
+        {"type": "mrkdwn", "text": f"*Non-compliant*\n{head['non_compliant']}"},
+        {"type": "mrkdwn", "text": f"*Stale / no data*\n{head['stale']} / {head['no_data']}"},
+        {"type": "mrkdwn", "text": f"*Unmanaged / stopped*\n{head['unmanaged']} / {head['stopped']}"},
+        {"type": "mrkdwn", "text": f"*Missing critical {age} d*\n{head['instances_missing_critical_14d']} instances"},
+        {"type": "mrkdwn", "text": f"*Snapshot*\n{snapshot}"},
+    ]}
 
 
 def team_headline_message(report: dict[str, Any], team: dict[str, Any],
@@ -228,15 +231,7 @@ def team_headline_message(report: dict[str, Any], team: dict[str, Any],
     header = _truncate(f"Patch compliance {report['month']}: team {team['team']}", 150)  # plain text: inert
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header}},
-        {"type": "section", "fields": [
-            {"type": "mrkdwn", "text": f"*Compliant*\n{head['compliance_pct']}% ({head['compliant']}/{judged})"},
-            {"type": "mrkdwn", "text": f"*Non-compliant*\n{head['non_compliant']}"},
-            {"type": "mrkdwn", "text": f"*Stale / no data*\n{head['stale']} / {head['no_data']}"},
-            {"type": "mrkdwn", "text": f"*Unmanaged / stopped*\n{head['unmanaged']} / {head['stopped']}"},
-            {"type": "mrkdwn", "text": f"*Missing critical ≥ {missing_critical_age_days} d*\n"
-                                       f"{head['instances_missing_critical_14d']} instances"},
-            {"type": "mrkdwn", "text": f"*Snapshot*\n{report['report_snapshot_date']}"},
-        ]},
+        _headline_fields(head, judged, f"≥ {missing_critical_age_days}", report["report_snapshot_date"]),
         {"type": "section", "text": {"type": "mrkdwn", "text": _truncate(
             f"*Why*: {_top_causes(team['causes'], 5)}\n*Environments of {name}*\n{environments}", 2900)}},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"<{team['link']}|Open the team report>"}},
