@@ -216,6 +216,22 @@ def test_every_client_has_the_one_retry_policy(monkeypatch) -> None:
     assert (glue["glue.retry-mode"], glue["glue.max-retries"] + 1) == (RETRIES["mode"], RETRIES["total_max_attempts"])
 
 
+def test_pyarrows_s3_retries_take_the_policys_attempts(monkeypatch) -> None:
+    """pyarrow's AWS SDK has no adaptive mode: its standard strategy gets the policy's attempt count."""
+    from patch_compliance import storage
+
+    made: list[int] = []
+    standard = pafs.AwsStandardS3RetryStrategy
+
+    def strategy(max_attempts: int) -> pafs.S3RetryStrategy:
+        made.append(max_attempts)
+        return standard(max_attempts=max_attempts)
+
+    monkeypatch.setattr(storage.pafs, "AwsStandardS3RetryStrategy", strategy)
+    open_location("s3://bucket/key", StorageAccess(REGION, s3_endpoint="http://127.0.0.1:1"))
+    assert made == [RETRIES["total_max_attempts"]]
+
+
 def test_no_module_builds_its_own_botocore_retry_config() -> None:
     pattern = re.compile(r"Config\(\s*retries|total_max_attempts|\"mode\":\s*\"adaptive\"")
     hits = [f"{path.relative_to(REPO)}:{n}" for path in sorted(PACKAGE.rglob("*.py"))

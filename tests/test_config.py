@@ -8,7 +8,7 @@ its bad values (with the message a user sees) and its defaults checked.
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,19 @@ def test_a_typo_at_any_level_fails_with_its_path(path: str) -> None:
     config = copy.deepcopy(RAW)
     at(config, path)["colour"] = "red"
     rejects(config, f"{path}.colour: unknown key" if path else "colour: unknown key")
+
+
+OMITTED_SECTIONS = sorted(f.name for f in fields(Settings) if f.name not in RAW)
+
+
+def test_the_sections_the_project_file_leaves_out_are_known() -> None:
+    assert OMITTED_SECTIONS == ["airflow"]  # a new section left out of fleet.yaml is still covered below
+
+
+@pytest.mark.parametrize("section", OMITTED_SECTIONS)
+def test_a_typo_in_a_section_the_file_leaves_out_fails_with_its_path(section: str) -> None:
+    """The typo test above walks fleet.yaml; a section it omits (its defaults apply) is checked here."""
+    rejects({**copy.deepcopy(RAW), section: {"colour": "red"}}, f"{section}.colour: unknown key")
 
 
 @pytest.mark.parametrize(("path", "typo", "suggestion"), [

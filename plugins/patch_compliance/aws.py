@@ -19,7 +19,9 @@ in the DAGs (``Aws.from_settings``), the default boto3 credential chain on the c
   none of them: the service's public endpoint. STS follows it too, so role assumption goes where
   every other call goes.
 - **Retries**: ``RETRY_POLICY`` (adaptive: retries plus client-side rate limiting, since SSM and
-  EC2 throttle bursts of calls) on every botocore client: SSM, EC2, S3, STS, Athena, Glue.
+  EC2 throttle bursts of calls) on every botocore client: SSM, EC2, S3, STS, Athena, Glue; its
+  attempt count also for pyarrow's S3 filesystem (``StorageAccess.s3_max_attempts``), whose AWS SDK
+  has no adaptive mode, and for pyiceberg's Glue catalog.
 - **Storage**: ``StorageAccess``, the central identity's credentials, Region and S3/Glue endpoints
   as plain values, for the libraries that take values rather than a boto3 session (pyarrow's S3
   filesystem, pyiceberg's FileIO and Glue catalog). Nothing here reads or writes credentials
@@ -150,6 +152,11 @@ class StorageAccess:
         if self.session_token:
             props[f"{prefix}.session-token"] = self.session_token
         return props
+
+    @property
+    def s3_max_attempts(self) -> int:
+        """pyarrow's S3 retry attempts (its standard strategy, first call included): ``RETRY_POLICY``'s."""
+        return int(RETRY_POLICY["total_max_attempts"])
 
     def iceberg_io_properties(self) -> dict[str, str]:
         """pyiceberg FileIO properties (``s3.*``)."""

@@ -38,7 +38,7 @@ def filesystem(location: Location, access: StorageAccess | None = None) -> pafs.
     access = s3_access(access)
     kwargs: dict[str, object] = {
         "region": access.region,
-        "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=5),
+        "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=access.s3_max_attempts),
         "connect_timeout": 5,
         "request_timeout": 30,
     }
