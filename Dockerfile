@@ -12,8 +12,7 @@ COPY --chown=airflow:0 plugins/patch_compliance /opt/patch-compliance/plugins/pa
 RUN pip install --no-cache-dir --constraint /opt/patch-compliance/constraints.txt /opt/patch-compliance
 
 COPY --chown=airflow:0 dags /opt/airflow/dags
-# The plugin file of the UI's report view (its code is in the package).
-COPY --chown=airflow:0 plugins/patch_compliance_ui.py /opt/airflow/plugins/patch_compliance_ui.py
+# The UI's report view is the package's `airflow.plugins` entry point: no file in the plugins folder.
 # config/fleet.yaml is deployment-specific: mounted (docker-compose.yaml) or baked into a derived image.
 ENV PATCH_COMPLIANCE_CONFIG=/opt/airflow/config/fleet.yaml
 

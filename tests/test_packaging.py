@@ -32,6 +32,9 @@ def test_the_wheel_holds_the_package_with_its_resources(wheel) -> None:
             assert f"patch_compliance/{path.relative_to(source).as_posix()}" in names, path
     assert "patch_compliance/py.typed" in names
     assert not any(name.startswith(("tests/", "sim/", "dags/")) for name in names)
+    (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "[airflow.plugins]\npatch_compliance = patch_compliance.ui_plugin:PatchComplianceUiPlugin" in text
 
 
 def test_the_dags_import_from_the_installed_wheel_alone(wheel, tmp_path) -> None:
