@@ -18,7 +18,16 @@ import pyarrow as pa
 import pytest
 
 from patch_compliance.inputs import InputError
-from patch_compliance.lake import GROUPS, SPECS, TABLES, TAGS, ConcurrentWriteError, Lake, housekeeping
+from patch_compliance.lake import (
+    GROUPS,
+    RECORD_VERSIONS_KEPT,
+    SPECS,
+    TABLES,
+    TAGS,
+    ConcurrentWriteError,
+    Lake,
+    housekeeping,
+)
 from patch_compliance.report import build_report
 from tests.fixtures import report_lakes as sc
 
@@ -159,6 +168,21 @@ def test_housekeeping_expires_superseded_versions_and_keeps_every_current_day(tm
     with pytest.raises(ValueError, match="Snapshot not found"):
         fresh.table("ec2_inventory").scan(snapshot_id=first["tables"]["ec2_inventory"]["iceberg_snapshot_id"]
                                           ).to_arrow()
+
+
+def test_the_day_record_table_keeps_a_bounded_history_and_every_record(tmp_path) -> None:
+    """Each record adds two versions of the record table; past twice RECORD_VERSIONS_KEPT the older ones expire,
+    so a commit's cost stays flat over a year of days, and no record is lost."""
+    lake = Lake(str(tmp_path))
+    days = [DAY + timedelta(days=n) for n in range(RECORD_VERSIONS_KEPT + 1)]
+    for day in days:
+        lake.write_table_snapshot("ec2_inventory", day, inventory(ROWS))
+    versions = len(Lake(str(tmp_path)).table("snapshots").metadata.snapshots)
+    assert RECORD_VERSIONS_KEPT <= versions <= 2 * RECORD_VERSIONS_KEPT
+    fresh = Lake(str(tmp_path))
+    assert fresh.snapshot_dates("ec2_inventory") == days
+    assert [r.sequence for r in fresh.records()] == list(range(1, len(days) + 1))
+    assert all(fresh.read("ec2_inventory", [day]).num_rows == 2 for day in days)
 
 
 # --- Two real writers of one date ------------------------------------------------------------------
