@@ -212,8 +212,7 @@ def test_every_client_has_the_one_retry_policy(monkeypatch) -> None:
             assert aws.client(service).meta.config.retries == RETRIES, (type(aws).__name__, service)
     athena = AthenaEngine("db", "s3://results/", aws_conn_id="aws_default", region_name=REGION)
     assert athena._hook.get_conn().meta.config.retries == RETRIES
-    glue = StorageAccess(REGION).glue_properties(REGION)
-    assert (glue["glue.retry-mode"], glue["glue.max-retries"] + 1) == (RETRIES["mode"], RETRIES["total_max_attempts"])
+    assert StorageAccess(REGION).glue_client(REGION).meta.config.retries == RETRIES
 
 
 def test_pyarrows_s3_retries_take_the_policys_attempts(monkeypatch) -> None:
@@ -269,11 +268,11 @@ def test_storage_access_feeds_pyiceberg_explicitly() -> None:
     assert access.iceberg_io_properties() == {
         "s3.region": "eu-central-1", "s3.access-key-id": "AKIA", "s3.secret-access-key": "secret",
         "s3.session-token": "token", "s3.endpoint": "http://s3.local"}
-    glue = access.glue_properties(REGION)
-    assert {k: glue[k] for k in ("glue.region", "glue.access-key-id", "glue.secret-access-key",
-                                 "glue.session-token", "glue.endpoint")} == {
-        "glue.region": REGION, "glue.access-key-id": "AKIA", "glue.secret-access-key": "secret",
-        "glue.session-token": "token", "glue.endpoint": "http://glue.local"}
+    glue = access.glue_client(REGION)
+    credentials = glue._request_signer._credentials
+    assert (glue.meta.region_name, glue.meta.endpoint_url) == (REGION, "http://glue.local")
+    assert (credentials.access_key, credentials.secret_key, credentials.token) == ("AKIA", "secret", "token")
+    assert access.glue_client(REGION) is not glue  # a client per catalog; only the service model is shared
     assert StorageAccess(REGION).iceberg_io_properties() == {"s3.region": REGION}
 
 

@@ -360,7 +360,7 @@ class Lake:
         from pyiceberg.catalog.glue import GlueCatalog
 
         assert self.access is not None  # an s3:// lake
-        return GlueCatalog("lake", warehouse=self.uri, **self.access.glue_properties(self.config.region), **io_props)
+        return GlueCatalog("lake", client=self.access.glue_client(self.config.region), warehouse=self.uri, **io_props)
 
     def identifier(self, table: str) -> tuple[str, str]:
         return (self.config.database, table)
