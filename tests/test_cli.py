@@ -13,6 +13,7 @@ import pytest
 
 from patch_compliance.cli import main
 from tests.fixtures import report_lakes as sc
+from tests.fixtures.policy_world import PROD, expected_creates, pytestmark_moto
 from tests.fixtures.quality_lake import DAY, REFERENCE, make_fleet, write_inventory, write_snapshot
 from tests.fixtures.rds_fixtures import item, tags, write_node
 from tests.fixtures.slack_receiver import slack_webhook  # noqa: F401  (fixture)
@@ -84,3 +85,19 @@ def test_slack_refusing_an_alert_never_changes_the_verdict(tmp_path: Path, slack
     [line] = error_lines(captured.err)
     assert "alert was not delivered through slack_webhook" in line and "verdict above stands (exit 0)" in line
     assert len(slack_webhook.wait_for(1)) == 1
+
+
+@pytestmark_moto
+def test_cli_plan_apply_and_bad_input(aws_env, capsys):
+    from patch_compliance.cli import main
+
+    assert main(["policy", "apply", "--account", PROD]) == 0
+    out = capsys.readouterr().out
+    assert f"Apply complete: {len(expected_creates())} change(s) applied." in out
+    assert main(["policy", "plan", "--account", PROD]) == 0
+    out = capsys.readouterr().out
+    assert not [line for line in out.splitlines() if line.lstrip().startswith(("+ ", "~ ", "- "))]
+    assert "No changes. SSM matches the declared policy." in out
+    assert main(["policy", "plan", "--account", "999999999999"]) == 2
+    assert "not in the config's accounts" in capsys.readouterr().err
+    assert main(["policy", "record", "--date", "2026-02-30", "--lake", "/tmp/x"]) == 2

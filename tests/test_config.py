@@ -29,24 +29,15 @@ from patch_compliance.config import (
     Settings,
     StorageSettings,
     TagKeys,
-    default_config_path,
     load_settings,
     parse_settings,
 )
 from patch_compliance.inputs import InputError
+from tests.fixtures.config_edits import RAW, RULE, WINDOW, at, edited, rejects
 
-RAW = yaml.safe_load(default_config_path().read_text())
 FREE_FORM = {"environment_patch_groups", "filters", "targets", "teams"}  # their keys are data, not settings
 FEED = {"name": "al2023", "products": ["AmazonLinux2023"],
         "mirror_list": "https://cdn.amazonlinux.com/al2023/core/mirrors/latest/x86_64/mirror.list"}
-
-
-def rejects(config: Any, message: str) -> str:
-    """The error text ``parse_settings`` gives for ``config``, checked to contain ``message``."""
-    with pytest.raises(InputError) as raised:
-        parse_settings(config)
-    assert message in str(raised.value), str(raised.value)
-    return str(raised.value)
 
 
 def mappings(node: Any, path: str = "") -> list[str]:
@@ -61,13 +52,6 @@ def mappings(node: Any, path: str = "") -> list[str]:
         for n, value in enumerate(node):
             found += mappings(value, f"{path}[{n}]")
     return found
-
-
-def at(config: dict[str, Any], path: str) -> dict[str, Any]:
-    node: Any = config
-    for part in path.replace("[", ".[").split(".") if path else []:
-        node = node[int(part[1:-1])] if part.startswith("[") else node[part]
-    return node
 
 
 # --- the whole file ---------------------------------------------------------------------------------
@@ -103,19 +87,6 @@ def test_the_sections_the_project_file_leaves_out_are_known() -> None:
 def test_a_typo_in_a_section_the_file_leaves_out_fails_with_its_path(section: str) -> None:
     """The typo test above walks fleet.yaml; a section it omits (its defaults apply) is checked here."""
     rejects({**copy.deepcopy(RAW), section: {"colour": "red"}}, f"{section}.colour: unknown key")
-
-
-@pytest.mark.parametrize(("path", "typo", "suggestion"), [
-    ("", "qualty", "quality"),
-    ("quality", "tag_coverge_min", "tag_coverage_min"),
-    ("accounts[1]", "rol_arn", "role_arn"),
-    ("patch_catalog.feeds[0]", "mirorr_list", "mirror_list"),
-    ("maintenance_windows[1]", "targets_", "targets"),
-])
-def test_a_typo_names_its_path_and_the_key_meant(path: str, typo: str, suggestion: str) -> None:
-    config = copy.deepcopy(RAW)
-    at(config, path)[typo] = at(config, path).pop(suggestion, "x")
-    rejects(config, f"{path + '.' if path else ''}{typo}: unknown key (did you mean {suggestion!r}?")
 
 
 def test_an_error_names_the_file_and_stays_on_one_line(tmp_path: Path) -> None:
@@ -280,18 +251,6 @@ def test_policy_sections_are_typed(config: dict[str, Any], message: str) -> None
     rejects(config, message)
 
 
-def edited(changes: dict[str, Any]) -> dict[str, Any]:
-    """The project config with each ``path: value`` of ``changes`` set (``None``: the key removed)."""
-    config = copy.deepcopy(RAW)
-    for path, value in changes.items():
-        parent, _, key = path.rpartition(".")
-        node = at(config, parent)
-        node.pop(key, None) if value is None else node.__setitem__(key, value)
-    return config
-
-
-RULE = "baselines[0].approval_rules[0]"  # of prod-linux, an AMAZON_LINUX_2023 baseline
-WINDOW = "maintenance_windows[0]"  # prod-install: duration_hours 4
 LINUX_KEYS = "['CLASSIFICATION', 'PRODUCT', 'SEVERITY']"
 
 
@@ -412,12 +371,6 @@ def test_policy_values_within_the_limits_load() -> None:
     ubuntu = parse_settings(edited({"baselines[0].operating_system": "UBUNTU", f"{RULE}.approve_after_days": None,
                                     f"{RULE}.filters": {"PRODUCT": ["Ubuntu22.04"]}}))
     assert ubuntu.baselines[0].approval_rules[0].approve_after_days is None
-
-
-def test_every_bad_value_of_a_load_is_reported_at_once() -> None:
-    message = rejects(edited({f"{RULE}.approve_after_days": 400, f"{WINDOW}.priority": 9,
-                              "maintenance_windows[1].operation": "Reboot"}), f"{RULE}.approve_after_days")
-    assert f"{WINDOW}.priority" in message and "maintenance_windows[1].operation" in message
 
 
 @pytest.mark.parametrize(("section", "expected"), [

@@ -30,6 +30,7 @@ from patch_compliance.lake import (
 )
 from patch_compliance.report import build_report
 from tests.fixtures import report_lakes as sc
+from tests.fixtures.athena_stand_in import ALL_SQL
 
 DAY = date(2026, 11, 2)
 NOW = datetime(2026, 11, 2, 4, tzinfo=UTC)
@@ -313,3 +314,23 @@ def test_a_lake_written_by_an_earlier_version_gains_the_new_columns(tmp_path, mo
     assert before["status_basis"].to_pylist() == [None] * 3
     assert after["status_basis"].to_pylist() == ["items"] * 3
     assert before["compliance_status"].to_pylist() == after["compliance_status"].to_pylist()
+
+
+def test_lake_tables_are_iceberg_tables_in_glue_that_athena_reads_as_they_are(aws_env):
+    """No lake DDL and no partition projection: pyiceberg registers each table in Glue as Iceberg."""
+    boto3.client("s3", region_name="eu-west-1").create_bucket(
+        Bucket="glue-lake", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    lake = Lake("s3://glue-lake/lake")
+    assert lake.config.kind == "glue"
+    lake.ensure_tables()
+    glue = boto3.client("glue", region_name="eu-west-1")
+    for name, schema in TABLES.items():
+        table = glue.get_table(DatabaseName="patch_compliance", Name=name)["Table"]
+        assert table["Parameters"]["table_type"].upper() == "ICEBERG"
+        assert table["Parameters"]["metadata_location"].startswith(f"s3://glue-lake/lake/{name}/metadata/")
+        assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == schema.names
+        iceberg = lake.table(name)
+        assert [f.name for f in iceberg.spec().fields] == list(SPECS[name].partition_by)
+        assert [iceberg.schema().find_column_name(f.source_id) for f in iceberg.sort_order().fields] == list(
+            SPECS[name].sort_by)
+    assert not [p for p in ALL_SQL if p.startswith("athena/lake_")]

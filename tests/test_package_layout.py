@@ -164,3 +164,24 @@ def test_the_readme_module_table_lists_exactly_the_modules_in_the_tree() -> None
     assert not missing and not stale, (f"README.md '| Module | Owns |' table: add a row for {missing}; "
                                        f"remove the rows of {stale} (no such module)")
 
+
+def mirror_test(path: Path) -> Path:
+    """The test module of a production module: ``policy/apply.py`` -> ``tests/policy/test_apply.py``."""
+    relative = path.relative_to(PACKAGE)
+    return REPO / "tests" / relative.parent / f"test_{relative.name}"
+
+
+def test_the_mirror_of_a_module_is_its_path_below_tests() -> None:
+    assert mirror_test(PACKAGE / "policy" / "apply.py") == REPO / "tests" / "policy" / "test_apply.py"
+    assert mirror_test(PACKAGE / "lake.py") == REPO / "tests" / "test_lake.py"
+
+
+def test_every_module_has_its_mirror_test_module() -> None:
+    """Tests mirror the package: one test module per production module, shared helpers in tests/fixtures/."""
+    modules = [p for p in module_files().values() if p.name not in ("__init__.py", "__main__.py")]
+    assert len(modules) > 40  # the walk found the package
+    missing = sorted(mirror_test(p).relative_to(REPO).as_posix() for p in modules if not mirror_test(p).is_file())
+    assert not missing, f"production modules without their test module: add {missing}"
+    for package in {p.parent for p in modules} - {PACKAGE}:
+        init = mirror_test(package / "x.py").parent / "__init__.py"
+        assert init.is_file(), f"{init.relative_to(REPO)} is missing: test packages mirror the package's"

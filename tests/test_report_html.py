@@ -1,33 +1,9 @@
-"""The report pages' pieces: the SVG charts, colour bands and the top lists (report.py feeds them)."""
+"""The report pages' pieces: colour bands, the top lists and the age bars (report.py feeds them; the SVG charts are
+tests/test_report_charts.py's)."""
 
 from __future__ import annotations
 
-import re
-from datetime import date
-
-from patch_compliance.report_charts import STATUS_COLOURS, age_histogram_svg, trend_svg
 from patch_compliance.report_html import age_bars, month_over_month, pct_class, top_cves, top_patches
-
-
-def _day(n: int, **counts: int) -> dict:
-    row = {"snapshot_date": date(2026, 11, n), **{s.lower(): 0 for s in STATUS_COLOURS}, **counts}
-    row["instances"] = sum(row[s.lower()] for s in STATUS_COLOURS)
-    judged = row["instances"] - row["stopped"]
-    row["compliance_pct"] = f"{100 * row['compliant'] / judged:.1f}" if judged else ""
-    return row
-
-
-def test_trend_chart_draws_one_bar_segment_per_nonzero_status_and_one_point_per_day() -> None:
-    trend = [_day(1, compliant=8, non_compliant=2), _day(2, compliant=5, stale=1, stopped=4), _day(3)]
-    svg = str(trend_svg(trend))
-    segments = re.findall(r'<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height="[\d.]+" fill="(#\w+)"><title>'
-                          r'([\d-]+): (\d+) (\w+)</title>', svg)
-    assert [(d, int(n), s) for _, d, n, s in segments] == [
-        ("2026-11-01", 8, "COMPLIANT"), ("2026-11-01", 2, "NON_COMPLIANT"),
-        ("2026-11-02", 5, "COMPLIANT"), ("2026-11-02", 1, "STALE"), ("2026-11-02", 4, "STOPPED")]
-    assert [colour for colour, *_ in segments][-1] == STATUS_COLOURS["STOPPED"]
-    assert svg.count("<circle") == 3 and "83.3% compliant" in svg  # 5 of the 6 judged on the 2nd
-    assert "<script" not in svg and "No snapshots" in str(trend_svg([]))
 
 
 def test_percentage_bands() -> None:
@@ -68,15 +44,6 @@ def test_age_bars_sum_the_report_months_open_critical_items_per_team_or_severity
     assert age_bars(rows, "team", "2026-11") == [("b", {"0_7": 1, "8_14": 1, "15_30": 0, "31_90": 0, "over_90": 2}),
                                                  ("a", {"0_7": 1, "8_14": 0, "15_30": 0, "31_90": 0, "over_90": 0})]
     assert [label for label, _ in age_bars(rows, "severity", "2026-11")] == ["Critical", "Important"]
-
-
-def test_age_histogram_draws_one_segment_per_nonzero_bin_and_escapes_labels() -> None:
-    svg = str(age_histogram_svg([("<b>ops</b>", {"0_7": 2, "over_90": 1}), ("web", {"8_14": 3})]))
-    segments = re.findall(r"<title>(.+?): (\d+) open critical item\(s\) aged (.+?)</title>", svg)
-    assert segments == [("&lt;b&gt;ops&lt;/b&gt;", "2", "0-7 d"), ("&lt;b&gt;ops&lt;/b&gt;", "1", "&gt; 90 d"),
-                        ("web", "3", "8-14 d")]
-    assert "<b>" not in svg and "<script" not in svg
-    assert "No open critical item" in str(age_histogram_svg([("ops", {})]))
 
 
 def test_month_over_month_puts_the_previous_calendar_month_beside_each_row() -> None:

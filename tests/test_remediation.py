@@ -1,4 +1,5 @@
-"""Remediation figures on a crafted lake: every event, median, 90th percentile, bin and breach worked out by hand.
+"""Remediation figures (patch_compliance.remediation) on a crafted lake: every event, median, 90th percentile,
+bin and breach worked out by hand.
 
 Snapshots on the Mondays 10-05 (the lake's first), 10-12, 10-26, 11-02, 11-09, 11-16 and 11-23 (the
 report day). Severity is the vendor's (PatchSeverity); critical = Security with Critical or Important.
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from patch_compliance.remediation import REMEDIATION_COLUMNS, median, p90
+from patch_compliance.remediation import REMEDIATION_COLUMNS, age_bin, median, month_of, p90, remediation_rows
 from patch_compliance.report import build_report
 from tests.fixtures import report_lakes as sc
 
@@ -141,3 +142,42 @@ def test_team_pages_carry_their_remediation_figures(report) -> None:
     (list(range(1, 12)), "6.0", 10), ([], "", None)])
 def test_median_and_nearest_rank_p90(values: list[int], middle: str, ninetieth: int | None) -> None:
     assert (median(values), p90(values)) == (middle, ninetieth)
+
+
+@pytest.mark.parametrize(("age", "expected"), [
+    (0, "0_7"), (7, "0_7"), (8, "8_14"), (14, "8_14"), (15, "15_30"), (30, "15_30"), (31, "31_90"), (90, "31_90"),
+    (91, "over_90"), (4000, "over_90")])
+def test_an_age_falls_in_the_bin_whose_bounds_include_it(age: int, expected: str) -> None:
+    assert age_bin(age) == expected
+
+
+def test_month_of_pads_the_month() -> None:
+    assert (month_of(date(2026, 3, 31)), month_of(date(999, 12, 1))) == ("2026-03", "0999-12")
+
+
+def test_rows_group_by_month_team_and_severity_and_only_the_report_month_counts_what_is_open() -> None:
+    def event(on: date, days: int, critical: bool = True, lower_bound: bool = False) -> dict:
+        return {"remediated_on": on, "team": "ops", "patch_severity": "Critical", "days_to_remediate": days,
+                "days_is_lower_bound": lower_bound, "is_critical": critical}
+    events = [event(date(2026, 11, 3), 20), event(date(2026, 11, 9), 4, lower_bound=True),
+              event(date(2026, 11, 20), 15), event(date(2026, 10, 2), 30)]
+    open_items = [{"team": "ops", "patch_severity": "Critical", "open_items": 3},
+                  {"team": "web", "patch_severity": "Low", "open_items": 2}]
+    missing = [{"team": "ops", "patch_severity": "Critical", "age_days": 3},
+               {"team": "ops", "patch_severity": "Critical", "age_days": 14}]
+    rows = {(r["month"], r["team"], r["severity"]): r for r in remediation_rows(
+        events, open_items, missing, date(2026, 11, 30), threshold=14)}
+    assert list(rows) == [("2026-11", "ops", "Critical"), ("2026-11", "web", "Low"), ("2026-10", "ops", "Critical")]
+    november = rows[("2026-11", "ops", "Critical")]
+    # 4, 15, 20: the middle one; nearest rank ceil(0.9 * 3) = 3rd; late = over 14 days: 15 and 20
+    assert (november["remediated"], november["median_days"], november["p90_days"], november["max_days"]) == (
+        3, "15.0", 20, 20)
+    assert (november["lower_bound_items"], november["remediated_late"]) == (1, 2)
+    assert (november["open"], november["open_critical"], november["open_critical_0_7"],
+            november["open_critical_8_14"], november["open_critical_breaching"]) == (3, 2, 1, 1, 1)
+    web = rows[("2026-11", "web", "Low")]
+    assert (web["remediated"], web["median_days"], web["p90_days"], web["open"], web["open_critical"]) == (
+        0, "", None, 2, 0)
+    october = rows[("2026-10", "ops", "Critical")]
+    assert (october["remediated"], october["remediated_late"], october["open"], october["open_critical"]) == (
+        1, 1, None, None)
