@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,11 +72,19 @@ def launcher_overhead() -> float:
 LAUNCH_OVERHEAD = 0.0
 
 
-def measure(name: str, argv: list[str], repeats: int, out: Path) -> dict[str, float]:
+def measure(name: str, argv: list[str], repeats: int, out: Path, template: Path | None = None) -> dict[str, float]:
+    """Median and minimum wall time and peak RSS of `repeats` runs, each into a fresh `out`.
+
+    `out` starts empty, or as a copy of `template` (a directory built at `out` itself, so the absolute
+    paths an Iceberg catalog records stay valid).
+    """
     times, peaks = [], []
     for _ in range(repeats):
         shutil.rmtree(out, ignore_errors=True)
-        out.mkdir(parents=True)
+        if template:
+            shutil.copytree(template, out)
+        else:
+            out.mkdir(parents=True)
         elapsed, peak = run_process([a.replace("{out}", str(out)) for a in argv])
         times.append(elapsed)
         peaks.append(peak)
@@ -97,8 +106,23 @@ def ensure_day(instances: int, items: int) -> Path:
     return day
 
 
+def ensure_previous_day_lake(day: Path, out: Path) -> Path:
+    """A lake holding the day before the measured one: ingest's daily case (its tables exist)."""
+    from patch_compliance.ingest import ingest_snapshot
+
+    template = DATA / "lake-previous-day"
+    if not (template / ".complete").exists():
+        shutil.rmtree(template, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
+        ingest_snapshot(str(day), str(out), date(2026, 11, 1))
+        (out / ".complete").write_text("ok")
+        shutil.move(out, template)
+    return template
+
+
 def bench_ingest(day: Path, repeats: int) -> dict[str, dict[str, float]]:
     python = sys.executable
+    previous_day = ensure_previous_day_lake(day, DATA / "out-ingest")
     size = sum(p.stat().st_size for p in day.rglob("*.json")) / 1e6
     files = sum(1 for _ in day.rglob("*.json"))
     print(f"\ningest of one day ({files} objects, {size:.0f} MB of JSON), {repeats} runs each, whole processes:")
@@ -109,12 +133,18 @@ def bench_ingest(day: Path, repeats: int) -> dict[str, dict[str, float]]:
                                [python, "-c", DUCKDB_COPY, str(day), "{out}/copy"], repeats, DATA / "out-duckdb"),
         "pandas_loop": measure("baseline: pandas read_json loop -> parquet", [python, "-c", PANDAS_LOOP, str(day),
                                                                               "{out}"], repeats, DATA / "out-pandas"),
-        "ingest": measure("patch_compliance ingest (full snapshot)", [
+        "ingest": measure("patch_compliance ingest (the day after)", [
             python, "-m", "patch_compliance", "ingest", "--source", str(day), "--lake", "{out}",
-            "--date", "2026-11-02"], repeats, DATA / "out-ingest"),
+            "--date", "2026-11-02"], repeats, DATA / "out-ingest", template=previous_day),
+        "ingest_first": measure("patch_compliance ingest (first day: creates the tables)", [
+            python, "-m", "patch_compliance", "ingest", "--source", str(day), "--lake", "{out}",
+            "--date", "2026-11-02"], 1, DATA / "out-ingest"),
     }
     ours = results["ingest"]["median_s"]
-    print(f"  ratio ingest / DuckDB COPY (near-limit)   {ours / results['duckdb_copy']['median_s']:5.2f}x")
+    copy = results["duckdb_copy"]
+    print(f"  ratio ingest / DuckDB COPY (near-limit)   {ours / copy['median_s']:5.2f}x   (target <= 1.0x)")
+    print(f"  ratio peak RSS ingest / DuckDB COPY       "
+          f"{results['ingest']['peak_rss_mb'] / copy['peak_rss_mb']:5.2f}x   (target <= 1.2x)")
     print(f"  ratio ingest / pandas loop (practice)     {ours / results['pandas_loop']['median_s']:5.2f}x")
     return results
 
@@ -130,7 +160,7 @@ duckdb.sql(query).fetchall()
 
 def ensure_month_lakes(instances: int, items: int, days: int) -> tuple[Path, Path]:
     """A lake with `days` daily snapshots of the fleet, and one with only the last of them."""
-    from datetime import UTC, date, datetime, timedelta
+    from datetime import UTC, datetime, timedelta
 
     from rds_day import write_day
 
@@ -177,7 +207,9 @@ def bench_report(instances: int, items: int, days: int, repeats: int) -> dict[st
     }
     month = results["report_month"]["median_s"]
     print(f"  ratio month / single snapshot             {month / results['report_single']['median_s']:5.2f}x")
-    print(f"  ratio month report / DuckDB aggregate     {month / results['duckdb_aggregate']['median_s']:5.2f}x")
+    print(f"  ratio month report / DuckDB aggregate     {month / results['duckdb_aggregate']['median_s']:5.2f}x"
+          "   (target <= 1.5x)")
+    print(f"  month report as a whole process           {month:5.2f} s   (target <= 2.0 s)")
     return results
 
 

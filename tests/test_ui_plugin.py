@@ -1,4 +1,4 @@
-"""The report view's Airflow plugin (patch_compliance.ui_plugin): what Airflow's loader finds in plugins/."""
+"""The report view's Airflow plugin (patch_compliance.ui_plugin): what Airflow's loaders find, the entry point."""
 
 from __future__ import annotations
 
