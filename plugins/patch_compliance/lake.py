@@ -373,6 +373,8 @@ class Lake:
             return self._tables[name]
         loaded = self._load(name) or self._create(name)
         self._tables[name] = loaded
+        if name == SNAPSHOTS:
+            self._records = None  # records are only ever read with the table version they came from
         return loaded
 
     def _load(self, name: str) -> Table | None:
@@ -546,11 +548,16 @@ class Lake:
             raise
 
     def _append_record(self, record: DayRecord, base: DayRecord | None) -> DayRecord:
-        """Add the record unless another run committed the date since ``base``: a compare-and-swap."""
+        """Add the record unless another run committed the date since ``base``: a compare-and-swap.
+
+        The first attempt trusts the records this lake last read (the writer read them when it started): if
+        another run committed since, the catalog refuses the commit (the table's version moved) and the
+        next attempt reads them afresh. That saves a reload and scan of the table per record.
+        """
         from pyiceberg.exceptions import CommitFailedException, ValidationException
 
         for attempt in range(30):
-            records = self.records(refresh=True)
+            records = self.records(refresh=attempt > 0)
             current = self.latest_records(record.table_group).get(record.snapshot_date)
             if current is not None and (base is None or current.run_id != base.run_id):
                 raise ConcurrentWriteError(
