@@ -499,6 +499,11 @@ def _offenders(data: SnapshotData, checks: list[CheckResult], accounts: dict[str
 # Running GX
 
 
+def _cached_view(kind: str) -> dict[str, str]:
+    """GX's Jinja page views, with compiled templates cached (see :mod:`patch_compliance.quality_docs`)."""
+    return {"module_name": "patch_compliance.quality_docs", "class_name": f"CachedJinja{kind}PageView"}
+
+
 def _gx_context(data_docs_dir: str | None):
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
@@ -512,7 +517,9 @@ def _gx_context(data_docs_dir: str | None):
         sites["patch_compliance"] = {
             "class_name": "SiteBuilder",
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": data_docs_dir},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "view": _cached_view("Index")},
+            "site_section_builders": {section: {"view": _cached_view("")}
+                                      for section in ("expectations", "validations", "profiling")},
         }
     config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(), analytics_enabled=False,
                                progress_bars=ProgressBarsConfig(globally=False), data_docs_sites=sites)
