@@ -28,7 +28,7 @@ class _TemplateCache(BytecodeCache):
         self._files: FileSystemBytecodeCache | None
         try:
             self._files = FileSystemBytecodeCache()
-        except OSError:  # no usable temporary directory: memory only
+        except (OSError, RuntimeError):  # no safe per-user temporary directory (Jinja's check): memory only
             self._files = None
 
     def load_bytecode(self, bucket: Bucket) -> None:
