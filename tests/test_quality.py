@@ -575,25 +575,3 @@ def test_the_categorical_patch_frame_gets_the_verdicts_of_plain_text(bad):
             "expect_column_values_to_be_in_set", "expect_compound_columns_to_be_unique"}
         assert sum(not o[2] for o in outcomes) == 9  # every expectation of the suite caught its broken value
 
-
-def test_data_docs_templates_compile_once_per_process(tmp_path, monkeypatch):
-    """Data Docs render through GX's page views with a bytecode cache: a second build compiles nothing."""
-    import jinja2
-
-    hosts = make_fleet(9, 2, REFERENCE)
-    uri = _lake(tmp_path, hosts)
-    validate_snapshot(uri, DAY)
-    compiled: list[str] = []
-    original = jinja2.Environment.compile
-
-    def counting(self, source, name=None, filename=None, raw=False, defer_init=False):
-        compiled.append(str(name))
-        return original(self, source, name, filename, raw, defer_init)
-
-    monkeypatch.setattr(jinja2.Environment, "compile", counting)
-    result = validate_snapshot(uri, DAY)
-    assert compiled == []
-    index = Path(result.data_docs_index or "")
-    assert "patch_compliance" in index.read_text()
-    pages = list((tmp_path / "lake/validation/data_docs/validations").rglob("*.html"))
-    assert pages and all("<html" in p.read_text() for p in pages)
