@@ -11,6 +11,8 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -22,6 +24,9 @@ from patch_compliance.notify import send_slack
 from patch_compliance.quality import (
     FRAME_BUILDERS,
     QualityConfigError,
+    SnapshotData,
+    _categorical_frame,
+    _run_suites,
     load_suites,
     load_summary,
     suite_parameters,
@@ -515,3 +520,58 @@ def test_lost_compliance_lines_fail_critically_and_a_clock_ahead_warns(tmp_path)
     assert set(lost.offending) == {hosts[9].instance_id} and set(ahead.offending) == {hosts[5].instance_id}
     assert {o["instance_id"] for o in result.offenders} >= {hosts[5].instance_id, hosts[9].instance_id}
     assert not [c for c in result.critical_failures if c is not lost]  # the reference time was not moved
+
+
+def _patch_rows(bad: bool) -> pa.Table:
+    """A patch_compliance frame's columns, with one broken value per expectation when ``bad``."""
+    rows = []
+    for n in range(40):
+        rows.append({"snapshot_date": DAY, "account_id": "111111111111", "region": "eu-west-1",
+                     "instance_id": f"i-{n:017x}", "patch_id": f"pkg{n % 7}.x86_64", "patch_state": "Installed",
+                     "status": "COMPLIANT", "capture_time": REFERENCE})
+    if bad:
+        rows[1]["instance_id"] = "host-1"
+        rows[2]["account_id"] = "1234"
+        rows[3]["patch_id"] = None
+        rows[4]["capture_time"] = None
+        rows[5]["patch_state"] = "Bogus"
+        rows[6]["status"] = "MAYBE"
+        rows[7]["instance_id"] = None
+        rows[9] = dict(rows[8])  # a duplicate (snapshot, instance, patch)
+    table = pa.Table.from_pylist(rows, schema=pa.schema([
+        ("snapshot_date", pa.date32()), ("account_id", pa.string()), ("region", pa.string()),
+        ("instance_id", pa.string()), ("patch_id", pa.string()), ("patch_state", pa.string()),
+        ("status", pa.string()), ("capture_time", pa.timestamp("us", "UTC"))]))
+    state = pc.binary_join_element_wise(pc.fill_null(table["patch_state"], "(null)"),
+                                        pc.fill_null(table["status"], ""), "/")
+    return table.append_column("state_status", state)
+
+
+def _gx_outcomes(frame) -> list[tuple]:
+    settings = load_settings()
+    params = suite_parameters(settings.quality, settings)
+    specs = load_suites(params, suites_dir(settings.quality.suites_dir))
+    data = SnapshotData(None, DAY, REFERENCE, settings.quality, 24.0, frame, None,  # type: ignore[arg-type]
+                        frames={"patch_compliance": frame})
+    [run], _ = _run_suites(data, {"patch_compliance": specs["patch_compliance"]}, params, None)
+    return [(r.expectation_config.type, r.expectation_config.kwargs.get("column"), r.success,
+             r.result.get("unexpected_count"), sorted(map(str, r.result.get("partial_unexpected_list") or [])),
+             sorted(map(str, r.result.get("partial_unexpected_index_list") or [])))
+            for r in run["result"].results]
+
+
+@pytest.mark.parametrize("bad", [False, True])
+def test_the_categorical_patch_frame_gets_the_verdicts_of_plain_text(bad):
+    """The patch frame's Categorical columns are only an encoding: GX's results are those of plain strings."""
+    table = _patch_rows(bad)
+    frame = _categorical_frame(table)
+    assert all(str(frame[c].dtype) == "category" for c in frame.columns if c != "capture_time")
+    outcomes = _gx_outcomes(frame)
+    assert outcomes == _gx_outcomes(table.to_pandas())
+    assert all(o[2] for o in outcomes) is not bad
+    if bad:
+        assert {o[0] for o in outcomes if not o[2]} == {
+            "expect_column_values_to_not_be_null", "expect_column_values_to_match_regex",
+            "expect_column_values_to_be_in_set", "expect_compound_columns_to_be_unique"}
+        assert sum(not o[2] for o in outcomes) == 9  # every expectation of the suite caught its broken value
+
