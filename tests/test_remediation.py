@@ -156,22 +156,24 @@ def test_month_of_pads_the_month() -> None:
 
 
 def test_rows_group_by_month_team_and_severity_and_only_the_report_month_counts_what_is_open() -> None:
-    def event(on: date, days: int, critical: bool = True, lower_bound: bool = False) -> dict:
-        return {"remediated_on": on, "team": "ops", "patch_severity": "Critical", "days_to_remediate": days,
-                "days_is_lower_bound": lower_bound, "is_critical": critical}
-    events = [event(date(2026, 11, 3), 20), event(date(2026, 11, 9), 4, lower_bound=True),
-              event(date(2026, 11, 20), 15), event(date(2026, 10, 2), 30)]
+    def bucket(month: int, days: int, count: int = 1, critical: int = 1, lower_bound: int = 0) -> dict:
+        return {"remediated_year": 2026, "remediated_month": month, "team": "ops", "patch_severity": "Critical",
+                "days_to_remediate": days, "remediations": count, "lower_bound_items": lower_bound,
+                "critical_items": critical}
+    # November: 4 (a lower bound), 15, 20 twice (one of them not critical); October: 30
+    histogram = [bucket(11, 20, count=2), bucket(11, 4, lower_bound=1), bucket(11, 15), bucket(10, 30)]
     open_items = [{"team": "ops", "patch_severity": "Critical", "open_items": 3},
                   {"team": "web", "patch_severity": "Low", "open_items": 2}]
     missing = [{"team": "ops", "patch_severity": "Critical", "age_days": 3},
                {"team": "ops", "patch_severity": "Critical", "age_days": 14}]
     rows = {(r["month"], r["team"], r["severity"]): r for r in remediation_rows(
-        events, open_items, missing, date(2026, 11, 30), threshold=14)}
+        histogram, open_items, missing, date(2026, 11, 30), threshold=14)}
     assert list(rows) == [("2026-11", "ops", "Critical"), ("2026-11", "web", "Low"), ("2026-10", "ops", "Critical")]
     november = rows[("2026-11", "ops", "Critical")]
-    # 4, 15, 20: the middle one; nearest rank ceil(0.9 * 3) = 3rd; late = over 14 days: 15 and 20
+    # 4, 15, 20, 20: the mean of the middle two; nearest rank ceil(0.9 * 4) = 4th; late = critical over 14 days:
+    # 15 and one of the 20s
     assert (november["remediated"], november["median_days"], november["p90_days"], november["max_days"]) == (
-        3, "15.0", 20, 20)
+        4, "17.5", 20, 20)
     assert (november["lower_bound_items"], november["remediated_late"]) == (1, 2)
     assert (november["open"], november["open_critical"], november["open_critical_0_7"],
             november["open_critical_8_14"], november["open_critical_breaching"]) == (3, 2, 1, 1, 1)

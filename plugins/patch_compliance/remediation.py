@@ -1,7 +1,8 @@
 """Remediation figures: how fast each team installs what went missing, and what is still open, per severity.
 
-The remediations themselves come from ``sql/report/remediation.sql`` (one row per (host, patch) that
-went from Missing/Failed to installed in the lake's history), what is open from ``open_items.sql``
+The remediations themselves come from ``sql/report/remediation.sql`` (the histogram of every (host, patch)
+that went from Missing/Failed to installed in the lake's history: per month, team, severity and
+days to remediate, how many), what is open from ``open_items.sql``
 and the report's missing critical rows (which carry their age). This module only groups and counts:
 medians and 90th percentiles are computed here, exactly and alike for both engines (Athena's
 ``approx_percentile`` is approximate). The columns are ``remediation.csv``'s (docs/report.md).
@@ -48,7 +49,7 @@ def month_of(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
-def remediation_rows(events: Iterable[dict[str, Any]], open_items: Iterable[dict[str, Any]],
+def remediation_rows(histogram: Iterable[dict[str, Any]], open_items: Iterable[dict[str, Any]],
                      missing: Iterable[dict[str, Any]], report_date: date, threshold: int) -> list[dict[str, Any]]:
     """``remediation.csv``: per month of remediations (the report month first) x team x severity.
 
@@ -59,11 +60,12 @@ def remediation_rows(events: Iterable[dict[str, Any]], open_items: Iterable[dict
     report_month = month_of(report_date)
     days: dict[tuple[str, str, str], list[int]] = defaultdict(list)
     counts: dict[tuple[str, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for event in events:
-        key = (month_of(event["remediated_on"]), event["team"], event["patch_severity"])
-        days[key].append(event["days_to_remediate"])
-        counts[key]["lower_bound_items"] += 1 if event["days_is_lower_bound"] else 0
-        counts[key]["remediated_late"] += 1 if event["is_critical"] and event["days_to_remediate"] > threshold else 0
+    for bucket in histogram:
+        key = (f"{bucket['remediated_year']:04d}-{bucket['remediated_month']:02d}", bucket["team"],
+               bucket["patch_severity"])
+        days[key].extend([bucket["days_to_remediate"]] * bucket["remediations"])
+        counts[key]["lower_bound_items"] += bucket["lower_bound_items"]
+        counts[key]["remediated_late"] += bucket["critical_items"] if bucket["days_to_remediate"] > threshold else 0
     for item in open_items:
         counts[(report_month, item["team"], item["patch_severity"])]["open"] += item["open_items"]
     for row in missing:

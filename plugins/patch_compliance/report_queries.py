@@ -71,8 +71,8 @@ def collect(engine: QueryEngine, scope: ReportScope, settings: Settings, policy:
     causes = {_key(r): r["cause"] for r in _rows(
         engine, SQL_CAUSES, [d, *policy.sql_params()], patch_compliance=scope.history_records, instances=day,
         ec2_inventory=inventory, baselines=baselines_read)}
-    events = _rows(engine, SQL_REMEDIATION, [d, *critical], patch_compliance=scope.history_records,
-                   patch_catalog=catalog)
+    remediated = _rows(engine, SQL_REMEDIATION, [d, *critical], patch_compliance=scope.history_records,
+                       patch_catalog=catalog)
     open_items = _rows(engine, SQL_OPEN_ITEMS, [d], patch_compliance=day, instances=day)
 
     threshold = int(report.missing_critical_age_days)
@@ -83,6 +83,6 @@ def collect(engine: QueryEngine, scope: ReportScope, settings: Settings, policy:
     for row in team_trend:
         row["compliance_pct"] = compliance_pct(row["compliant"], row["instances"], row["stopped"])
         row["coverage_known"] = row["snapshot_date"] in scope.inventory_dates
-    remediation = remediation_rows(events, open_items, missing, d, threshold)
+    remediation = remediation_rows(remediated, open_items, missing, d, threshold)
     return ReportData(scope, instances, missing, summarise(instances), fleet_trend(team_trend), baselines, threshold,
                       policy, team_trend, remediation)

@@ -13,6 +13,10 @@
 --   else the patch id's only release date (as in missing_critical_patches.sql).
 --   days_to_remediate = remediated_on - release_date when known, else - first_seen_missing;
 --   days_is_lower_bound: by first_seen_missing and that is the lake's first snapshot.
+-- The answer is their histogram, not the events: one row per (year and month of remediated_on, team,
+-- severity, days_to_remediate) with how many remediations it counts, how many of them are lower
+-- bounds and how many are critical, so a month of a churning fleet is a few thousand rows, not one per
+-- remediation (remediation.py takes exact medians and percentiles from it).
 -- Dialect: Athena engine v3 (Trino). Bound parameters, in order:
 --   report_date (DATE), critical_classifications (comma-separated), critical_severities (comma-separated).
 WITH params AS (
@@ -149,25 +153,22 @@ dated AS (
       ON u.patch_id = e.patch_id
 )
 SELECT
-    d.account_id,
-    d.region,
-    d.instance_id,
+    YEAR(d.remediated_on) AS remediated_year,
+    MONTH(d.remediated_on) AS remediated_month,
     d.team,
-    d.environment,
-    d.patch_id,
-    d.title,
-    d.classification,
     COALESCE(NULLIF(d.patch_severity, ''), '(none)') AS patch_severity,
-    COALESCE(CONTAINS(p.critical_classifications, d.classification)
-             AND CONTAINS(p.critical_severities, d.patch_severity), FALSE) AS is_critical,
-    d.first_seen_missing,
-    d.last_seen_missing,
-    d.remediated_on,
-    d.release_date,
     DATE_DIFF('day', COALESCE(d.release_date, d.first_seen_missing), d.remediated_on) AS days_to_remediate,
-    CASE WHEN d.release_date IS NOT NULL THEN 'release_date' ELSE 'first_seen_missing' END AS days_basis,
-    (d.release_date IS NULL AND d.first_seen_missing = ls.first_snapshot) AS days_is_lower_bound
+    COUNT(*) AS remediations,
+    COUNT_IF(d.release_date IS NULL AND d.first_seen_missing = ls.first_snapshot) AS lower_bound_items,
+    COUNT_IF(COALESCE(CONTAINS(p.critical_classifications, d.classification)
+                      AND CONTAINS(p.critical_severities, d.patch_severity), FALSE)) AS critical_items
 FROM dated AS d
 CROSS JOIN params AS p
 CROSS JOIN lake_start AS ls
-ORDER BY d.account_id, d.region, d.instance_id, d.patch_id, d.remediated_on
+GROUP BY
+    YEAR(d.remediated_on),
+    MONTH(d.remediated_on),
+    d.team,
+    COALESCE(NULLIF(d.patch_severity, ''), '(none)'),
+    DATE_DIFF('day', COALESCE(d.release_date, d.first_seen_missing), d.remediated_on)
+ORDER BY 1, 2, 3, 4, 5
