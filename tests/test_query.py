@@ -13,6 +13,7 @@ import hashlib
 import re
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import boto3
 import pytest
@@ -21,7 +22,7 @@ from sqlglot import exp
 
 from patch_compliance.config import QuerySettings, load_settings, sql_dir
 from patch_compliance.evidence import collect_evidence
-from patch_compliance.inputs import InputError
+from patch_compliance.inputs import DataCheckError, InputError
 from patch_compliance.query import (
     AthenaEngine,
     AthenaQueryError,
@@ -150,3 +151,32 @@ def test_a_failed_athena_query_names_the_file_the_id_and_athenas_reason(athena):
         engine.run("report/instance_status.sql", [SNAPSHOT_DAY])
     (failed,) = engine.executions
     assert failed["state"] == "FAILED" and failed["sql"] == "report/instance_status.sql"
+
+
+def test_the_embedded_engine_reads_an_s3_lake_from_copies_checked_against_the_day_records(aws_env, tmp_path):
+    """DuckDB reads local copies (no Python filesystem in its scan threads); a file whose bytes differ from its
+    record is fetched again, then refused with its path, never read into a report."""
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(Bucket="checked-lake", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    day = sc.DAYS[1]
+    lake = sc.land(tmp_path, {day: sc.november_nodes(day)}, "s3://checked-lake/lake")
+    entries = lake.committed_file_entries("patch_compliance")
+    engine = make_engine("duckdb", lake)
+    copies = engine._local_files(entries)
+    for entry, copy in zip(entries, copies, strict=True):
+        bucket, _, key = lake.fs_path(entry["path"]).partition("/")
+        data = Path(copy).read_bytes()
+        assert data == s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+    rows = engine.run("report/instance_status.sql", [day], scope={"instances": [lake.record(day, "instances")]})
+    local = sc.land(tmp_path / "local", {day: sc.november_nodes(day)})  # the same day in a local lake
+    expected = make_engine("duckdb", local).run("report/instance_status.sql", [day],
+                                                scope={"instances": [local.record(day, "instances")]})
+    assert rows.num_rows > 0 and rows.to_pylist() == expected.to_pylist()
+    engine.close()
+    assert not any(Path(c).exists() for c in copies)  # the scratch copies go with the engine
+
+    bucket, _, key = lake.fs_path(entries[0]["path"]).partition("/")
+    s3.put_object(Bucket=bucket, Key=key, Body=b"PAR1 not the committed file PAR1")
+    with pytest.raises(DataCheckError, match=re.escape(entries[0]["path"])):
+        make_engine("duckdb", lake)._local_files(entries)

@@ -490,8 +490,14 @@ class Lake:
     def committed_files(self, table: str, dates: Iterable[date] | None = None,
                         records: Sequence[DayRecord] | None = None) -> list[str]:
         """Data file URIs of a table for some dates (default all), as their day records list them."""
+        return [entry["path"] for entry in self.committed_file_entries(table, dates, records)]
+
+    def committed_file_entries(self, table: str, dates: Iterable[date] | None = None,
+                               records: Sequence[DayRecord] | None = None) -> list[dict[str, Any]]:
+        """The day records' entries of those files: ``path``, ``rows``, ``bytes`` and ``sha256`` (None for a
+        file another engine wrote)."""
         chosen = list(records) if records is not None else self._records_for(table, dates)
-        return [path for record in chosen for path in record.files(table)]
+        return [entry for record in chosen for entry in record.tables.get(table, {}).get("files", [])]
 
     def _records_for(self, table: str, dates: Iterable[date] | None) -> list[DayRecord]:
         latest = self.latest_records(GROUP_OF[_known(table)])

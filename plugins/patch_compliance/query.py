@@ -3,7 +3,8 @@
 The ``.sql`` files under ``sql/`` are written in the Athena engine v3 (Trino) dialect, the
 production truth. The DuckDB engine transpiles them with sqlglot and runs them over the lake's
 Iceberg data files (as the day records list them) registered as views (``patch_compliance``,
-``instances``, ``ec2_inventory``, ``patch_catalog``, ``baselines``); the Athena engine sends the
+``instances``, ``ec2_inventory``, ``patch_catalog``, ``baselines``); an S3 lake's files are fetched
+first, each checked against its record's SHA-256; the Athena engine sends the
 very same text to Athena through the amazon provider. Every query takes positional ``?`` parameters, bound by
 the engine (DuckDB prepared statement, Athena ``ExecutionParameters``), never pasted into SQL.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -23,12 +25,12 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from patch_compliance.config import QUERY_ENGINES, Settings, load_sql
-from patch_compliance.inputs import InputError
+from patch_compliance.inputs import DataCheckError, InputError
 from patch_compliance.lake import DayRecord, Lake
+from patch_compliance.storage import BulkReader
 
 log = logging.getLogger(__name__)
 QUERY_TABLES = ("patch_compliance", "instances", "ec2_inventory", "patch_catalog", "baselines")
-LAKE_FS_PROTOCOL = "pclake"  # the fsspec protocol under which an S3 lake is registered in DuckDB
 
 
 @dataclass(frozen=True)
@@ -99,18 +101,16 @@ class DuckDBEngine:
         self._con = duckdb.connect()
         self._con.execute("SET enable_progress_bar = false")
         self._con.execute("SET TimeZone = 'UTC'")
-        self._prefix = ""
-        if self.lake.location.scheme == "s3":
-            self._con.register_filesystem(_lake_filesystem(self.lake))
-            self._prefix = f"{LAKE_FS_PROTOCOL}://"
         self._views: dict[str, tuple[str, ...]] = {}
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._fetched: dict[str, str] = {}  # S3 lake: file URI -> its checked local copy
 
     def _register(self, table: str, chosen: Sequence[date] | Sequence[DayRecord] | None) -> None:
         if chosen and isinstance(chosen[0], DayRecord):
-            uris = self.lake.committed_files(table, records=chosen)  # type: ignore[arg-type]
+            entries = self.lake.committed_file_entries(table, records=chosen)  # type: ignore[arg-type]
         else:
-            uris = self.lake.committed_files(table, chosen)  # type: ignore[arg-type]
-        files = tuple(self._prefix + self.lake.fs_path(uri) for uri in uris)
+            entries = self.lake.committed_file_entries(table, chosen)  # type: ignore[arg-type]
+        files = tuple(self._local_files(entries))
         if self._views.get(table) == files:
             return
         self._con.execute(f"DROP VIEW IF EXISTS {table}")
@@ -132,8 +132,38 @@ class DuckDBEngine:
         self.used[relative] = query.sha256
         return self._con.sql(to_duckdb(query.text), params=list(params)).to_arrow_table()
 
+    def _local_files(self, entries: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Paths DuckDB reads: a local lake's own; an S3 lake's files fetched once into a scratch folder.
+
+        DuckDB reads local files natively (no Python filesystem in its scan threads), and every fetched
+        file is checked against its day record (SHA-256, or the size for a file another engine wrote),
+        once more fetched on a mismatch, so a damaged read can never become a report.
+        """
+        if self.lake.location.scheme != "s3":
+            return [self.lake.fs_path(entry["path"]) for entry in entries]
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="patch-compliance-lake-")
+            self._reader = BulkReader(self.lake.fs, access=self.lake.access)
+        missing = [entry for entry in entries if entry["path"] not in self._fetched]
+        for entry, data in zip(missing, self._reader.read([self.lake.fs_path(e["path"]) for e in missing]),
+                               strict=True):
+            if not _matches(entry, data):
+                data = self._reader.read([self.lake.fs_path(entry["path"])])[0]
+            if not _matches(entry, data):
+                raise DataCheckError(
+                    f"lake file {entry['path']} does not match its day record (sha256 {entry.get('sha256')}, "
+                    f"{entry.get('bytes')} bytes; read {hashlib.sha256(data).hexdigest()}, {len(data)} bytes): "
+                    "the lake was changed outside the product or is damaged; rerun the day's ingest")
+            local = f"{self._scratch.name}/{len(self._fetched):06d}.parquet"
+            with open(local, "wb") as out:
+                out.write(data)
+            self._fetched[entry["path"]] = local
+        return [self._fetched[entry["path"]] for entry in entries]
+
     def close(self) -> None:
         self._con.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
 
 
 def _duckdb_type(arrow_type: pa.DataType) -> str:
@@ -158,20 +188,10 @@ def _empty_columns(table: str) -> str:
     return ", ".join(f"CAST(NULL AS {_duckdb_type(f.type)}) AS {f.name}" for f in TABLES[table])
 
 
-def _lake_filesystem(lake: Lake):
-    """The lake's pyarrow S3 filesystem as an fsspec filesystem DuckDB can read through."""
-    from fsspec.implementations.arrow import ArrowFSWrapper
-
-    class LakeFS(ArrowFSWrapper):
-        protocol = LAKE_FS_PROTOCOL
-
-        @classmethod
-        def _strip_protocol(cls, path):
-            path = path[0] if isinstance(path, list) else path
-            prefix = f"{cls.protocol}://"
-            return path[len(prefix):] if path.startswith(prefix) else path
-
-    return LakeFS(lake.fs)
+def _matches(entry: Mapping[str, Any], data: bytes) -> bool:
+    if entry.get("sha256"):
+        return hashlib.sha256(data).hexdigest() == entry["sha256"]
+    return entry.get("bytes") is None or len(data) == entry["bytes"]
 
 
 def athena_literal(value: object) -> str:
