@@ -30,10 +30,8 @@ def test_the_views_are_gx_views_with_the_shared_cache():
         assert view.env.loader is not None and "jinja2.ext.ExprStmtExtension" in view.env.extensions
 
 
-def test_data_docs_templates_compile_once_per_process(tmp_path, monkeypatch):
-    """Data Docs render through GX's page views with a bytecode cache: a second build compiles nothing."""
-    uri = _lake(tmp_path)
-    validate_snapshot(uri, DAY)
+def count_compiles(monkeypatch) -> list[str]:
+    """The names of the templates Jinja compiles from now on (a list that fills as they are)."""
     compiled: list[str] = []
     original = jinja2.Environment.compile
 
@@ -42,6 +40,14 @@ def test_data_docs_templates_compile_once_per_process(tmp_path, monkeypatch):
         return original(self, source, name, filename, raw, defer_init)
 
     monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    return compiled
+
+
+def test_data_docs_templates_compile_once_per_process(tmp_path, monkeypatch):
+    """Data Docs render through GX's page views with a bytecode cache: a second build compiles nothing."""
+    uri = _lake(tmp_path)
+    validate_snapshot(uri, DAY)
+    compiled = count_compiles(monkeypatch)
     result = validate_snapshot(uri, DAY)
     assert compiled == []
     index = Path(result.data_docs_index or "")
@@ -59,14 +65,7 @@ def test_without_a_safe_cache_directory_templates_are_cached_in_memory(monkeypat
     monkeypatch.setattr(quality_docs, "FileSystemBytecodeCache", unsafe)
     cache = quality_docs._TemplateCache()
     loader = jinja2.DictLoader({"page.j2": "{{ 1 + 1 }}"})
-    compiled: list[str] = []
-    original = jinja2.Environment.compile
-
-    def counting(self, source, name=None, filename=None, raw=False, defer_init=False):
-        compiled.append(str(name))
-        return original(self, source, name, filename, raw, defer_init)
-
-    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    compiled = count_compiles(monkeypatch)
     for _ in range(2):  # a new environment each time, as GX's views make
         environment = jinja2.Environment(loader=loader, bytecode_cache=cache, autoescape=True)
         assert environment.get_template("page.j2").render() == "2"
