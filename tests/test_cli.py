@@ -42,7 +42,9 @@ def test_over_threshold_quarantine_is_a_data_failure(tmp_path: Path, capsys) -> 
     assert "above the allowed 1.00%" in err and "was not published" in err and "Traceback" not in err
 
 
-def test_unreachable_storage_is_an_environment_failure_in_one_line(tmp_path: Path, capsys) -> None:
+def test_unreachable_storage_is_an_environment_failure_in_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    # The message is under test, not the retry policy (tests/test_aws.py): two attempts instead of ten backoffs.
+    monkeypatch.setattr("patch_compliance.aws.RETRY_POLICY", {"mode": "adaptive", "total_max_attempts": 2})
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
