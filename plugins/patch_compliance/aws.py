@@ -171,10 +171,24 @@ class StorageAccess:
 
         Made from one botocore session per process, so Glue's service model is parsed once, not by every
         task's catalog (≈0.25 s each); the credentials are this access's own, the session's are not touched.
+        ``s3_client`` is made the same way.
         """
         return _shared_botocore_session().create_client(
             "glue", region_name=region, endpoint_url=self.glue_endpoint, aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key, aws_session_token=self.session_token, config=client_config())
+
+    def s3_client(self, pool: int) -> Any:
+        """A botocore S3 client (``RETRY_POLICY``, ``pool`` connections), from the same shared session;
+        anonymous without credentials, as pyarrow's filesystem is."""
+        from botocore import UNSIGNED
+        from botocore.config import Config
+
+        config = client_config().merge(Config(max_pool_connections=pool, connect_timeout=5, read_timeout=30))
+        if not (self.access_key and self.secret_key):
+            config = config.merge(Config(signature_version=UNSIGNED))
+        return _shared_botocore_session().create_client(
+            "s3", region_name=self.region, endpoint_url=self.s3_endpoint, aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key, aws_session_token=self.session_token, config=config)
 
 
 @cache

@@ -79,7 +79,7 @@ class BulkReader:
         self.fs = fs
         self.local = isinstance(fs, pafs.LocalFileSystem)
         self.threads = max(1, min(threads, 4) if self.local else threads)
-        self._s3 = None if self.local else _s3_client(s3_access(access), self.threads)
+        self._s3 = None if self.local else s3_access(access).s3_client(self.threads)
 
     def read(self, paths: list[str]) -> list[bytes]:
         if not paths:
@@ -96,22 +96,6 @@ class BulkReader:
             return read_bytes(self.fs, path)
         bucket, _, key = path.partition("/")
         return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-
-
-def _s3_client(access: StorageAccess, pool: int):
-    """A botocore S3 client for ``access`` (anonymous without credentials, as the pyarrow filesystem)."""
-    import boto3
-    from botocore import UNSIGNED
-    from botocore.config import Config
-
-    from patch_compliance.aws import client_config
-
-    config = client_config().merge(Config(max_pool_connections=pool, connect_timeout=5, read_timeout=30))
-    if not (access.access_key and access.secret_key):
-        config = config.merge(Config(signature_version=UNSIGNED))
-    session = boto3.session.Session(aws_access_key_id=access.access_key, aws_secret_access_key=access.secret_key,
-                                    aws_session_token=access.session_token, region_name=access.region)
-    return session.client("s3", endpoint_url=access.s3_endpoint, config=config)
 
 
 def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:

@@ -165,10 +165,5 @@ SELECT
 FROM dated AS d
 CROSS JOIN params AS p
 CROSS JOIN lake_start AS ls
-GROUP BY
-    YEAR(d.remediated_on),
-    MONTH(d.remediated_on),
-    d.team,
-    COALESCE(NULLIF(d.patch_severity, ''), '(none)'),
-    DATE_DIFF('day', COALESCE(d.release_date, d.first_seen_missing), d.remediated_on)
+GROUP BY 1, 2, 3, 4, 5
 ORDER BY 1, 2, 3, 4, 5
