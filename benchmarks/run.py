@@ -159,15 +159,19 @@ duckdb.sql(query).fetchall()
 
 
 def ensure_month_lakes(instances: int, items: int, days: int) -> tuple[Path, Path]:
-    """A lake with `days` daily snapshots of the fleet, and one with only the last of them."""
+    """A lake with `days` daily snapshots of the fleet, and one with only the last of them.
+
+    Each item follows its life through the month (``rds_day.write_day(month_day=...)``), as in a
+    fleet: the history queries (first seen missing, remediations) see runs that carry over days.
+    """
     from datetime import UTC, datetime, timedelta
 
     from rds_day import write_day
 
     from patch_compliance.ingest import ingest_snapshot
 
-    month_lake = DATA / f"iceberg-lake-{instances}x{items}x{days}"
-    single_lake = DATA / f"iceberg-lake-{instances}x{items}x1"
+    month_lake = DATA / f"iceberg-lake-{instances}x{items}x{days}-lifecycle"
+    single_lake = DATA / f"iceberg-lake-{instances}x{items}x1-lifecycle"
     if (month_lake / ".complete").exists() and (single_lake / ".complete").exists():
         return month_lake, single_lake
     shutil.rmtree(month_lake, ignore_errors=True)
@@ -177,7 +181,7 @@ def ensure_month_lakes(instances: int, items: int, days: int) -> tuple[Path, Pat
     first = date.fromisoformat(f"{MONTH}-01")
     for offset in range(days):
         day = first + timedelta(days=offset)
-        write_day(tree, instances, items, seed=offset,
+        write_day(tree, instances, items, month_day=offset,
                   capture=datetime(day.year, day.month, day.day, 3, 10, tzinfo=UTC))
         ingest_snapshot(str(tree), str(month_lake), day)
         if offset == days - 1:

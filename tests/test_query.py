@@ -18,7 +18,6 @@ from pathlib import Path
 import boto3
 import pytest
 import sqlglot
-from sqlglot import exp
 
 from patch_compliance.config import QuerySettings, load_settings, sql_dir
 from patch_compliance.evidence import collect_evidence
@@ -30,7 +29,6 @@ from patch_compliance.query import (
     athena_rows_to_arrow,
     engine_options,
     make_engine,
-    to_duckdb,
 )
 from patch_compliance.report import build_report
 from tests.fixtures import report_lakes as sc
@@ -47,25 +45,6 @@ def test_every_sql_file_parses_as_athena_and_trino(relative):
     text = re.sub(r"\{\{\w+\}\}", "placeholder", (sql_dir() / relative).read_text())
     for dialect in ("athena", "trino"):
         assert sqlglot.parse_one(text, read=dialect) is not None
-
-
-@pytest.mark.parametrize("relative", QUERY_SQL)
-def test_queries_transpile_to_duckdb_and_bind_parameters_only_as_placeholders(relative):
-    text = (sql_dir() / relative).read_text()
-    tree = sqlglot.parse_one(text, read="trino")
-    placeholders = list(tree.find_all(exp.Placeholder))
-    params = tree.find(exp.CTE)
-    assert params is not None and params.alias == "params"
-    assert placeholders and all(p.find_ancestor(exp.CTE) is params for p in placeholders)
-    assert to_duckdb(text).count("?") == len(placeholders)
-
-
-def test_a_construct_duckdb_cannot_express_is_refused_not_passed_through() -> None:
-    """Strict transpilation: Trino's ``array_sort`` with a comparator has no DuckDB form: refused, not run."""
-    from sqlglot.errors import UnsupportedError
-
-    with pytest.raises(UnsupportedError, match="comparator"):
-        to_duckdb("SELECT array_sort(patch_ids, (a, b) -> IF(a < b, 1, -1)) FROM instances")
 
 
 def test_athena_literals_and_result_conversion():

@@ -5,7 +5,7 @@ differently, and some are rewritten or dropped silently. ``RISKS`` lists those c
 the engines differ and, where one exists, the form that means the same on both. Every ``sql/`` file is
 parsed as Trino; a risky node must be in its safe form or in ``ALLOWED`` with the reason it means the
 same here, or the test fails. The executable checks below run the constructs on DuckDB as the
-product transpiles them (``query.to_duckdb``), against Trino's documented answer, and as the
+product transpiles them (``transpile.to_duckdb``), against Trino's documented answer, and as the
 stand-in's Athena runs them (``sim.moto_ext.athena_sql.duckdb_sql``, which must give Trino's).
 docs/athena.md lists the constructs checked.
 """
@@ -23,7 +23,7 @@ import sqlglot
 from sqlglot import exp
 
 from patch_compliance.config import sql_dir
-from patch_compliance.query import to_duckdb
+from patch_compliance.transpile import to_duckdb
 from sim.moto_ext.athena_sql import MACROS, duckdb_sql
 
 SQL_FILES = sorted(p.relative_to(sql_dir()).as_posix() for p in sql_dir().rglob("*.sql")

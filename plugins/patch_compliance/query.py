@@ -28,6 +28,7 @@ from patch_compliance.config import QUERY_ENGINES, Settings, load_sql
 from patch_compliance.inputs import DataCheckError, InputError
 from patch_compliance.lake import DayRecord, Lake
 from patch_compliance.storage import BulkReader
+from patch_compliance.transpile import to_duckdb
 
 log = logging.getLogger(__name__)
 QUERY_TABLES = ("patch_compliance", "instances", "ec2_inventory", "patch_catalog", "baselines")
@@ -48,18 +49,6 @@ class SqlFile:
 @cache
 def sql_file(relative: str) -> SqlFile:
     return SqlFile(relative, load_sql(relative))
-
-
-@cache
-def to_duckdb(trino_sql: str) -> str:
-    """Transpile Trino SQL to DuckDB (cached: the report runs the same few queries).
-
-    Strict: a construct sqlglot cannot translate raises instead of passing through untranslated.
-    """
-    import sqlglot
-    from sqlglot.errors import ErrorLevel
-
-    return sqlglot.transpile(trino_sql, read="trino", write="duckdb", unsupported_level=ErrorLevel.RAISE)[0]
 
 
 # Per table, what a query may read: snapshot dates (their records in force) or exact day records.
