@@ -10,6 +10,7 @@ when none is given), never through credentials pyarrow would look up on its own.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import Iterable
@@ -113,6 +114,31 @@ def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
     else:
         with fs.open_output_stream(path) as out:
             out.write(data)
+
+
+def publish_files(fs: pafs.FileSystem, base: str, files: dict[str, bytes], access: StorageAccess | None = None,
+                  threads: int = 8) -> int:
+    """Write ``files`` (relative path -> bytes) below ``base``; returns how many were written.
+
+    On S3 one listing gives each stored object's ETag, and a file whose ETag already is its content's
+    MD5 is not sent again (a re-rendered site is mostly unchanged static assets); the rest are PUT
+    concurrently. An ETag that is not an MD5 (multipart or SSE-KMS objects) never matches, so such a
+    file is written again: skipping is only ever on proof that the bytes are the same.
+    """
+    if isinstance(fs, pafs.LocalFileSystem):
+        for relative, data in files.items():
+            write_bytes(fs, f"{base}/{relative}", data)
+        return len(files)
+    client = s3_access(access).s3_client(threads)
+    bucket, _, prefix = base.partition("/")
+    stored: dict[str, str] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/"):
+        stored.update({item["Key"]: item["ETag"].strip('"') for item in page.get("Contents", [])})
+    changed = [(f"{prefix}/{relative}", data) for relative, data in files.items()
+               if stored.get(f"{prefix}/{relative}") != hashlib.md5(data, usedforsecurity=False).hexdigest()]
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(changed)))) as pool:
+        list(pool.map(lambda item: client.put_object(Bucket=bucket, Key=item[0], Body=item[1]), changed))
+    return len(changed)
 
 
 def list_files(fs: pafs.FileSystem, base: str) -> list[pafs.FileInfo]:
