@@ -266,14 +266,19 @@ def test_pyarrow_reaches_s3_with_exactly_the_credentials_it_is_handed(aws_env, m
 def test_storage_access_feeds_pyiceberg_explicitly() -> None:
     access = StorageAccess("eu-central-1", "AKIA", "secret", "token", "http://s3.local", "http://glue.local")
     assert access.iceberg_io_properties() == {
+        "py-io-impl": "patch_compliance.lake_io.LakeFileIO",
         "s3.region": "eu-central-1", "s3.access-key-id": "AKIA", "s3.secret-access-key": "secret",
         "s3.session-token": "token", "s3.endpoint": "http://s3.local"}
+    back = StorageAccess.from_iceberg_io_properties(access.iceberg_io_properties())
+    assert back == StorageAccess("eu-central-1", "AKIA", "secret", "token", "http://s3.local")
     glue = access.glue_client(REGION)
     credentials = glue._request_signer._credentials
     assert (glue.meta.region_name, glue.meta.endpoint_url) == (REGION, "http://glue.local")
     assert (credentials.access_key, credentials.secret_key, credentials.token) == ("AKIA", "secret", "token")
     assert access.glue_client(REGION) is not glue  # a client per catalog; only the service model is shared
-    assert StorageAccess(REGION).iceberg_io_properties() == {"s3.region": REGION}
+    assert StorageAccess(REGION).iceberg_io_properties() == {"py-io-impl": "patch_compliance.lake_io.LakeFileIO",
+                                                             "s3.region": REGION}
+    assert StorageAccess.from_iceberg_io_properties({"py-io-impl": "x"}) == StorageAccess()
 
 
 def test_a_lake_refuses_an_endpoint_string_for_its_access() -> None:

@@ -130,6 +130,9 @@ def resolve_targets(settings: Settings) -> list[dict[str, str]]:
 # --- storage access ---------------------------------------------------------------------------------
 
 
+LAKE_FILE_IO = "patch_compliance.lake_io.LakeFileIO"
+
+
 @dataclass(frozen=True)
 class StorageAccess:
     """The central identity's credentials, Region and S3/Glue endpoints, resolved, as plain values.
@@ -160,11 +163,18 @@ class StorageAccess:
         return int(RETRY_POLICY["total_max_attempts"])
 
     def iceberg_io_properties(self) -> dict[str, str]:
-        """pyiceberg FileIO properties (``s3.*``)."""
-        props = {"s3.region": self.region, **self._credentials("s3")}
+        """pyiceberg FileIO properties (``s3.*``), naming the lake's FileIO (``lake_io.LakeFileIO``)."""
+        props = {"py-io-impl": LAKE_FILE_IO, "s3.region": self.region, **self._credentials("s3")}
         if self.s3_endpoint:
             props["s3.endpoint"] = self.s3_endpoint
         return props
+
+    @classmethod
+    def from_iceberg_io_properties(cls, props: Mapping[str, str]) -> StorageAccess:
+        """The S3 side of an access back from :meth:`iceberg_io_properties` (what a FileIO is given)."""
+        return cls(region=props.get("s3.region") or DEFAULT_REGION, access_key=props.get("s3.access-key-id"),
+                   secret_key=props.get("s3.secret-access-key"), session_token=props.get("s3.session-token"),
+                   s3_endpoint=props.get("s3.endpoint"))
 
     def glue_client(self, region: str) -> Any:
         """The Glue client pyiceberg's catalog is given (``RETRY_POLICY``; ``region``: the catalog's).

@@ -34,14 +34,17 @@ def s3_access(access: StorageAccess | None = None) -> StorageAccess:
 
 
 def filesystem(location: Location, access: StorageAccess | None = None) -> pafs.FileSystem:
-    if location.scheme == "file":
-        return pafs.LocalFileSystem()
-    access = s3_access(access)
+    return pafs.LocalFileSystem() if location.scheme == "file" else s3_filesystem(s3_access(access))
+
+
+def s3_filesystem(access: StorageAccess) -> pafs.S3FileSystem:
+    """pyarrow's S3 filesystem for ``access`` (also the lake's Iceberg FileIO's: ``lake_io``)."""
     kwargs: dict[str, object] = {
         "region": access.region,
         "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=access.s3_max_attempts),
         "connect_timeout": 5,
         "request_timeout": 30,
+        "allow_delayed_open": True,  # a small object is one PutObject at close, not a three-request multipart upload
     }
     if access.access_key and access.secret_key:
         kwargs |= {"access_key": access.access_key, "secret_key": access.secret_key,
@@ -102,11 +105,12 @@ class BulkReader:
 def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
     """Write an object so readers see the old content or the new, never a torn file.
 
-    S3 PUTs are atomic; on a local disk the bytes go to a sibling temp file that is renamed.
+    S3 PUTs are atomic (and need no directory: creating one would only add marker objects); on a local
+    disk the bytes go to a sibling temp file that is renamed.
     """
-    parent = path.rsplit("/", 1)[0]
-    fs.create_dir(parent, recursive=True)
     if isinstance(fs, pafs.LocalFileSystem):
+        parent = path.rsplit("/", 1)[0]
+        fs.create_dir(parent, recursive=True)
         tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
         with fs.open_output_stream(tmp) as out:
             out.write(data)
