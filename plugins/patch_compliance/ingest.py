@@ -73,20 +73,32 @@ def _has_surrogate(value: str) -> bool:
 
 @dataclass
 class TypeBatch:
-    """One type's objects of an account/Region, their bytes, and the same bytes as one JSON Lines buffer."""
+    """One type's objects of an account/Region as one JSON Lines buffer, and each object's bytes in it.
+
+    ``contents`` are views into ``buffer`` (not copies), so a group's bytes are held once.
+    """
 
     objects: list[rds.RdsObject]
-    contents: list[bytes]
+    contents: list[memoryview]
     buffer: bytes
     line_counts: np.ndarray
+
+    def release(self) -> None:
+        """Drop the bytes once parsed (the objects and line counts stay): a group's JSON is not kept
+        while DuckDB shapes it."""
+        self.contents, self.buffer = [], b""
 
 
 def make_batch(objects: list[rds.RdsObject], contents: list[bytes]) -> TypeBatch:
     """Concatenate the objects (each ending in a newline) so one parser pass covers them all."""
-    buffers = [c if c.endswith(b"\n") else c + b"\n" for c in contents if c]
+    buffer = b"".join(c if c.endswith(b"\n") else c + b"\n" for c in contents if c)
     line_counts = np.fromiter((c.count(b"\n") + (not c.endswith(b"\n")) if c else 0 for c in contents),
                               dtype=np.int64, count=len(contents))
-    return TypeBatch(objects, contents, b"".join(buffers), line_counts)
+    view, views, start = memoryview(buffer), [], 0
+    for content in contents:
+        views.append(view[start:start + len(content)])
+        start += len(content) + (1 if content and not content.endswith(b"\n") else 0)
+    return TypeBatch(objects, views, buffer, line_counts)
 
 
 def _parse_fast(schema: pa.Schema, batch: TypeBatch, max_line_bytes: int,
@@ -101,10 +113,11 @@ def _parse_fast(schema: pa.Schema, batch: TypeBatch, max_line_bytes: int,
         return pa.table({name: pa.array([], pa.string()) for name in schema.names})
     if any(len(content) > max_line_bytes for content in batch.contents):
         return None
-    try:
-        batch.buffer.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    if not batch.buffer.isascii():  # ASCII is valid UTF-8: checked in place; otherwise decode to check
+        try:
+            batch.buffer.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     try:
         table = pajson.read_json(
             pa.BufferReader(batch.buffer),
@@ -148,12 +161,12 @@ def _value(record: dict[str, object], name: str, folded: dict[str, str]) -> obje
     return None if key is None else record[key]
 
 
-def _parse_careful(rds_type: str, schema: pa.Schema, objects: list[rds.RdsObject], contents: list[bytes],
+def _parse_careful(rds_type: str, schema: pa.Schema, objects: list[rds.RdsObject], contents: list[memoryview],
                    parsed: ParsedType, max_line_bytes: int) -> pa.Table:
     """Line by line: malformed lines go to quarantine, keys match in any case, non-string scalars stay text."""
     rows: list[dict[str, object]] = []
     for index, (obj, content) in enumerate(zip(objects, contents, strict=True)):
-        for number, raw in enumerate(content.split(b"\n"), start=1):
+        for number, raw in enumerate(bytes(content).split(b"\n"), start=1):
             if not raw.strip():
                 continue
             parsed.lines += 1
@@ -201,7 +214,7 @@ def parse_type(rds_type: str, batch: TypeBatch, max_line_bytes: int) -> ParsedTy
         for row in mismatched.tolist():
             obj = objects[table["source_file"][row].as_py()]
             number = table["line_number"][row].as_py()
-            raw = contents[table["source_file"][row].as_py()].split(b"\n")[number - 1]
+            raw = bytes(contents[table["source_file"][row].as_py()]).split(b"\n")[number - 1]
             error = (f"resourceId {actual[row]!r} does not match the object's node {obj.node_id!r}"
                      if actual[row] else f"no resourceId on the line (the object's node is {obj.node_id!r})")
             parsed.quarantine.append(_quarantine_row(obj, number, error, raw))
@@ -267,6 +280,7 @@ def process_group(con: duckdb.DuckDBPyConnection, account_id: str, region: str,
     lines = 0
     for rds_type in rds.INGESTED_TYPES:
         parsed = parse_type(rds_type, batches[rds_type], max_line_bytes)
+        batches[rds_type].release()
         quarantine += parsed.quarantine
         lines += parsed.lines
         con.register(rds.RAW_TABLE[rds_type], parsed.table)
