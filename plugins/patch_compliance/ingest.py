@@ -369,7 +369,18 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
         say(f"  {listing.skipped[rds.SKIP_SYMLINK]} symbolic link(s) not followed, e.g. "
             f"{listing.skipped_examples[rds.SKIP_SYMLINK][0]}")
 
-    writer = lake.day_writer(snapshot_date)
+    groups = list(listing.groups.items())
+    # Three stages overlap: the next group is read while this one is parsed, and Parquet files are
+    # encoded and written in the background (one writer thread keeps the writer's order). The first
+    # read (file I/O and hashing, which release the interpreter lock) also overlaps opening the lake.
+    reader = ThreadPoolExecutor(1, "rds-read")
+    objects_reader = BulkReader(source_fs, settings.ingest.read_threads, access)
+    pending = reader.submit(read_group, objects_reader, groups[0][1])
+    try:
+        writer = lake.day_writer(snapshot_date)
+    except BaseException:
+        reader.shutdown(cancel_futures=True)
+        raise
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute(load_sql("ingest/macros.sql"))
@@ -379,13 +390,8 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
     quarantine: list[dict[str, object]] = []
     digests: dict[str, str] = {}
     total_lines = items = 0
-    groups = list(listing.groups.items())
     try:
-        # Three stages overlap: the next group is read while this one is parsed, and Parquet files
-        # are encoded and written in the background (one writer thread keeps the writer's order).
-        with ThreadPoolExecutor(1, "rds-read") as reader, ThreadPoolExecutor(1, "lake-write") as background:
-            objects_reader = BulkReader(source_fs, settings.ingest.read_threads, access)
-            pending = reader.submit(read_group, objects_reader, groups[0][1])
+        with reader, ThreadPoolExecutor(1, "lake-write") as background:
             writes: list[Future] = []
             for number, ((account_id, region), objects) in enumerate(groups, start=1):
                 t0 = time.perf_counter()
