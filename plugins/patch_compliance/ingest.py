@@ -371,16 +371,17 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
 
     groups = list(listing.groups.items())
     # Three stages overlap: the next group is read while this one is parsed, and Parquet files are
-    # encoded and written in the background (one writer thread keeps the writer's order). The first
-    # read (file I/O and hashing, which release the interpreter lock) also overlaps opening the lake.
-    reader = ThreadPoolExecutor(1, "rds-read")
+    # encoded and written in the background (one writer thread keeps the writer's order). The lake's
+    # catalog and tables open on that writer thread first (imports and metadata reads), while the
+    # first group is read and parsed (file I/O, hashing, pyarrow and DuckDB: mostly outside the lock).
+    reader, background = ThreadPoolExecutor(1, "rds-read"), ThreadPoolExecutor(1, "lake-write")
     objects_reader = BulkReader(source_fs, settings.ingest.read_threads, access)
     pending = reader.submit(read_group, objects_reader, groups[0][1])
-    try:
-        writer = lake.day_writer(snapshot_date)
-    except BaseException:
-        reader.shutdown(cancel_futures=True)
-        raise
+    opening = background.submit(lake.day_writer, snapshot_date)
+
+    def write(table_name: str, table: pa.Table, **constants: str) -> None:
+        opening.result().write(table_name, table, **constants)
+
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute(load_sql("ingest/macros.sql"))
@@ -391,20 +392,22 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
     digests: dict[str, str] = {}
     total_lines = items = 0
     try:
-        with reader, ThreadPoolExecutor(1, "lake-write") as background:
+        with reader, background:
             writes: list[Future] = []
             for number, ((account_id, region), objects) in enumerate(groups, start=1):
                 t0 = time.perf_counter()
+                if opening.done():
+                    opening.result()  # a lake that could not be opened fails the run now, not after the reads
                 batches, group_digests = pending.result()
                 if number < len(groups):
                     pending = reader.submit(read_group, objects_reader, groups[number][1])
                 digests.update(zip((o.path for o in objects), group_digests, strict=True))
                 result = process_group(con, account_id, region, objects, batches, settings.ingest.max_line_bytes)
                 del batches
-                writes.append(background.submit(writer.write, "patch_compliance", result.patch_compliance,
+                writes.append(background.submit(write, "patch_compliance", result.patch_compliance,
                                                 account_id=account_id, region=region))
                 if result.invalid_values.num_rows:
-                    writes.append(background.submit(writer.write, "invalid_values", result.invalid_values,
+                    writes.append(background.submit(write, "invalid_values", result.invalid_values,
                                                     account_id=account_id, region=region))
                     for rds_type, field_name in zip(result.invalid_values["rds_type"].to_pylist(),
                                                     result.invalid_values["field"].to_pylist(), strict=True):
@@ -412,7 +415,7 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
                         per_type[field_name] = per_type.get(field_name, 0) + 1
                 if result.quarantine:
                     rows = pa.Table.from_pylist(result.quarantine, schema=QUARANTINE_SCHEMA)
-                    writes.append(background.submit(writer.write, "quarantine", rows,
+                    writes.append(background.submit(write, "quarantine", rows,
                                                     account_id=account_id, region=region))
                 instances_parts.append(result.instances)
                 quarantine += result.quarantine
@@ -421,8 +424,9 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
                 say(f"[{number}/{len(groups)}] {account_id}/{region}: {result.instances.num_rows} nodes, "
                     f"{len(objects)} objects, {result.patch_compliance.num_rows} patch items, "
                     f"{len(result.quarantine)} quarantined lines ({time.perf_counter() - t0:.2f} s)")
-            for write in writes:
-                write.result()
+            for written in writes:
+                written.result()
+        writer = opening.result()
 
         share = len(quarantine) / total_lines if total_lines else 0.0
         if share > settings.ingest.max_quarantine_share:
@@ -463,7 +467,10 @@ def ingest_snapshot(source_uri: str, lake_uri: str, snapshot_date: date, referen
             "seconds": round(time.perf_counter() - started, 3),
         })
     except BaseException:
-        writer.abort()
+        reader.shutdown(cancel_futures=True)
+        background.shutdown(cancel_futures=True)
+        if opening.done() and opening.exception() is None:
+            opening.result().abort()
         raise
     finally:
         con.close()
