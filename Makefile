@@ -20,8 +20,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+# loadscope: a module's tests run on one worker, so its module fixtures (an Airflow cluster, a lake) are built
+# once; xdist 3.8's loadgroup no longer groups under pytest 9 (it renames items' _nodeid, which pytest 9
+# no longer reads), which had started the scheduler module's cluster on both workers.
 test: venv browser
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadscope -q --durations=15
 
 lint: venv
 	$(BIN)/ruff check .
