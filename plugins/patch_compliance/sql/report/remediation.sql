@@ -17,6 +17,16 @@
 -- severity, days_to_remediate) with how many remediations it counts, how many of them are lower
 -- bounds and how many are critical, so a month of a churning fleet is a few thousand rows, not one per
 -- remediation (remediation.py takes exact medians and percentiles from it).
+-- How: states flags each item (a number per account, region, instance and patch id) per snapshot
+-- missing or installed; one sort per item by snapshot (LAG/LEAD) keeps its turns, the snapshots
+-- that matter: a missing snapshot that starts or ends a run
+-- (the snapshot before, or after, is not missing or there is none) and an installed snapshot whose
+-- previous one is not installed. An installed snapshot is a remediation exactly when the turn before
+-- it ends a run: only "other" snapshots lie between them, so its latest earlier missing snapshot is
+-- that run's end and comes after its latest earlier installed one. The run starts at that turn, or at
+-- the turn before it when the run is longer. Only the turns' rows are read back for titles,
+-- classifications, severities, teams and environments. An item's snapshots before its first missing
+-- one change nothing and are not read.
 -- Dialect: Athena engine v3 (Trino). Bound parameters, in order:
 --   report_date (DATE), critical_classifications (comma-separated), critical_severities (comma-separated).
 WITH params AS (
@@ -26,29 +36,33 @@ WITH params AS (
         SPLIT(CAST(? AS VARCHAR), ',') AS critical_severities
 ),
 ever_missing AS (
-    SELECT DISTINCT c.account_id, c.region, c.instance_id, c.patch_id
+    -- item numbers each (account, region, instance, patch id) so that the steps below group, sort
+    -- and join by one integer, not four strings; by the key's order, so that every evaluation of this
+    -- CTE numbers alike (Trino evaluates it once per reference of history).
+    SELECT
+        c.account_id,
+        c.region,
+        c.instance_id,
+        c.patch_id,
+        MIN(c.snapshot_date) AS first_missing,
+        ROW_NUMBER() OVER (ORDER BY c.account_id, c.region, c.instance_id, c.patch_id) AS item
     FROM patch_compliance AS c
     CROSS JOIN params AS p
     WHERE c.snapshot_date <= p.report_date
       AND c.patch_state IN ('Missing', 'Failed')
+    GROUP BY c.account_id, c.region, c.instance_id, c.patch_id
 ),
-states AS (
+history AS (
     SELECT
-        h.account_id,
-        h.region,
-        h.instance_id,
-        h.patch_id,
+        k.item,
+        k.patch_id,
         h.snapshot_date,
-        CASE
-            WHEN COUNT_IF(h.patch_state IN ('Missing', 'Failed')) > 0 THEN 'missing'
-            WHEN COUNT_IF(h.patch_state IN ('Installed', 'InstalledOther')) > 0 THEN 'installed'
-            ELSE 'other'
-        END AS state,
-        MIN(CASE WHEN h.patch_state IN ('Missing', 'Failed') THEN h.title END) AS missing_title,
-        MIN(CASE WHEN h.patch_state IN ('Missing', 'Failed') THEN h.classification END) AS classification,
-        MIN(CASE WHEN h.patch_state IN ('Missing', 'Failed') THEN h.patch_severity END) AS patch_severity,
-        MIN(COALESCE(NULLIF(TRIM(BOTH ' ' FROM h.team), ''), '(untagged)')) AS team,
-        MIN(COALESCE(NULLIF(TRIM(BOTH ' ' FROM h.environment), ''), '(untagged)')) AS environment
+        h.patch_state,
+        h.title,
+        h.classification,
+        h.patch_severity,
+        h.team,
+        h.environment
     FROM patch_compliance AS h
     CROSS JOIN params AS p
     JOIN ever_missing AS k
@@ -56,62 +70,77 @@ states AS (
      AND k.region = h.region
      AND k.instance_id = h.instance_id
      AND k.patch_id = h.patch_id
+     AND h.snapshot_date >= k.first_missing
     WHERE h.snapshot_date <= p.report_date
-    GROUP BY h.account_id, h.region, h.instance_id, h.patch_id, h.snapshot_date
 ),
-ordered AS (
+states AS (
+    SELECT
+        h.item,
+        h.snapshot_date,
+        COUNT_IF(h.patch_state IN ('Missing', 'Failed')) > 0 AS is_missing,
+        COUNT_IF(h.patch_state IN ('Missing', 'Failed')) = 0
+            AND COUNT_IF(h.patch_state IN ('Installed', 'InstalledOther')) > 0 AS is_installed
+    FROM history AS h
+    GROUP BY h.item, h.snapshot_date
+),
+neighbours AS (
     SELECT
         s.*,
-        COUNT(CASE WHEN s.state = 'missing' THEN NULL ELSE 1 END) OVER (
-            PARTITION BY s.account_id, s.region, s.instance_id, s.patch_id ORDER BY s.snapshot_date
-            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run_number,
-        MAX(CASE WHEN s.state = 'missing' THEN s.snapshot_date END) OVER (
-            PARTITION BY s.account_id, s.region, s.instance_id, s.patch_id ORDER BY s.snapshot_date
-            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_missing_before,
-        MAX(CASE WHEN s.state = 'installed' THEN s.snapshot_date END) OVER (
-            PARTITION BY s.account_id, s.region, s.instance_id, s.patch_id ORDER BY s.snapshot_date
-            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_installed_before
+        LAG(s.is_missing) OVER (PARTITION BY s.item ORDER BY s.snapshot_date) AS previous_missing,
+        LAG(s.is_installed) OVER (PARTITION BY s.item ORDER BY s.snapshot_date) AS previous_installed,
+        LEAD(s.is_missing) OVER (PARTITION BY s.item ORDER BY s.snapshot_date) AS next_missing
     FROM states AS s
 ),
-runs AS (
+turns AS (
     SELECT
-        account_id,
-        region,
-        instance_id,
-        patch_id,
-        MIN(snapshot_date) AS first_seen_missing,
-        MAX(snapshot_date) AS last_seen_missing,
-        -- COALESCE/NULLIF: the value of that row even when NULL, on Trino and DuckDB alike.
-        NULLIF(MIN_BY(COALESCE(missing_title, ''), snapshot_date), '') AS title,
-        NULLIF(MAX_BY(COALESCE(classification, ''), snapshot_date), '') AS classification,
-        NULLIF(MAX_BY(COALESCE(patch_severity, ''), snapshot_date), '') AS patch_severity
-    FROM ordered
-    WHERE state = 'missing'
-    GROUP BY account_id, region, instance_id, patch_id, run_number
+        n.item,
+        n.snapshot_date,
+        n.is_missing,
+        n.is_installed,
+        NOT COALESCE(n.previous_missing, FALSE) AS run_start,
+        MIN(h.patch_id) AS patch_id,
+        MIN(CASE WHEN h.patch_state IN ('Missing', 'Failed') THEN h.title END) AS missing_title,
+        MIN(CASE WHEN h.patch_state IN ('Missing', 'Failed') THEN h.classification END) AS classification,
+        MIN(CASE WHEN h.patch_state IN ('Missing', 'Failed') THEN h.patch_severity END) AS patch_severity,
+        MIN(COALESCE(NULLIF(TRIM(BOTH ' ' FROM h.team), ''), '(untagged)')) AS team,
+        MIN(COALESCE(NULLIF(TRIM(BOTH ' ' FROM h.environment), ''), '(untagged)')) AS environment
+    FROM neighbours AS n
+    JOIN history AS h
+      ON h.item = n.item
+     AND h.snapshot_date = n.snapshot_date
+    WHERE (n.is_missing AND NOT (COALESCE(n.previous_missing, FALSE) AND COALESCE(n.next_missing, FALSE)))
+       OR (n.is_installed AND NOT COALESCE(n.previous_installed, FALSE))
+    GROUP BY 1, 2, 3, 4, 5
+),
+paired AS (
+    -- Before a remediation: its run's end (1 turn back) and, when the run is longer, its start (2 back).
+    SELECT
+        t.*,
+        LAG(t.is_missing, 1) OVER (PARTITION BY t.item ORDER BY t.snapshot_date) AS after_run_end,
+        LAG(t.run_start, 1) OVER (PARTITION BY t.item ORDER BY t.snapshot_date) AS end_starts_run,
+        LAG(t.snapshot_date, 1) OVER (PARTITION BY t.item ORDER BY t.snapshot_date) AS end_date,
+        LAG(t.snapshot_date, 2) OVER (PARTITION BY t.item ORDER BY t.snapshot_date) AS start_date,
+        LAG(t.missing_title, 1) OVER (PARTITION BY t.item ORDER BY t.snapshot_date) AS end_title,
+        LAG(t.missing_title, 2) OVER (PARTITION BY t.item ORDER BY t.snapshot_date) AS start_title,
+        LAG(t.classification, 1) OVER (PARTITION BY t.item ORDER BY t.snapshot_date) AS end_classification,
+        LAG(t.patch_severity, 1) OVER (PARTITION BY t.item ORDER BY t.snapshot_date) AS end_severity
+    FROM turns AS t
 ),
 events AS (
+    -- NULLIF: an empty title, classification or severity reads as none.
     SELECT
-        o.account_id,
-        o.region,
-        o.instance_id,
-        o.patch_id,
-        o.team,
-        o.environment,
-        o.snapshot_date AS remediated_on,
-        r.first_seen_missing,
-        r.last_seen_missing,
-        r.title,
-        r.classification,
-        r.patch_severity
-    FROM ordered AS o
-    JOIN runs AS r
-      ON r.account_id = o.account_id
-     AND r.region = o.region
-     AND r.instance_id = o.instance_id
-     AND r.patch_id = o.patch_id
-     AND r.last_seen_missing = o.last_missing_before
-    WHERE o.state = 'installed'
-      AND (o.last_installed_before IS NULL OR o.last_installed_before < o.last_missing_before)
+        e.patch_id,
+        e.team,
+        e.environment,
+        e.snapshot_date AS remediated_on,
+        CASE WHEN e.end_starts_run THEN e.end_date ELSE e.start_date END AS first_seen_missing,
+        e.end_date AS last_seen_missing,
+        NULLIF(CASE WHEN e.end_starts_run THEN e.end_title ELSE e.start_title END, '') AS title,
+        NULLIF(e.end_classification, '') AS classification,
+        NULLIF(e.end_severity, '') AS patch_severity
+    FROM paired AS e
+    WHERE e.is_installed
+      AND e.after_run_end
 ),
 lake_start AS (
     SELECT MIN(s.snapshot_date) AS first_snapshot
