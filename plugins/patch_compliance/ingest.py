@@ -91,13 +91,13 @@ class TypeBatch:
 
 def make_batch(objects: list[rds.RdsObject], contents: list[bytes]) -> TypeBatch:
     """Concatenate the objects (each ending in a newline) so one parser pass covers them all."""
-    buffer = b"".join(c if c.endswith(b"\n") else c + b"\n" for c in contents if c)
-    line_counts = np.fromiter((c.count(b"\n") + (not c.endswith(b"\n")) if c else 0 for c in contents),
-                              dtype=np.int64, count=len(contents))
+    pieces = [c if not c or c.endswith(b"\n") else c + b"\n" for c in contents]
+    buffer = b"".join(pieces)
+    line_counts = np.fromiter((piece.count(b"\n") for piece in pieces), dtype=np.int64, count=len(pieces))
     view, views, start = memoryview(buffer), [], 0
-    for content in contents:
+    for content, piece in zip(contents, pieces, strict=True):
         views.append(view[start:start + len(content)])
-        start += len(content) + (1 if content and not content.endswith(b"\n") else 0)
+        start += len(piece)
     return TypeBatch(objects, views, buffer, line_counts)
 
 
