@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import select
 import socket
 import subprocess
 import sys
-import time
+import tempfile
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 LOCAL_CREDENTIALS = {
     # moto accepts any credentials; these are placeholders, not secrets.
@@ -39,6 +42,7 @@ class MotoServer:
 
     port: int = 0
     process: subprocess.Popen | None = field(default=None, repr=False)
+    _errors: IO[bytes] | None = field(default=None, repr=False)
 
     @property
     def endpoint_url(self) -> str:
@@ -48,28 +52,39 @@ class MotoServer:
         """Environment variables that point boto3, pyarrow and Airflow at this server."""
         return {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint_url}
 
-    def start(self, timeout: float = 30.0) -> MotoServer:
-        if not self.port:
-            self.port = free_port()
+    def start(self, timeout: float = 120.0) -> MotoServer:
+        """Start the process and wait for its ``READY`` line, which it prints once its port is bound.
+
+        With ``port=0`` the process lets the kernel choose and reports the port: probing a free port
+        here and binding it there would race every other process on the machine. The timeout is
+        generous because two test workers may start Airflow, Chromium and this at once on 2 cores.
+        """
         path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sim.moto_ext", "--port", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._errors,
             cwd=REPO,
             env={**os.environ, **LOCAL_CREDENTIALS, "PYTHONPATH": path},
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"moto server exited with code {self.process.returncode} on port {self.port}")
-            try:
-                with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=1):  # noqa: S310
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"moto server did not answer on {self.endpoint_url} within {timeout:.0f} s")
+        assert self.process.stdout is not None
+        ready = select.select([self.process.stdout], [], [], timeout)[0] and self.process.stdout.readline()
+        match = re.match(rb"READY http://127\.0\.0\.1:(\d+) ", ready or b"")
+        if not match:
+            code = self.process.poll()
+            reason = f"exited with code {code}" if code is not None else f"did not bind within {timeout:.0f} s"
+            errors = self._error_tail()
+            self.stop()
+            raise RuntimeError(f"moto server {reason}: {errors or 'no error output'}")
+        self.port = int(match.group(1))
+        # Nothing else is printed: close our end so the child never blocks on a full pipe.
+        self.process.stdout.close()
+        return self
+
+    def _error_tail(self, lines: int = 5) -> str:
+        self._errors.seek(0)
+        return " | ".join(self._errors.read().decode(errors="replace").strip().splitlines()[-lines:])
 
     def reset(self) -> None:
         """Forget all state (every account's resources, the extensions' state) without restarting."""
@@ -85,6 +100,9 @@ class MotoServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         self.process = None
+        if self._errors is not None:
+            self._errors.close()
+            self._errors = None
 
     def __enter__(self) -> MotoServer:
         return self.start()

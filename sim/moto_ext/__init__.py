@@ -4,7 +4,7 @@ moto 5.2 lacks some APIs the product calls (``DescribeAvailablePatches``, ``GetP
 ``UpdateMaintenanceWindow``, the Resource Data Sync APIs, ...) and answers others unlike AWS (tags
 on patch baselines, patch-group registrations). Rather than teaching production code about the
 stand-in, the stand-in learns the API: ``python -m sim.moto_ext --port P`` installs every module in
-``EXTENSIONS`` into moto and then serves ``moto.server.ThreadedMotoServer`` on 127.0.0.1.
+``EXTENSIONS`` into moto and then serves moto's WSGI application with werkzeug on 127.0.0.1.
 
 An extension is a module with ``install(registry: Registry) -> None``. Through the registry it may
 

@@ -1,16 +1,21 @@
 """``python -m sim.moto_ext --port P [--host H]``: the extended moto server until SIGTERM/SIGINT.
 
 It binds 127.0.0.1 unless told otherwise (a container publishing the port to the host's 127.0.0.1
-passes ``--host 0.0.0.0``).
+passes ``--host 0.0.0.0``). ``--port 0`` lets the kernel choose: the process binds before it prints
+its first line, ``READY http://HOST:PORT``, so a parent reads the real address instead of racing other
+processes for a port it probed earlier. A port that cannot be bound ends the process with an error.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import threading
 
 from sim.moto_ext import install
+
+READY = "READY"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,17 +24,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     args = parser.parse_args(argv)
     registry = install()
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
 
-    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
-    server.start()
-    print(f"moto server on http://{args.host}:{args.port} with simulator routes "
-          f"{sorted(registry.routes)}", flush=True)
+    # moto's ThreadedMotoServer binds inside its thread and waits forever when that fails; binding here
+    # turns a taken port into an exit code.
+    server = make_server(args.host, args.port, DomainDispatcherApplication(create_backend_app), threaded=True,
+                         request_handler=MotoRequestHandler)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request: stderr is for errors
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    print(f"{READY} http://{args.host}:{server.port} with simulator routes {sorted(registry.routes)}", flush=True)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     stop.wait()
-    server.stop()
+    server.shutdown()
     return 0
 
 
