@@ -5,7 +5,12 @@ Every non-zero exit prints one actionable ``error:`` line and no traceback unles
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import socket
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -66,6 +71,27 @@ def test_an_unusable_output_path_is_an_environment_failure(lake: str, tmp_path: 
     [line] = error_lines(err)
     assert str(occupied) in line and "Traceback" not in err
     assert occupied.read_text() == "already here"
+
+
+def _as_a_process(*args: str) -> subprocess.CompletedProcess[str]:
+    plugins = str(Path(__file__).resolve().parents[1] / "plugins")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (plugins, os.environ.get("PYTHONPATH")) if p)}
+    return subprocess.run([sys.executable, "-m", "patch_compliance", *args], capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+
+
+def test_as_a_process_every_output_is_whole_and_the_exit_code_is_mains(lake: str, tmp_path: Path) -> None:
+    # The entry point skips the interpreter's final garbage collection: nothing may depend on it.
+    done = _as_a_process("report", "--lake", lake, "--month", "2026-11", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert "took" in done.stdout  # the summary, printed last, reached the pipe
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert len(manifest["outputs"]) >= 5
+    for name, entry in manifest["outputs"].items():
+        body = (tmp_path / "out" / name).read_bytes()
+        assert (len(body), hashlib.sha256(body).hexdigest()) == (entry["bytes"], entry["sha256"]), name
+    refused = _as_a_process("report", "--lake", lake, "--month", "2026-1", "--out", str(tmp_path / "x"))
+    assert (refused.returncode, error_lines(refused.stderr)) == (2, ["error: month must be YYYY-MM, got '2026-1'"])
 
 
 def test_bad_input_is_exit_2(lake: str, capsys) -> None:

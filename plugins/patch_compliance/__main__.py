@@ -1,3 +1,3 @@
-from patch_compliance.cli import main
+from patch_compliance.cli import run
 
-raise SystemExit(main())
+run()
