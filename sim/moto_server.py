@@ -9,6 +9,7 @@ interrupted).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import select
@@ -69,11 +70,15 @@ class MotoServer:
             env={**os.environ, **LOCAL_CREDENTIALS, "PYTHONPATH": path},
         )
         assert self.process.stdout is not None
-        ready = select.select([self.process.stdout], [], [], timeout)[0] and self.process.stdout.readline()
-        match = re.match(rb"READY http://127\.0\.0\.1:(\d+) ", ready or b"")
+        line = self.process.stdout.readline() if select.select([self.process.stdout], [], [], timeout)[0] else None
+        match = re.match(rb"READY http://127\.0\.0\.1:(\d+) ", line or b"")
         if not match:
+            if line == b"":  # its stdout closed: the process is exiting
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(timeout=10)
             code = self.process.poll()
-            reason = f"exited with code {code}" if code is not None else f"did not bind within {timeout:.0f} s"
+            reason = (f"exited with code {code}" if code is not None else
+                      f"did not bind within {timeout:.0f} s" if line is None else f"printed {line[:200]!r}")
             errors = self._error_tail()
             self.stop()
             raise RuntimeError(f"moto server {reason}: {errors or 'no error output'}")
