@@ -29,6 +29,8 @@ LOCAL_CREDENTIALS = {
     "AWS_DEFAULT_REGION": "eu-west-1",
 }
 REPO = Path(__file__).resolve().parents[1]
+# The first line ``python -m sim.moto_ext`` prints, once its port is bound: ``READY http://HOST:PORT ...``.
+READY = "READY"
 
 
 def free_port() -> int:
@@ -71,7 +73,7 @@ class MotoServer:
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline() if select.select([self.process.stdout], [], [], timeout)[0] else None
-        match = re.match(rb"READY http://127\.0\.0\.1:(\d+) ", line or b"")
+        match = re.match(rb"%s http://127\.0\.0\.1:(\d+) " % READY.encode(), line or b"")
         if not match:
             if line == b"":  # its stdout closed: the process is exiting
                 with contextlib.suppress(subprocess.TimeoutExpired):

@@ -14,8 +14,7 @@ import signal
 import threading
 
 from sim.moto_ext import install
-
-READY = "READY"
+from sim.moto_server import READY
 
 
 def main(argv: list[str] | None = None) -> int:
