@@ -23,8 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     args = parser.parse_args(argv)
     registry = install()
+    from moto import backends
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
+
+    # moto's dispatcher lists its own package directory (a listdir and ~200 stat calls) on every request,
+    # holding the lock that serialises dispatch, to ask whether the Host names a moto module. The
+    # installed package cannot change while the server runs: list it once.
+    moto_modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: moto_modules  # type: ignore[assignment]
 
     # moto's ThreadedMotoServer binds inside its thread and waits forever when that fails; binding here
     # turns a taken port into an exit code.
