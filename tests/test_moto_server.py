@@ -1,4 +1,4 @@
-"""Starting the stand-in (``sim/moto_server.py``): the process binds its own port and reports it.
+"""Starting the stand-in (``sim/moto_server.py``, ``sim/moto_ext/__main__.py``): it binds and reports its port.
 
 These start their own moto processes (not the session fixture) so that a start can be made to fail.
 """
@@ -32,3 +32,24 @@ def test_a_taken_port_fails_the_start_at_once_with_the_processes_own_reason() ->
     assert message.startswith("moto server exited with code 1:")
     assert f"Port {port} is in use" in message
     assert server.process is None  # nothing left running
+
+
+def test_moto_lists_its_modules_once_and_dispatches_by_host_as_before(monkeypatch) -> None:
+    """The cached list is moto's own, and a Host naming a module still dispatches without a directory read."""
+    import os
+
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from sim.moto_ext.__main__ import list_moto_modules_once
+
+    listed = tuple(backends.list_of_moto_modules())
+    assert list_moto_modules_once() == listed and {"s3", "ssm", "glue"} <= set(listed)
+
+    def no_listing(path: str) -> list[str]:
+        raise AssertionError(f"moto listed {path} again")
+
+    monkeypatch.setattr(os, "listdir", no_listing)
+    dispatcher = DomainDispatcherApplication(create_backend_app)
+    assert [dispatcher.get_backend_for_host(host) for host in ("s3", "glue", "moto_api")] == ["s3", "glue", "moto_api"]
+    assert tuple(backends.list_of_moto_modules()) == listed

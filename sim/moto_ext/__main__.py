@@ -17,21 +17,30 @@ from sim.moto_ext import install
 from sim.moto_server import READY
 
 
+def list_moto_modules_once() -> tuple[str, ...]:
+    """Make moto's module list a constant of the process; returns it.
+
+    moto's dispatcher lists its own package directory (a ``listdir`` and ~200 ``stat`` calls) on every
+    request, while holding the lock that serialises dispatch, to ask whether the Host names a moto
+    module: a fifth of the stand-in's busy time in the demo. The installed package cannot change while
+    the server runs, so it is listed once.
+    """
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+    return modules
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim.moto_ext", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     args = parser.parse_args(argv)
     registry = install()
-    from moto import backends
+    list_moto_modules_once()
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
-
-    # moto's dispatcher lists its own package directory (a listdir and ~200 stat calls) on every request,
-    # holding the lock that serialises dispatch, to ask whether the Host names a moto module. The
-    # installed package cannot change while the server runs: list it once.
-    moto_modules = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: moto_modules  # type: ignore[assignment]
 
     # moto's ThreadedMotoServer binds inside its thread and waits forever when that fails; binding here
     # turns a taken port into an exit code.
