@@ -43,6 +43,7 @@ def test_moto_lists_its_modules_once_and_dispatches_by_host_as_before(monkeypatc
 
     from sim.moto_ext.__main__ import list_moto_modules_once
 
+    monkeypatch.setattr(backends, "list_of_moto_modules", backends.list_of_moto_modules)  # restored after the test
     listed = tuple(backends.list_of_moto_modules())
     assert list_moto_modules_once() == listed and {"s3", "ssm", "glue"} <= set(listed)
 
