@@ -5,11 +5,15 @@ These start their own moto processes (not the session fixture) so that a start c
 
 from __future__ import annotations
 
+import os
 import socket
 import urllib.request
 
 import pytest
+from moto import backends
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+from sim.moto_ext.__main__ import list_moto_modules_once
 from sim.moto_server import MotoServer
 
 
@@ -36,13 +40,6 @@ def test_a_taken_port_fails_the_start_at_once_with_the_processes_own_reason() ->
 
 def test_moto_lists_its_modules_once_and_dispatches_by_host_as_before(monkeypatch) -> None:
     """The cached list is moto's own, and a Host naming a module still dispatches without a directory read."""
-    import os
-
-    from moto import backends
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-
-    from sim.moto_ext.__main__ import list_moto_modules_once
-
     monkeypatch.setattr(backends, "list_of_moto_modules", backends.list_of_moto_modules)  # restored after the test
     listed = tuple(backends.list_of_moto_modules())
     assert list_moto_modules_once() == listed and {"s3", "ssm", "glue"} <= set(listed)
