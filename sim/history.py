@@ -14,11 +14,12 @@ and no kept file could feed.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -100,6 +101,68 @@ class DayWriter:
         return self.sink.put_many(self.render(on, views))
 
 
+class HistoryWorker:
+    """The history's producer: simulates, renders and writes each day's tree, in its own process.
+
+    Rendering a day is ≈150 MB of JSON built in Python; in a thread it held the interpreter lock
+    against the day being ingested (the demo's DAG run), so it runs in a worker process and the
+    ingest keeps the lock. The worker owns the world's copy, the tree writer and the ground-truth
+    tracker, and is called in day order (one process, one call at a time).
+    """
+
+    def __init__(self, world: World, tree: Path, keep_copies: Path | None) -> None:
+        self.world = world
+        self.tree = tree
+        self.keep_copies = keep_copies
+        self.writer = DayWriter(world, LocalSink(tree), Renderer(world.state.seed, world.faults.malformed_share))
+        self.tracker = HistoryTracker()
+        self.timings = {"simulate": 0.0, "write": 0.0, "inventory": 0.0}
+        self.views: dict[str, Scan | None] = {}
+        self.rendered: dict[str, bytes] = {}
+
+    def prepare(self, day: date) -> tuple[int, Path] | None:
+        """Simulate and render ``day``; with kept copies also write it (the working tree is then not ingested)."""
+        t0 = time.perf_counter()
+        self.views = views_on(self.world, day)
+        self.tracker.feed(day, self.views)
+        self.rendered = self.writer.render(day, self.views)
+        self.timings["simulate"] += time.perf_counter() - t0
+        return self.publish(day) if self.keep_copies is not None else None
+
+    def publish(self, day: date) -> tuple[int, Path]:
+        """Write the rendered tree and the inventory documents (and kept copy); returns objects, tree to ingest."""
+        t0 = time.perf_counter()
+        written = self.writer.sink.put_many(self.rendered)
+        self.rendered = {}
+        t1 = time.perf_counter()
+        write_kept_inventory(self.world, day, self.tree)
+        t2 = time.perf_counter()
+        source = self.tree
+        if self.keep_copies is not None:
+            source = self.keep_copies / day.isoformat()
+            shutil.copytree(self.tree, source, copy_function=os.link)
+        self.timings["write"] += t1 - t0 + time.perf_counter() - t2
+        self.timings["inventory"] += t2 - t1
+        return written, source
+
+    def finish(self, end: date, dates: list[date]) -> dict[str, Any]:
+        return {"truth": ground_truth(self.world, end, dates, tracker=self.tracker, views=self.views),
+                "malformed_lines": self.writer.renderer.malformed_lines, "timings": self.timings}
+
+
+_WORKER: HistoryWorker | None = None
+
+
+def _start_worker(world: World, tree: Path, keep_copies: Path | None) -> None:
+    global _WORKER
+    _WORKER = HistoryWorker(world, tree, keep_copies)
+
+
+def _call_worker(method: str, *args: Any) -> Any:
+    assert _WORKER is not None, "the history worker was not started"
+    return getattr(_WORKER, method)(*args)
+
+
 def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: str | Path,
                   ingest: bool = True, endpoint_url: str | None = None,
                   progress: Callable[[str], None] = print,
@@ -111,11 +174,11 @@ def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: s
     runs the daily DAG on it), else through the product's ``snapshot_kept_inventory`` and
     ``ingest_snapshot`` directly, in the order the daily DAG runs them.
 
-    Day N+1 is simulated and rendered in a worker thread while day N is ingested (DuckDB and pyarrow
-    release the GIL), so ``simulate`` overlaps ``ingest``; ``waiting`` is the part that did not. With
-    ``keep_copies``, each day's tree is also kept as ``keep_copies/<day>`` (hard links: the sink
-    replaces files, never rewrites them) and that copy is ingested, so the worker writes day N+1's
-    tree and inventory while day N is ingested too.
+    Day N+1 is simulated and rendered by a ``HistoryWorker`` process while day N is ingested here,
+    so ``simulate`` overlaps ``ingest``; ``waiting`` is the part that did not. With ``keep_copies``,
+    each day's tree is also kept as ``keep_copies/<day>`` (hard links: the sink replaces files, never
+    rewrites them) and that copy is ingested, so the worker writes day N+1's tree and inventory while
+    day N is ingested too; without, it writes the working tree only between ingests.
     """
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
@@ -124,6 +187,7 @@ def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: s
     if tree.exists() and any(tree.iterdir()):
         raise ValueError(f"work directory {tree} is not empty; history starts from an empty RDS tree")
     access = storage_access(endpoint_url) if lake_uri.startswith("s3://") else None
+    dates = [end - timedelta(days=days - 1 - n) for n in range(days)]
     if not ingest:
         ingest_day = None
     elif ingest_day is None:
@@ -136,56 +200,29 @@ def build_history(world: World, days: int, end: date, lake_uri: str, work_dir: s
             if day == dates[0]:
                 record_baselines_in_force(world, lake_uri, day, access)
             return ingest_snapshot(str(rds_tree), lake_uri, day, access=access)
-    writer = DayWriter(world, LocalSink(tree), Renderer(world.state.seed, world.faults.malformed_share))
-    tracker = HistoryTracker()
-    timings = {"simulate": 0.0, "write": 0.0, "ingest": 0.0, "inventory": 0.0, "waiting": 0.0}
+    timings = {"ingest": 0.0, "waiting": 0.0}
     started = time.perf_counter()
-    dates = [end - timedelta(days=days - 1 - n) for n in range(days)]
-
-    def publish_inputs(day: date, rendered: dict[str, bytes]) -> tuple[int, Path]:
-        """Write the day's RDS tree and inventory documents (and kept copy); returns objects written, tree to ingest."""
-        t0 = time.perf_counter()
-        written = writer.sink.put_many(rendered)
-        t1 = time.perf_counter()
-        write_kept_inventory(world, day, tree)
-        t2 = time.perf_counter()
-        source = tree
-        if keep_copies is not None:
-            source = keep_copies / day.isoformat()
-            shutil.copytree(tree, source, copy_function=os.link)
-        timings["write"] += t1 - t0 + time.perf_counter() - t2
-        timings["inventory"] += t2 - t1
-        return written, source
-
-    def prepare(day: date) -> tuple[dict[str, Scan | None], dict[str, bytes], tuple[int, Path] | None]:
-        # Runs in one worker thread, day after day, overlapping the previous day's ingest.
-        t0 = time.perf_counter()
-        day_views = views_on(world, day)
-        tracker.feed(day, day_views)
-        rendered = writer.render(day, day_views)
-        timings["simulate"] += time.perf_counter() - t0
-        # Without kept copies the working tree is ingested, so it may only change between ingests.
-        return day_views, rendered, publish_inputs(day, rendered) if keep_copies is not None else None
-
-    views: dict[str, Scan | None] = {}
     objects = 0
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        upcoming = pool.submit(prepare, dates[0])
+    # spawn, not fork: the caller may hold threads (Airflow, boto3 pools) that a forked child would inherit mid-lock.
+    with ProcessPoolExecutor(1, multiprocessing.get_context("spawn"), _start_worker,
+                             (world, tree, keep_copies)) as pool:
+        upcoming = pool.submit(_call_worker, "prepare", dates[0])
         for n, day in enumerate(dates):
             t0 = time.perf_counter()
-            views, rendered, published = upcoming.result()
+            published = upcoming.result() or pool.submit(_call_worker, "publish", day).result()
             timings["waiting"] += time.perf_counter() - t0
-            written, source = published or publish_inputs(day, rendered)
+            written, source = published
             objects += written
             if n + 1 < len(dates):
-                upcoming = pool.submit(prepare, dates[n + 1])
+                upcoming = pool.submit(_call_worker, "prepare", dates[n + 1])
             t1 = time.perf_counter()
             if ingest_day is not None:
                 ingest_day(day, source)
             timings["ingest"] += time.perf_counter() - t1
             progress(f"{day}: {written} objects written, day took {time.perf_counter() - t0:.2f} s")
-    truth = ground_truth(world, end, dates, tracker=tracker, views=views)
+        produced = pool.submit(_call_worker, "finish", end, dates).result()
     elapsed = time.perf_counter() - started
+    timings.update(produced["timings"])
     return {"days": days, "end": end.isoformat(), "instances": len(world.fleet.nodes), "objects": objects,
             "seconds": round(elapsed, 2), "timings": {k: round(v, 2) for k, v in timings.items()},
-            "malformed_lines": writer.renderer.malformed_lines, "truth": truth}
+            "malformed_lines": produced["malformed_lines"], "truth": produced["truth"]}
