@@ -179,6 +179,19 @@ def _first_seen_from_lake(lake: Lake, days: list[date]) -> dict[tuple[str, str],
     return runs
 
 
+def test_history_producer_error_reaches_the_caller_before_that_day_is_ingested(tmp_path):
+    """The worker process writes each day's kept copy; a failure there is raised here, and no day runs."""
+    world = build_world(SimState(seed=9, size=20))
+    end = date(2026, 11, 26)
+    kept = tmp_path / "kept"
+    (kept / (end - timedelta(days=1)).isoformat()).mkdir(parents=True)  # the first day's copy already exists
+    ingested: list[date] = []
+    with pytest.raises(FileExistsError, match="2026-11-25"):
+        build_history(world, 2, end, str(tmp_path / "lake"), tmp_path / "work", progress=lambda _m: None,
+                      keep_copies=kept, ingest_day=lambda day, _tree: ingested.append(day))
+    assert ingested == []
+
+
 def test_history_lake_matches_ground_truth_each_day(tmp_path):
     state = SimState(seed=9, size=120, faults={"malformed_share": 0.001})
     world = build_world(state)
