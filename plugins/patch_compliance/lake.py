@@ -562,6 +562,8 @@ class Lake:
         """
         from pyiceberg.exceptions import CommitFailedException, ValidationException
 
+        from patch_compliance.lake_transaction import LakeTransaction
+
         for attempt in range(30):
             records = self.records(refresh=attempt > 0)
             current = self.latest_records(record.table_group).get(record.snapshot_date)
@@ -575,7 +577,8 @@ class Lake:
             try:  # the whole table is one small file: cheap to rewrite, one read for every reader
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # the first record: "did not match any records"
-                    self.table(SNAPSHOTS).overwrite(pa.Table.from_pylist(rows, schema=SNAPSHOTS_SCHEMA))
+                    with LakeTransaction(self.table(SNAPSHOTS)) as transaction:
+                        transaction.overwrite(pa.Table.from_pylist(rows, schema=SNAPSHOTS_SCHEMA))
                 self._records = None
                 self._trim_record_versions()
                 return numbered
@@ -673,11 +676,13 @@ class DayWriter:
         from pyiceberg.exceptions import CommitFailedException, ValidationException
         from pyiceberg.expressions import EqualTo
 
+        from patch_compliance.lake_transaction import LakeTransaction
+
         properties = {RUN_ID_PROPERTY: self.run_id, DATE_PROPERTY: self.snapshot_date.isoformat()}
         versions: dict[str, dict[str, Any]] = {}
         for name, table in self.tables.items():
             files = self.files.get(name, [])
-            transaction = table.transaction()
+            transaction = LakeTransaction(table)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "did not match any records": the date's first write
                 transaction.delete(EqualTo(term="snapshot_date", value=self.snapshot_date),
