@@ -25,14 +25,13 @@ class LakeTransaction(Transaction):
 
     def __init__(self, table: Table, autocommit: bool = False) -> None:
         super().__init__(table, autocommit)
-        self._computed_from: tuple[TableMetadata, tuple[TableUpdate, ...]] | None = None
-        self._computed: TableMetadata | None = None
+        # (the table's metadata, the staged updates, the metadata computed from them)
+        self._computed: tuple[TableMetadata, tuple[TableUpdate, ...], TableMetadata] | None = None
 
     @property
     def table_metadata(self) -> TableMetadata:
         base, updates = self._table.metadata, self._updates
-        if (self._computed is None or self._computed_from is None
-                or self._computed_from[0] is not base or self._computed_from[1] is not updates):
-            self._computed = update_table_metadata(base, updates)
-            self._computed_from = (base, updates)
-        return self._computed
+        computed = self._computed
+        if computed is None or computed[0] is not base or computed[1] is not updates:
+            computed = self._computed = (base, updates, update_table_metadata(base, updates))
+        return computed[2]
