@@ -61,8 +61,7 @@ def test_a_days_commit_computes_the_metadata_a_few_times_whatever_its_files(tmp_
         assert len(record["tables"]["ec2_inventory"]["files"]) == accounts
         counts.append(len(computations))
         assert lake.read("ec2_inventory", [DAY]).num_rows == accounts
-    print(counts)
-    assert counts[0] == counts[1] and counts[0] <= 12, counts
+    assert counts[0] == counts[1] and counts[0] <= 12, counts  # pyiceberg's own Transaction: 50 for either
 
 
 def test_a_rerun_through_it_replaces_the_day_as_pyicebergs_transaction_does(tmp_path) -> None:
