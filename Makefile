@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # uv resolves and installs the same pins as pip, in seconds instead of minutes (the install is most of a fresh `make demo`).
+# --compile-bytecode: uv, unlike pip, leaves no .pyc behind, and where PYTHONDONTWRITEBYTECODE is set (as in many
+# container images) every process then compiles Airflow, pyiceberg and GX from source: 4.0 s instead of 1.35 s to
+# import what opens the lake, 9.4 s instead of 3.8 s for GX. Compiling once at install costs ≈20 s.
 UV_VERSION := 0.13.8
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
@@ -15,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check pip==26.3 uv==$(UV_VERSION)
-	$(BIN)/uv pip install -q --python $(BIN)/python -e ".[dev]" -c constraints.txt
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e ".[dev]" -c constraints.txt
 	@touch $(STAMP)
 
 venv: $(STAMP)
