@@ -1,10 +1,11 @@
-"""Shared fixtures: a real moto server over HTTP, and clean AWS environment variables."""
+"""Shared fixtures: a real moto server over HTTP, clean AWS environment variables, Jinja's compiles."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import jinja2
 import pytest
 
 from sim.moto_server import LOCAL_CREDENTIALS, MotoServer
@@ -29,6 +30,20 @@ def aws_env(moto_server, monkeypatch):
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(key, raising=False)
     return moto_server
+
+
+@pytest.fixture
+def compiled_templates(monkeypatch) -> list[str]:
+    """The names of the templates Jinja compiles from now on (a list that fills as they are)."""
+    compiled: list[str] = []
+    original = jinja2.Environment.compile
+
+    def counting(self, source, name=None, filename=None, raw=False, defer_init=False):
+        compiled.append(str(name))
+        return original(self, source, name, filename, raw, defer_init)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    return compiled
 
 
 def pytest_configure(config):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import jinja2
 import pytest
 
 from patch_compliance.quality import validate_snapshot
-from patch_compliance.quality_docs import TEMPLATE_CACHE, CachedJinjaIndexPageView, CachedJinjaPageView
+from patch_compliance.quality_docs import CachedJinjaIndexPageView, CachedJinjaPageView
+from patch_compliance.template_cache import TEMPLATE_CACHE
 from tests.fixtures.quality_lake import DAY, PREVIOUS_DAY, REFERENCE, make_fleet, write_inventory, write_snapshot
 
 pytestmark = pytest.mark.xdist_group("quality")
@@ -30,43 +30,14 @@ def test_the_views_are_gx_views_with_the_shared_cache():
         assert view.env.loader is not None and "jinja2.ext.ExprStmtExtension" in view.env.extensions
 
 
-def count_compiles(monkeypatch) -> list[str]:
-    """The names of the templates Jinja compiles from now on (a list that fills as they are)."""
-    compiled: list[str] = []
-    original = jinja2.Environment.compile
-
-    def counting(self, source, name=None, filename=None, raw=False, defer_init=False):
-        compiled.append(str(name))
-        return original(self, source, name, filename, raw, defer_init)
-
-    monkeypatch.setattr(jinja2.Environment, "compile", counting)
-    return compiled
-
-
-def test_data_docs_templates_compile_once_per_process(tmp_path, monkeypatch):
+def test_data_docs_templates_compile_once_per_process(tmp_path, request):
     """Data Docs render through GX's page views with a bytecode cache: a second build compiles nothing."""
     uri = _lake(tmp_path)
     validate_snapshot(uri, DAY)
-    compiled = count_compiles(monkeypatch)
+    compiled = request.getfixturevalue("compiled_templates")
     result = validate_snapshot(uri, DAY)
     assert compiled == []
     index = Path(result.data_docs_index or "")
     assert "patch_compliance" in index.read_text()
     pages = list((tmp_path / "lake/validation/data_docs/validations").rglob("*.html"))
     assert pages and all("<html" in p.read_text() for p in pages)
-
-
-def test_without_a_safe_cache_directory_templates_are_cached_in_memory(monkeypatch):
-    import patch_compliance.quality_docs as quality_docs
-
-    def unsafe() -> None:
-        raise RuntimeError("Cannot determine safe temp directory.")
-
-    monkeypatch.setattr(quality_docs, "FileSystemBytecodeCache", unsafe)
-    cache = quality_docs._TemplateCache()
-    loader = jinja2.DictLoader({"page.j2": "{{ 1 + 1 }}"})
-    compiled = count_compiles(monkeypatch)
-    for _ in range(2):  # a new environment each time, as GX's views make
-        environment = jinja2.Environment(loader=loader, bytecode_cache=cache, autoescape=True)
-        assert environment.get_template("page.j2").render() == "2"
-    assert compiled == ["page.j2"]

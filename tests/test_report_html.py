@@ -3,7 +3,8 @@ tests/test_report_charts.py's)."""
 
 from __future__ import annotations
 
-from patch_compliance.report_html import age_bars, month_over_month, pct_class, top_cves, top_patches
+from patch_compliance.report_html import _environment, age_bars, month_over_month, pct_class, top_cves, top_patches
+from patch_compliance.template_cache import TEMPLATE_CACHE
 
 
 def test_percentage_bands() -> None:
@@ -52,3 +53,10 @@ def test_month_over_month_puts_the_previous_calendar_month_beside_each_row() -> 
     current = month_over_month(rows, "2026-01")
     assert [(r["team"], r["previous"]["remediated"] if r["previous"] else None) for r in current] == [
         ("a", 5), ("b", None)]  # b's November is two months back
+
+
+def test_the_pages_templates_are_compiled_through_the_shared_cache() -> None:
+    """Each report is a new process: its templates are loaded compiled, not compiled again."""
+    environment = _environment()
+    assert environment.bytecode_cache is TEMPLATE_CACHE
+    assert environment.autoescape("report.html.j2")  # escaping stays on for every page

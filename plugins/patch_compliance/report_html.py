@@ -20,6 +20,7 @@ from patch_compliance.remediation import AGE_BINS, month_of
 from patch_compliance.report_causes import RUNS_LOOKBACK_DAYS
 from patch_compliance.report_charts import STATUS_COLOURS, age_histogram_svg, trend_svg
 from patch_compliance.report_model import CAUSES, ReportData, compliance_pct, format_value
+from patch_compliance.template_cache import TEMPLATE_CACHE
 
 LISTED = ("NON_COMPLIANT", "STALE", "NO_DATA", "UNMANAGED", "STOPPED")  # statuses whose hosts the pages list
 LIST_LIMIT = 200
@@ -83,8 +84,10 @@ def top_cves(missing: list[dict[str, Any]], threshold: int) -> list[dict[str, An
 
 @cache
 def _environment() -> Environment:
+    # Compiled templates come from the shared cache: each report is a new process.
     env = Environment(loader=PackageLoader("patch_compliance", "templates"),
-                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True,
+                      bytecode_cache=TEMPLATE_CACHE)
     env.filters["fmt"] = format_value
     return env
 
