@@ -15,6 +15,7 @@ from patch_compliance.report_model import (
     FORMULA_TRIGGERS,
     STATUSES,
     SUMMARY_COLUMNS,
+    CsvTable,
     PolicyFacts,
     ReportScope,
     compliance_pct,
@@ -89,6 +90,22 @@ def test_csv_bytes_neutralises_text_cells_and_formats_the_rest() -> None:
 
 def test_csv_bytes_of_no_rows_is_the_header() -> None:
     assert csv_bytes(SUMMARY_COLUMNS, []) == (",".join(SUMMARY_COLUMNS) + "\n").encode()
+
+
+def test_a_csv_table_cut_to_a_team_is_the_csv_of_that_teams_rows() -> None:
+    """The team files join the fleet's formatted lines: the same bytes as formatting the team's rows."""
+    columns = ("team", "instance_id", "note", "day")
+    rows = [{"team": "=evil", "instance_id": "i-1", "note": "a, b", "day": date(2026, 11, 5)},
+            {"team": "payments", "instance_id": "i-2", "note": "two\nlines", "day": None},
+            {"team": "=evil", "instance_id": "i-3", "note": '"quoted"', "day": date(2026, 11, 6)},
+            {"team": None, "instance_id": "i-4", "note": "+1", "day": None}]
+    table = CsvTable.of(columns, rows)
+    assert table.to_bytes() == csv_bytes(columns, rows)
+    for team in ("=evil", "payments", "nobody"):
+        assert table.team_bytes(team) == csv_bytes(columns, [r for r in rows if r["team"] == team]), team
+    assert table.team_bytes("nobody") == b"team,instance_id,note,day\n"
+    assert [line.split(",")[1] for line in table.team_bytes("=evil").decode().splitlines()] == [
+        "instance_id", "i-1", "i-3"]
 
 
 def test_summarise_counts_each_status_per_team_and_environment() -> None:

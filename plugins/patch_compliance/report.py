@@ -31,6 +31,7 @@ from patch_compliance.report_model import (
     INSTANCE_COLUMNS,
     MISSING_COLUMNS,
     SUMMARY_COLUMNS,
+    CsvTable,
     PolicyFacts,
     ReportData,
     ReportScope,
@@ -172,14 +173,15 @@ def settings_of_manifest(settings: Settings, manifest: dict[str, Any]) -> Settin
 def write_outputs(data: ReportData, settings: Settings, lake_uri: str, teams: dict[str, str],
                   freshness: dict[str, Any]) -> dict[str, bytes]:
     """Every file of the report but the manifest, by its path under the report's folder."""
+    per_team = {"instance_status.csv": CsvTable.of(INSTANCE_COLUMNS, data.instances),
+                "missing_critical_patches.csv": CsvTable.of(MISSING_COLUMNS, data.missing)}
     outputs = {
         "team_environment_summary.csv": csv_bytes(SUMMARY_COLUMNS, data.summary),
-        "instance_status.csv": csv_bytes(INSTANCE_COLUMNS, data.instances),
-        "missing_critical_patches.csv": csv_bytes(MISSING_COLUMNS, data.missing),
+        **{name: table.to_bytes() for name, table in per_team.items()},
         "remediation.csv": csv_bytes(REMEDIATION_COLUMNS, data.remediation),
         "report.html": render_html(data, settings, lake_uri, freshness, team_index(data, teams)).encode(),
     }
-    return outputs | team_outputs(data, teams, settings, lake_uri, freshness)
+    return outputs | team_outputs(data, teams, per_team, settings, lake_uri, freshness)
 
 
 def build_report(lake_uri: str, month: str | None, as_of: date | str | None, out_dir: str, *,

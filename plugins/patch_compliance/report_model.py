@@ -7,7 +7,6 @@ Pure: no lake, no query, no I/O. ``report`` (orchestration: scope, queries, mani
 from __future__ import annotations
 
 import csv
-import io
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,12 +70,45 @@ def neutralise(text: str) -> str:
 
 def csv_bytes(columns: Sequence[str], rows: Sequence[dict[str, object]]) -> bytes:
     """CSV of the rows; every text cell (tags, names, patch ids, titles come from the fleet) is neutralised."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([neutralise(v) if isinstance(v := row.get(c), str) else format_value(v) for c in columns])
-    return buffer.getvalue().encode()
+    return CsvTable.of(columns, rows).to_bytes()
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    """Rows formatted once as CSV lines: the fleet's file and each team's file join the same lines.
+
+    The team files are the fleet's rows of one team, so formatting them again would double the
+    report's CSV work (≈ 0.1 s of a month report) for the same bytes.
+    """
+
+    columns: tuple[str, ...]
+    rows: Sequence[dict[str, object]]
+    lines: tuple[str, ...]  # the header, then each row's line (line ends included)
+
+    @classmethod
+    def of(cls, columns: Sequence[str], rows: Sequence[dict[str, object]]) -> CsvTable:
+        lines: list[str] = []
+        writer = csv.writer(_LineSink(lines), lineterminator="\n")  # one write() per row: the row's line
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([neutralise(v) if isinstance(v := row.get(c), str) else format_value(v)
+                             for c in columns])
+        return cls(tuple(columns), rows, tuple(lines))
+
+    def to_bytes(self) -> bytes:
+        return "".join(self.lines).encode()
+
+    def team_bytes(self, team: str) -> bytes:
+        """The file of one team's rows (as ``team_view`` selects them), header first."""
+        body = [line for row, line in zip(self.rows, self.lines[1:], strict=True) if row.get("team") == team]
+        return "".join([self.lines[0], *body]).encode()
+
+
+class _LineSink:
+    """A file-like ``write`` that keeps each line ``csv.writer`` writes."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.write = lines.append
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,7 @@ from typing import Any
 
 from patch_compliance.config import Settings
 from patch_compliance.report_html import render_team_html
-from patch_compliance.report_model import (
-    INSTANCE_COLUMNS,
-    MISSING_COLUMNS,
-    ReportData,
-    compliance_pct,
-    csv_bytes,
-)
+from patch_compliance.report_model import CsvTable, ReportData, compliance_pct
 
 TEAMS_DIR = "teams"
 _BARE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
@@ -74,14 +68,13 @@ def team_index(data: ReportData, dirs: dict[str, str]) -> list[dict[str, Any]]:
     return lines
 
 
-def team_outputs(data: ReportData, dirs: dict[str, str], settings: Settings, lake_uri: str,
-                 freshness: dict[str, Any]) -> dict[str, bytes]:
-    """``teams/<dir>/{report.html,instance_status.csv,missing_critical_patches.csv}`` for every team."""
+def team_outputs(data: ReportData, dirs: dict[str, str], fleet_csv: dict[str, CsvTable], settings: Settings,
+                 lake_uri: str, freshness: dict[str, Any]) -> dict[str, bytes]:
+    """``teams/<dir>/`` for every team: each of the fleet's CSVs (by file name) cut to the team, and its page."""
     outputs: dict[str, bytes] = {}
     for team, directory in sorted(dirs.items()):
-        view = team_view(data, team)
         base = f"{TEAMS_DIR}/{directory}"
-        outputs[f"{base}/instance_status.csv"] = csv_bytes(INSTANCE_COLUMNS, view.instances)
-        outputs[f"{base}/missing_critical_patches.csv"] = csv_bytes(MISSING_COLUMNS, view.missing)
-        outputs[f"{base}/report.html"] = render_team_html(view, team, settings, lake_uri, freshness).encode()
+        outputs |= {f"{base}/{name}": table.team_bytes(team) for name, table in fleet_csv.items()}
+        outputs[f"{base}/report.html"] = render_team_html(team_view(data, team), team, settings, lake_uri,
+                                                          freshness).encode()
     return outputs
