@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -43,16 +44,22 @@ def team_dirs(teams: set[str] | list[str]) -> dict[str, str]:
         digits *= 2  # a digest prefix collided (or matched a bare name): longer prefixes until none does
 
 
+def in_team(team: str) -> Callable[[dict[str, Any]], bool]:
+    """Whether a report row is one team's: what its page and its CSVs are cut by."""
+    return lambda row: row["team"] == team
+
+
 def team_view(data: ReportData, team: str) -> ReportData:
     """The report's rows of one team (the fleet's baselines, scope and policy stay as they are)."""
+    keep = in_team(team)
     return replace(
         data,
-        instances=[r for r in data.instances if r["team"] == team],
-        missing=[r for r in data.missing if r["team"] == team],
-        summary=[r for r in data.summary if r["team"] == team],
-        trend=[r for r in data.team_trend if r["team"] == team],
-        team_trend=[r for r in data.team_trend if r["team"] == team],
-        remediation=[r for r in data.remediation if r["team"] == team],
+        instances=[r for r in data.instances if keep(r)],
+        missing=[r for r in data.missing if keep(r)],
+        summary=[r for r in data.summary if keep(r)],
+        trend=[r for r in data.team_trend if keep(r)],
+        team_trend=[r for r in data.team_trend if keep(r)],
+        remediation=[r for r in data.remediation if keep(r)],
     )
 
 
@@ -74,7 +81,7 @@ def team_outputs(data: ReportData, dirs: dict[str, str], fleet_csv: dict[str, Cs
     outputs: dict[str, bytes] = {}
     for team, directory in sorted(dirs.items()):
         base = f"{TEAMS_DIR}/{directory}"
-        outputs |= {f"{base}/{name}": table.team_bytes(team) for name, table in fleet_csv.items()}
+        outputs |= {f"{base}/{name}": table.select(in_team(team)) for name, table in fleet_csv.items()}
         outputs[f"{base}/report.html"] = render_team_html(team_view(data, team), team, settings, lake_uri,
                                                           freshness).encode()
     return outputs
